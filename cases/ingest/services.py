@@ -1,0 +1,294 @@
+"""Ingest of flagged-transaction files from S3: register objects, then take each in once.
+
+The unit of work is an IngestRun: one (bucket, key, ETag). Rows are read in chunks; each
+chunk's transactions, quarantined rows and the run's counters commit together, so the run's
+rows_read is always a consistent checkpoint. A run interrupted by a crash resumes there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from cases import services as case_services
+from cases.ingest.copy import copy_transactions
+from cases.ingest.readers import (
+    CountingReader,
+    SourceRecord,
+    UnreadableFile,
+    file_format,
+    read_records,
+)
+from cases.ingest.validation import CleanTransaction, validate_row
+from cases.models import IngestRun, QuarantinedRow, Transaction
+from cases.s3 import s3_client
+
+logger = logging.getLogger(__name__)
+
+FINISHED = (IngestRun.Status.SUCCEEDED, IngestRun.Status.FAILED)
+# Advisory-lock keys for ingest runs live above this offset, apart from any other use.
+RUN_LOCK_NAMESPACE = 0x4643_0000_0000
+CHUNK_ATTEMPTS = 3
+
+ProgressCallback = Callable[[IngestRun], None]
+
+
+@dataclass(frozen=True, slots=True)
+class S3Object:
+    bucket: str
+    key: str
+    etag: str
+    size_bytes: int
+
+
+def list_objects(*, bucket: str, prefix: str, client=None) -> Iterator[S3Object]:
+    """Every object under the prefix, folder markers left out."""
+    client = client or s3_client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("/"):
+                continue
+            yield S3Object(bucket, item["Key"], item["ETag"].strip('"'), item["Size"])
+
+
+def ingest_run_register(*, s3_object: S3Object, triggered_by: str) -> tuple[IngestRun, bool]:
+    """The run for this exact object version, created once (idempotent on bucket, key, ETag)."""
+    return IngestRun.objects.get_or_create(
+        bucket=s3_object.bucket,
+        key=s3_object.key,
+        etag=s3_object.etag,
+        defaults={
+            "size_bytes": s3_object.size_bytes,
+            "triggered_by": triggered_by,
+            "file_format": _format_or_blank(s3_object.key),
+        },
+    )
+
+
+def _format_or_blank(key: str) -> str:
+    try:
+        return file_format(key)
+    except UnreadableFile:
+        return ""
+
+
+def inbox_scan(*, bucket: str | None = None, prefix: str = "flagged/", client=None) -> list[int]:
+    """Register every object under the inbox prefix; return the ids of runs a worker should take.
+
+    Those are new runs and runs left queued or running for longer than the stale limit (their
+    task was lost, or their worker died); finished runs are never handed out again.
+    """
+    bucket = bucket or settings.FRAUDCASE_INBOX_BUCKET
+    stale_before = timezone.now() - timezone.timedelta(seconds=settings.FRAUDCASE_INGEST_STALE_SECONDS)
+    to_dispatch = []
+    for s3_object in list_objects(bucket=bucket, prefix=prefix, client=client):
+        run, created = ingest_run_register(s3_object=s3_object, triggered_by="inbox scan")
+        if created or (run.status not in FINISHED and run.updated_at < stale_before):
+            to_dispatch.append(run.pk)
+    return to_dispatch
+
+
+@contextlib.contextmanager
+def _run_lock(run_id: int) -> Iterator[bool]:
+    """A session-level advisory lock on the run: one worker at a time, freed if it dies."""
+    key = RUN_LOCK_NAMESPACE + run_id
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def ingest_run_execute(*, run_id: int, progress: ProgressCallback | None = None) -> IngestRun:
+    """Take in one registered object. Idempotent and retry-safe.
+
+    A finished run is returned unchanged; a run held by another worker is returned as it is;
+    an interrupted run resumes after its last committed row. File-level problems fail the run
+    with one message. Transient errors (network, database) propagate for the caller to retry.
+    """
+    with _run_lock(run_id) as acquired:
+        run = IngestRun.objects.get(pk=run_id)
+        if not acquired or run.status in FINISHED:
+            return run
+        IngestRun.objects.filter(pk=run_id).update(
+            status=IngestRun.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=Coalesce("started_at", timezone.now()),
+            error="",
+        )
+        run.refresh_from_db()
+        try:
+            _ingest(run, progress)
+        except UnreadableFile as exc:
+            ingest_run_fail(run_id=run_id, message=_with_partial_note(run_id, str(exc)))
+        except ClientError as exc:
+            message = _client_error_message(run, exc)
+            if message is None:
+                raise
+            ingest_run_fail(run_id=run_id, message=message)
+        run.refresh_from_db()
+        return run
+
+
+def ingest_run_fail(*, run_id: int, message: str) -> None:
+    """Mark a run failed with the operator-facing message (what was committed stays)."""
+    IngestRun.objects.filter(pk=run_id).exclude(status=IngestRun.Status.SUCCEEDED).update(
+        status=IngestRun.Status.FAILED, error=message, finished_at=timezone.now()
+    )
+    logger.warning("ingest run %s failed: %s", run_id, message)
+
+
+def _with_partial_note(run_id: int, message: str) -> str:
+    run = IngestRun.objects.get(pk=run_id)
+    if run.rows_read:
+        return (
+            f"{message}. The {run.rows_read} rows read before the break were kept "
+            "(loaded or quarantined); upload a repaired file: ids already loaded count as duplicates."
+        )
+    return message
+
+
+def _client_error_message(run: IngestRun, exc: ClientError) -> str | None:
+    """A message for S3 errors that retrying cannot fix, None for the others."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return f"the object {run.uri} no longer exists; nothing more was loaded"
+    if code in ("PreconditionFailed", "412"):
+        return (
+            f"the object {run.uri} changed since it was listed (ETag {run.etag}); "
+            "its new version is a new run at the next scan"
+        )
+    if code in ("AccessDenied", "403", "NoSuchBucket", "InvalidObjectState"):
+        return f"S3 refused to give {run.uri}: {code}"
+    return None
+
+
+def _ingest(run: IngestRun, progress: ProgressCallback | None) -> None:
+    fmt = file_format(run.key)
+    response = s3_client().get_object(Bucket=run.bucket, Key=run.key, IfMatch=f'"{run.etag}"')
+    body = CountingReader(response["Body"])
+    chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
+    already_committed = run.rows_read
+    seen = 0
+    chunk: list[SourceRecord] = []
+    try:
+        for record in read_records(body, fmt):
+            seen += 1
+            if seen <= already_committed:
+                continue  # committed by an earlier attempt
+            chunk.append(record)
+            if len(chunk) >= chunk_rows:
+                _commit_chunk(run, chunk, body.bytes_read)
+                chunk = []
+                _report(run, progress)
+    except UnreadableFile:
+        # Rows read before the stream broke are real rows: keep them, then fail the run.
+        if chunk and seen > len(chunk):
+            _commit_chunk(run, chunk, body.bytes_read)
+        raise
+    if chunk:
+        _commit_chunk(run, chunk, body.bytes_read)
+    IngestRun.objects.filter(pk=run.pk).update(
+        status=IngestRun.Status.SUCCEEDED, finished_at=timezone.now(), bytes_read=body.bytes_read
+    )
+    _report(run, progress)
+
+
+def _report(run: IngestRun, progress: ProgressCallback | None) -> None:
+    if progress is not None:
+        run.refresh_from_db()
+        progress(run)
+
+
+def _commit_chunk(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> None:
+    """Validate, load and quarantine one chunk, and move the run's checkpoint, atomically."""
+    dim = settings.FRAUDCASE_EMBEDDING_DIM
+    good: list[tuple[int, CleanTransaction]] = []
+    quarantined: list[QuarantinedRow] = []
+    for record in records:
+        reasons = list(record.errors)
+        clean = None
+        if record.values is not None:
+            clean, errors = validate_row(record.values, embedding_dim=dim)
+            reasons.extend(errors)
+        if clean is not None and not reasons:
+            good.append((record.row_number, clean))
+        else:
+            quarantined.append(_quarantined_row(run, record, reasons))
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                loaded, duplicates, opened = _load_transactions(run, good)
+                QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
+                IngestRun.objects.filter(pk=run.pk).update(
+                    rows_read=F("rows_read") + len(records),
+                    rows_loaded=F("rows_loaded") + loaded,
+                    rows_duplicate=F("rows_duplicate") + duplicates,
+                    rows_quarantined=F("rows_quarantined") + len(quarantined),
+                    cases_opened=F("cases_opened") + opened,
+                    bytes_read=bytes_read,
+                )
+            return
+        except IntegrityError as exc:
+            # Another worker committed some of these ids meanwhile: look again for known ids.
+            if attempt == CHUNK_ATTEMPTS or not _is_transaction_id_race(exc):
+                raise
+
+
+def _is_transaction_id_race(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return bool(diag and diag.constraint_name and "transaction_id" in diag.constraint_name)
+
+
+def _quarantined_row(run: IngestRun, record: SourceRecord, reasons: list[str]) -> QuarantinedRow:
+    transaction_id = ""
+    if record.values is not None and isinstance(record.values.get("transaction_id"), str):
+        transaction_id = record.values["transaction_id"].strip()[:256]
+    return QuarantinedRow(
+        ingest_run=run,
+        row_number=record.row_number,
+        # PostgreSQL text cannot hold NUL; keep it visible instead of losing the row.
+        raw_text=record.raw_text().replace("\x00", "\\u0000"),
+        reasons=reasons or ["row could not be read"],
+        transaction_id=transaction_id.replace("\x00", ""),
+    )
+
+
+def _load_transactions(
+    run: IngestRun, good: list[tuple[int, CleanTransaction]]
+) -> tuple[int, int, int]:
+    """COPY the chunk's new transactions and attach them to cases.
+
+    Returns (loaded, duplicates, cases opened). A duplicate is an id seen earlier in the chunk
+    or already in the table.
+    """
+    first_by_id: dict[str, tuple[int, CleanTransaction]] = {}
+    for row in good:
+        first_by_id.setdefault(row[1].transaction_id, row)
+    known = set(
+        Transaction.objects.filter(transaction_id__in=list(first_by_id)).values_list(
+            "transaction_id", flat=True
+        )
+    )
+    new_rows = [row for tx_id, row in first_by_id.items() if tx_id not in known]
+    duplicates = len(good) - len(new_rows)
+    case_id_by_account, opened = case_services.cases_open_for_accounts(
+        account_ids=(tx.account_id for _, tx in new_rows)
+    )
+    loaded = copy_transactions(new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk)
+    case_services.cases_refresh_priority(case_ids=case_id_by_account.values())
+    return loaded, duplicates, opened
+

@@ -1,0 +1,45 @@
+"""Reads for the cases app."""
+
+from django.db.models import Count, Q, Sum
+
+from cases.models import Case, CaseStatus, IngestRun, QuarantinedRow, Transaction
+
+
+def overview() -> dict:
+    """Counts for the landing page: open cases by status, transactions, recent ingest runs."""
+    case_counts = Case.objects.aggregate(
+        open_cases=Count("id", filter=~Q(status=CaseStatus.CLOSED)),
+        closed_cases=Count("id", filter=Q(status=CaseStatus.CLOSED)),
+    )
+    return {
+        **case_counts,
+        "transactions": Transaction.objects.count(),
+        "quarantined_rows": QuarantinedRow.objects.count(),
+        "top_cases": top_open_cases(limit=10),
+        "runs": recent_ingest_runs(limit=10),
+    }
+
+
+def top_open_cases(*, limit: int = 10):
+    """Open cases, highest priority first (ties: oldest first)."""
+    return (
+        Case.objects.exclude(status=CaseStatus.CLOSED)
+        .order_by("-priority", "opened_at")
+        .only(
+            "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",
+            "amount_at_risk", "transaction_count", "opened_at",
+        )[:limit]
+    )  # fmt: skip
+
+
+def recent_ingest_runs(*, limit: int = 50):
+    return IngestRun.objects.order_by("-created_at")[:limit]
+
+
+def ingest_totals() -> dict:
+    return IngestRun.objects.aggregate(
+        rows_read=Sum("rows_read"),
+        rows_loaded=Sum("rows_loaded"),
+        rows_duplicate=Sum("rows_duplicate"),
+        rows_quarantined=Sum("rows_quarantined"),
+    )

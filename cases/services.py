@@ -1,0 +1,128 @@
+"""Writes for the investigation domain. Each function is one use case, run in a transaction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Case as SqlCase
+from django.db.models import Count, IntegerField, Max, Sum, Value, When
+from django.utils import timezone
+
+from cases.models import Case, CaseStatus, Outcome, Transaction
+
+# How much each part weighs in a case's priority (they add up to 100).
+SCORE_WEIGHT = 60
+OUTCOME_POINTS = {Outcome.BLOCK: 25, Outcome.INVESTIGATE: 15, "": 8, Outcome.APPROVE: 0}
+AMOUNT_WEIGHT = 15
+# An amount at risk of this size or more earns the whole amount weight.
+AMOUNT_FOR_FULL_WEIGHT = 100_000
+OUTCOME_RANK = {Outcome.APPROVE: 1, Outcome.INVESTIGATE: 2, Outcome.BLOCK: 3}
+
+
+def case_priority(*, max_similarity_score: float, worst_outcome: str, amount_at_risk: Decimal) -> int:
+    """Priority 0-100: the detector's highest score, its sternest outcome, and the money at stake.
+
+    Amounts enter on a log scale (no currency conversion: amounts count in their own units), so
+    a 50 000 case outranks a 50 one but does not drown a near-certain detector match.
+    """
+    score_part = SCORE_WEIGHT * min(max(max_similarity_score, 0.0), 1.0)
+    amount = float(max(amount_at_risk, Decimal(0)))
+    amount_part = AMOUNT_WEIGHT * min(1.0, math.log10(1 + amount) / math.log10(1 + AMOUNT_FOR_FULL_WEIGHT))
+    return round(score_part + OUTCOME_POINTS.get(worst_outcome, 0) + amount_part)
+
+
+def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, int], int]:
+    """Map each account to the id of its one open case, opening a case where none is open.
+
+    Returns (case id by account, number of cases opened). Safe when two workers race: the
+    partial unique index lets exactly one insert win and the other reads the winner's case.
+    """
+    accounts = sorted(set(account_ids))
+    if not accounts:
+        return {}, 0
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO cases_case (account_id, status, priority, max_similarity_score,
+                                    worst_outcome, amount_at_risk, transaction_count,
+                                    opened_at, updated_at)
+            SELECT candidate.account_id, %s, 0, 0, '', 0, 0, %s, %s
+            FROM unnest(%s::text[]) AS candidate(account_id)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM cases_case open_case
+                WHERE open_case.account_id = candidate.account_id AND open_case.status <> %s
+            )
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            [CaseStatus.OPEN, now, now, accounts, CaseStatus.CLOSED],
+        )
+        opened = len(cursor.fetchall())
+    case_ids = dict(
+        Case.objects.exclude(status=CaseStatus.CLOSED)
+        .filter(account_id__in=accounts)
+        .values_list("account_id", "id")
+    )
+    return case_ids, opened
+
+
+def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
+    """Recompute the aggregates and priority of these cases from their transactions.
+
+    Idempotent: the result depends only on the transactions. Returns how many cases changed.
+    """
+    ids = sorted(set(case_ids))
+    if not ids:
+        return 0
+    outcome_rank = SqlCase(
+        *[When(outcome=outcome, then=Value(rank)) for outcome, rank in OUTCOME_RANK.items()],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    aggregates = (
+        Transaction.objects.filter(case_id__in=ids)
+        .values("case_id")
+        .annotate(
+            max_score=Max("similarity_score"),
+            amount=Sum("amount"),
+            count=Count("id"),
+            worst_rank=Max(outcome_rank),
+        )
+    )
+    outcome_by_rank = {rank: outcome for outcome, rank in OUTCOME_RANK.items()}
+    now = timezone.now()
+    cases = []
+    for row in aggregates:
+        worst_outcome = outcome_by_rank.get(row["worst_rank"], "")
+        amount = row["amount"] or Decimal(0)
+        cases.append(
+            Case(
+                id=row["case_id"],
+                max_similarity_score=row["max_score"] or 0.0,
+                worst_outcome=worst_outcome,
+                amount_at_risk=amount,
+                transaction_count=row["count"],
+                priority=case_priority(
+                    max_similarity_score=row["max_score"] or 0.0,
+                    worst_outcome=worst_outcome,
+                    amount_at_risk=amount,
+                ),
+                updated_at=now,
+            )
+        )
+    return Case.objects.bulk_update(
+        cases,
+        [
+            "max_similarity_score",
+            "worst_outcome",
+            "amount_at_risk",
+            "transaction_count",
+            "priority",
+            "updated_at",
+        ],
+        batch_size=1000,
+    )

@@ -1,0 +1,169 @@
+"""FraudCase settings, read from the environment (see .env.example).
+
+Any of DATABASE_URL, CELERY_BROKER_URL and FRAUDCASE_S3_ENDPOINT_URL left unset starts the
+matching embedded server (fraudcase.embedded), so a fresh checkout runs with Python alone.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from fraudcase import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+# The dev key is only accepted with DEBUG on; production must bring its own.
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off FraudCase refuses to start without one: "
+            "set SECRET_KEY in the environment (for example: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = _DEV_SECRET_KEY
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Where the embedded servers keep their data and sockets.
+FRAUDCASE_VAR_DIR = Path(env.str("FRAUDCASE_VAR_DIR", default=str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "cases",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fraudcase.urls"
+WSGI_APPLICATION = "fraudcase.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env.str("DATABASE_URL", default="") or embedded.postgres_url(FRAUDCASE_VAR_DIR)
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+# --- Celery -------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or embedded.redis_url(
+    FRAUDCASE_VAR_DIR
+)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+# A worker killed mid-task leaves its message unacknowledged; it is redelivered, not lost.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds before Redis hands an unacknowledged task (its worker died) to another worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "scan-inbox": {
+        "task": "cases.tasks.scan_inbox",
+        "schedule": env.float("FRAUDCASE_INBOX_SCAN_SECONDS", default=60.0),
+    },
+}
+
+# --- S3 -----------------------------------------------------------------------------------
+# For AWS itself give the regional endpoint (https://s3.eu-west-1.amazonaws.com); unset starts
+# the embedded S3 server.
+FRAUDCASE_S3_ENDPOINT_URL = env.str("FRAUDCASE_S3_ENDPOINT_URL", default="")
+_S3_EMBEDDED = not FRAUDCASE_S3_ENDPOINT_URL
+if _S3_EMBEDDED:
+    FRAUDCASE_S3_ENDPOINT_URL = embedded.s3_endpoint_url(FRAUDCASE_VAR_DIR)
+FRAUDCASE_S3_REGION = env.str("FRAUDCASE_S3_REGION", default="us-east-1")
+# Credentials: the AWS_* variables or boto3's usual chain; the embedded server accepts any.
+FRAUDCASE_S3_ACCESS_KEY_ID = env.str(
+    "AWS_ACCESS_KEY_ID", default="fraudcase-dev" if _S3_EMBEDDED else ""
+) or None
+FRAUDCASE_S3_SECRET_ACCESS_KEY = env.str(
+    "AWS_SECRET_ACCESS_KEY", default="fraudcase-dev" if _S3_EMBEDDED else ""
+) or None
+FRAUDCASE_INBOX_BUCKET = env.str("FRAUDCASE_INBOX_BUCKET", default="fraudcase-inbox")
+FRAUDCASE_RETRAINING_BUCKET = env.str(
+    "FRAUDCASE_RETRAINING_BUCKET", default="fraudcase-retraining"
+)
+
+# --- Detector contract and ingest ---------------------------------------------------------
+FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
+# Rows per committed chunk: the unit of progress and of resumption after a crash.
+FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=5000)
+# A queued or running ingest untouched for this long is handed to a worker again by the scan.
+FRAUDCASE_INGEST_STALE_SECONDS = env.int("FRAUDCASE_INGEST_STALE_SECONDS", default=900)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+    },
+}
