@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import logging
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore import exceptions as boto_errors
 from celery import Task, shared_task
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 
 from cases.ingest import services as ingest_services
 
 logger = logging.getLogger(__name__)
 
-# Network, S3 and database hiccups heal; a file-level problem fails its run inside the service.
-RETRYABLE = (BotoCoreError, ClientError, DatabaseError, ConnectionError, TimeoutError)
+# Network, S3 and database hiccups heal; a file-level problem fails its run inside the service,
+# and configuration errors (no credentials, bad data) fail at once instead of retrying.
+RETRYABLE = (
+    boto_errors.ConnectionError,
+    boto_errors.HTTPClientError,
+    boto_errors.ClientError,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class IngestTask(Task):

@@ -37,6 +37,10 @@ START_TIMEOUT_SECONDS = 60
 MAX_SOCKET_PATH = 100
 
 
+# Services this process started (not found running): a demo stops these on exit.
+STARTED_HERE: set[str] = set()
+
+
 class EmbeddedServiceError(RuntimeError):
     """An embedded server could not be started; the message says which and why."""
 
@@ -129,6 +133,8 @@ def postgres_url(var_dir: Path) -> str:
     pgdata = var_dir / "pg"
     with _services_lock(var_dir):
         _clear_stale_postmaster_pid(pgdata)
+        if not (pgdata / "postmaster.pid").exists():
+            STARTED_HERE.add("postgres")
         try:
             # cleanup_mode=None: the server outlives this process; other processes share it.
             server = pgserver.get_server(pgdata, cleanup_mode=None)
@@ -211,6 +217,7 @@ def redis_url(var_dir: Path) -> str:
                     "Set CELERY_BROKER_URL to use another broker."
                 ) from exc
             _wait_for(lambda: _redis_ping(socket_file), "Redis", redis_dir / "redis.log")
+            STARTED_HERE.add("redis")
     return f"redis+socket://{socket_file}"
 
 
@@ -257,6 +264,7 @@ def s3_endpoint_url(var_dir: Path) -> str:
             )
         _wait_for(lambda: _s3_answers(port), "S3 (moto)", log_path, process)
         state_file.write_text(json.dumps({"pid": process.pid, "port": port}))
+        STARTED_HERE.add("s3")
         return f"http://127.0.0.1:{port}"
 
 
@@ -295,11 +303,12 @@ def _wait_for(check, service: str, log_path: Path, process: subprocess.Popen | N
     raise EmbeddedServiceError(f"The embedded {service} did not start. Its log says:\n{tail}")
 
 
-def stop_all(var_dir: Path) -> None:
-    """Stop every embedded server of this install (data in var_dir stays)."""
-    s3_stop(var_dir)
-    redis_stop(var_dir)
-    postgres_stop(var_dir)
+def stop_all(var_dir: Path, only: set[str] | None = None) -> None:
+    """Stop the embedded servers of this install, or only those named (data in var_dir stays)."""
+    stoppers = {"s3": s3_stop, "redis": redis_stop, "postgres": postgres_stop}
+    for name, stop in stoppers.items():
+        if only is None or name in only:
+            stop(var_dir)
 
 
 def status(var_dir: Path) -> dict[str, str]:

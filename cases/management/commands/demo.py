@@ -1,0 +1,197 @@
+"""python manage.py demo: the whole app with demo data, in one command.
+
+Starts (or reuses) the embedded servers, migrates, creates the demo accounts, writes demo data
+to S3 and ingests it through a real Celery worker, then serves the web app with worker and
+beat running. Ctrl-C stops everything this command started.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+from django.db.models import Sum
+from tqdm import tqdm
+
+from cases.ingest.services import FINISHED
+from cases.models import IngestRun, Transaction
+from fraudcase import embedded
+
+DEMO_USERS = (
+    # (username, is_superuser): the analyst works cases; the admin sees ingest in /admin/.
+    ("analyst", False),
+    ("admin", True),
+)
+INGEST_TIMEOUT_SECONDS = 1800
+
+
+class Command(BaseCommand):
+    help = "Run FraudCase with demo data: services, migrations, data, worker, beat and web."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--transactions", type=int, default=30000)
+        parser.add_argument("--accounts", type=int, default=4000)
+        parser.add_argument("--password", default="fraudcase-demo", help="for the demo accounts")
+        parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+
+    def handle(self, *args, **options):
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.log_dir = Path(settings.FRAUDCASE_VAR_DIR) / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._check_port_free(options["host"], options["port"])
+        started_services = set(embedded.STARTED_HERE)
+        stop_requested = []
+        signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True) or self._raise_interrupt())
+        try:
+            self._step("Migrating the database")
+            call_command("migrate", interactive=False, verbosity=0)
+            self._ensure_demo_users(options["password"])
+            self._start_celery(options["workers"])
+            if Transaction.objects.exists():
+                self._step("Demo data already loaded: reusing it")
+            else:
+                call_command(
+                    "demo_data",
+                    transactions=options["transactions"],
+                    accounts=options["accounts"],
+                    merchants=max(100, options["accounts"] // 3),
+                )
+                self._ingest_through_worker()
+            url = f"http://{options['host']}:{options['port']}/"
+            self._start_web(options["host"], options["port"])
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nFraudCase is ready at {url}\n"
+                    f"  analyst login: analyst / {options['password']}\n"
+                    f"  admin login:   admin / {options['password']} ({url}admin/)\n"
+                    f"  logs: {self.log_dir}\n"
+                    "Press Ctrl-C to stop everything this command started."
+                )
+            )
+            self.stdout.flush()
+            self._watch_children()
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            self._stop_children()
+            connections.close_all()
+            if started_services:
+                embedded.stop_all(settings.FRAUDCASE_VAR_DIR, only=started_services)
+            self.stdout.write("Stopped.")
+
+    @staticmethod
+    def _raise_interrupt():
+        raise KeyboardInterrupt
+
+    def _step(self, message: str) -> None:
+        self.stdout.write(f"==> {message}")
+        self.stdout.flush()
+
+    def _check_port_free(self, host: str, port: int) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex((host, port)) == 0:
+                raise CommandError(
+                    f"Port {port} on {host} is taken (another FraudCase?). Use --port to pick another."
+                )
+
+    def _ensure_demo_users(self, password: str) -> None:
+        User = get_user_model()
+        for username, is_superuser in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"is_staff": is_superuser, "is_superuser": is_superuser},
+            )
+            if created:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                self._step(f"Created the demo account {username!r}")
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+        self.children.append((name, process))
+        return process
+
+    def _start_celery(self, workers: int) -> None:
+        self._step(f"Starting the Celery worker ({workers} processes) and beat")
+        celery = [sys.executable, "-m", "celery", "-A", "fraudcase"]
+        self._spawn("worker", [*celery, "worker", "--loglevel=INFO", f"--concurrency={workers}"])
+        schedule = Path(settings.FRAUDCASE_VAR_DIR) / "celerybeat-schedule"
+        self._spawn("beat", [*celery, "beat", "--loglevel=INFO", f"--schedule={schedule}"])
+
+    def _ingest_through_worker(self) -> None:
+        from cases.tasks import scan_inbox
+
+        self._step("Ingesting the demo files through the Celery worker")
+        scan_inbox.delay()
+        runs = IngestRun.objects.filter(bucket=settings.FRAUDCASE_INBOX_BUCKET, key__startswith="flagged/")
+        deadline = time.monotonic() + INGEST_TIMEOUT_SECONDS
+        with tqdm(total=None, unit="row", desc="ingest", file=self.stderr._out) as bar:
+            while time.monotonic() < deadline:
+                self._check_children_alive()
+                done = runs.aggregate(total=Sum("rows_read"))["total"] or 0
+                bar.update(done - bar.n)
+                if runs.exists() and not runs.exclude(status__in=FINISHED).exists():
+                    break
+                time.sleep(0.5)
+            else:
+                raise CommandError("The demo ingest did not finish in time; see var/logs/worker.log.")
+        for run in runs.order_by("key"):
+            self.stdout.write(
+                f"    {run.key}: {run.status}, loaded {run.rows_loaded}, duplicates "
+                f"{run.rows_duplicate}, quarantined {run.rows_quarantined}"
+            )
+
+    def _start_web(self, host: str, port: int) -> None:
+        self._step(f"Starting the web server on {host}:{port}")
+        self._spawn(
+            "web",
+            [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload", "--skip-checks"],
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self._check_children_alive()
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                if sock.connect_ex((host, port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise CommandError("The web server did not start; see var/logs/web.log.")
+
+    def _check_children_alive(self) -> None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise CommandError(f"The {name} process stopped (exit {process.returncode}):\n{tail}")
+
+    def _watch_children(self) -> None:
+        while True:
+            self._check_children_alive()
+            time.sleep(1)
+
+    def _stop_children(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for _, process in self.children:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,46 @@
+"""Streaming: peak memory of an ingest does not grow with the file (checked, not timed)."""
+
+import resource  # noqa: F401 - used in the child process below
+import subprocess
+import sys
+
+import pytest
+
+from cases.demo.files import encode_rows
+from cases.models import IngestRun, Transaction
+from conftest import BASE_DIR, contract_row, put_file, subprocess_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+MEASURE = """
+import resource, sys, django
+django.setup()
+from django.core.management import call_command
+call_command("ingest", sys.argv[1], "--no-progress")
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_kb_of_ingest(uri: str) -> int:
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, uri],
+        cwd=BASE_DIR, env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return int(result.stdout.split("PEAK_KB")[1].split()[0])
+
+
+def test_a_100k_row_file_ingests_with_the_memory_of_a_10k_one(s3, bucket):
+    small = [contract_row(i, embedding=...) for i in range(10_000)]
+    put_file(s3, bucket, "small/part.csv.gz", encode_rows(small, "csv.gz"))
+    large = [contract_row(i, embedding=...) for i in range(10_000, 110_000)]
+    put_file(s3, bucket, "large/part.csv.gz", encode_rows(large, "csv.gz"))
+    del small, large
+
+    small_peak = peak_rss_kb_of_ingest(f"s3://{bucket}/small/")
+    large_peak = peak_rss_kb_of_ingest(f"s3://{bucket}/large/")
+
+    assert Transaction.objects.count() == 110_000
+    assert IngestRun.objects.get(key="large/part.csv.gz").rows_loaded == 100_000
+    # Ten times the rows may cost a little more (allocator arenas), never ten times the memory.
+    assert large_peak - small_peak < 40 * 1024, (small_peak, large_peak)

@@ -1,0 +1,161 @@
+"""Shared fixtures: the real embedded S3 server, unique buckets, contract rows, a Celery worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from cases.s3 import ensure_bucket, s3_client
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def s3():
+    return s3_client()
+
+
+@pytest.fixture
+def bucket(s3):
+    """A fresh bucket on the embedded S3 server for one test."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    ensure_bucket(s3, name)
+    return name
+
+
+def unit_vector(seed: int, dim: int | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vector = rng.normal(size=dim or settings.FRAUDCASE_EMBEDDING_DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def contract_row(index: int = 0, **overrides) -> dict:
+    """A valid flagged transaction; overrides replace or (with value ...) remove fields."""
+    row = {
+        "transaction_id": f"tx_{index:08d}",
+        "account_id": f"acc_{index % 50:05d}",
+        "occurred_at": datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=index),
+        "amount": Decimal("12.50") + index,
+        "currency": "EUR",
+        "merchant": f"Merchant {index % 7}",
+        "merchant_category": "5411",
+        "channel": "ecommerce",
+        "country": "DE",
+        "source_ip": f"81.2.69.{index % 250 + 1}",
+        "device_id": f"dev_{index % 30:04x}",
+        "similarity_score": round(0.5 + (index % 50) / 100, 4),
+        "model_version": "detector-2026.11.2",
+        "outcome": ("approve", "investigate", "block")[index % 3],
+        "embedding": unit_vector(index),
+        "features": {"log_amount": 1.5 + index % 3, "hour_sin": 0.25},
+    }
+    for name, value in overrides.items():
+        if value is ...:
+            row.pop(name, None)
+        else:
+            row[name] = value
+    return row
+
+
+def put_file(s3, bucket: str, key: str, body: bytes) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def database_url_for_subprocess() -> str:
+    """The configured database URL pointed at the database this test runs against."""
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="fraudcase.settings_test",
+        DATABASE_URL=database_url_for_subprocess(),
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        FRAUDCASE_S3_ENDPOINT_URL=settings.FRAUDCASE_S3_ENDPOINT_URL,
+        AWS_ACCESS_KEY_ID=settings.FRAUDCASE_S3_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=settings.FRAUDCASE_S3_SECRET_ACCESS_KEY,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class CeleryWorker:
+    """A real `celery worker` process on the test broker and test database."""
+
+    def __init__(self, log_path: Path, **env: str) -> None:
+        self.log_path = log_path
+        self.env = subprocess_env(**env)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> CeleryWorker:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "fraudcase", "worker", "--pool=solo",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no acknowledgement, like a node lost mid-task."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def celery_worker_factory(tmp_path):
+    """Start real Celery workers; every one is stopped at the end of the test."""
+    from fraudcase.celery import app
+
+    app.control.purge()
+    workers: list[CeleryWorker] = []
+
+    def start(**env: str) -> CeleryWorker:
+        worker = CeleryWorker(tmp_path / f"worker-{len(workers)}.log", **env).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.2, message="condition"):
+    """Poll predicate until true; message may be a callable, evaluated only on time-out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {message() if callable(message) else message}"
+    )
