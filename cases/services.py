@@ -94,35 +94,30 @@ def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
         )
     )
     outcome_by_rank = {rank: outcome for outcome, rank in OUTCOME_RANK.items()}
-    now = timezone.now()
-    cases = []
+    columns: dict[str, list] = {name: [] for name in ("id", "score", "outcome", "amount", "count", "priority")}
     for row in aggregates:
         worst_outcome = outcome_by_rank.get(row["worst_rank"], "")
         amount = row["amount"] or Decimal(0)
-        cases.append(
-            Case(
-                id=row["case_id"],
-                max_similarity_score=row["max_score"] or 0.0,
-                worst_outcome=worst_outcome,
-                amount_at_risk=amount,
-                transaction_count=row["count"],
-                priority=case_priority(
-                    max_similarity_score=row["max_score"] or 0.0,
-                    worst_outcome=worst_outcome,
-                    amount_at_risk=amount,
-                ),
-                updated_at=now,
-            )
+        max_score = row["max_score"] or 0.0
+        columns["id"].append(row["case_id"])
+        columns["score"].append(max_score)
+        columns["outcome"].append(worst_outcome)
+        columns["amount"].append(amount)
+        columns["count"].append(row["count"])
+        columns["priority"].append(
+            case_priority(max_similarity_score=max_score, worst_outcome=worst_outcome, amount_at_risk=amount)
         )
-    return Case.objects.bulk_update(
-        cases,
-        [
-            "max_similarity_score",
-            "worst_outcome",
-            "amount_at_risk",
-            "transaction_count",
-            "priority",
-            "updated_at",
-        ],
-        batch_size=1000,
-    )
+    # One UPDATE from arrays: bulk_update's CASE expressions cost seconds per thousand cases.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE cases_case SET max_similarity_score = fresh.score, worst_outcome = fresh.outcome,
+                   amount_at_risk = fresh.amount, transaction_count = fresh.count,
+                   priority = fresh.priority, updated_at = %s
+            FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::numeric[], %s::int[], %s::int[])
+                 AS fresh(id, score, outcome, amount, count, priority)
+            WHERE cases_case.id = fresh.id
+            """,
+            [timezone.now(), *columns.values()],
+        )
+        return cursor.rowcount

@@ -208,22 +208,27 @@ def _embedding(values: dict, dim: int, errors: list[str]) -> np.ndarray | None:
             return None
     if isinstance(value, np.ndarray):
         vector = value
-    elif isinstance(value, list) and not any(isinstance(x, bool | str) for x in value):
+    elif isinstance(value, list):
         try:
-            vector = np.asarray(value, dtype=np.float64)
+            # Without a dtype numpy keeps strings as strings (refused below) instead of parsing them.
+            vector = np.array(value)
         except (TypeError, ValueError):
             errors.append("embedding must be an array of numbers")
             return None
     else:
         errors.append("embedding must be an array of numbers")
         return None
-    if vector.ndim != 1 or vector.dtype.kind not in "fiu":
+    if vector.dtype.kind not in "fiu":
+        errors.append("embedding must be an array of numbers")
+        return None
+    if vector.ndim != 1:
         errors.append("embedding must be a flat array of numbers")
         return None
     if len(vector) != dim:
         errors.append(f"embedding has {len(vector)} values, expected {dim}")
         return None
-    vector = vector.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # beyond float32 becomes infinity, refused just below
+        vector = vector.astype(np.float32, copy=False)
     if not np.isfinite(vector).all():
         errors.append("embedding has non-finite values (NaN or infinity, or beyond float32)")
         return None
