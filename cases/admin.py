@@ -32,7 +32,11 @@ class IngestRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="progress")
     def progress(self, run):
-        return format_html("<progress max='100' value='{}'></progress> {}%", run.progress_percent, run.progress_percent)
+        return format_html(
+            "<progress max='100' value='{}'></progress> {}%",
+            run.progress_percent,
+            run.progress_percent,
+        )
 
     @admin.display(description="duration (s)")
     def duration(self, run):
@@ -42,11 +46,25 @@ class IngestRunAdmin(ReadOnlyAdmin):
 
 @admin.register(QuarantinedRow)
 class QuarantinedRowAdmin(ReadOnlyAdmin):
-    list_display = ("id", "ingest_run", "row_number", "transaction_id", "reason_list", "quarantined_at")
+    list_display = (
+        "id",
+        "ingest_run",
+        "row_number",
+        "transaction_id",
+        "reason_list",
+        "quarantined_at",
+    )
     list_filter = ("ingest_run__status", "quarantined_at")
     search_fields = ("transaction_id", "raw_text", "ingest_run__key")
     list_select_related = ("ingest_run",)
-    readonly_fields = ("ingest_run", "row_number", "transaction_id", "reasons", "raw_text", "quarantined_at")
+    readonly_fields = (
+        "ingest_run",
+        "row_number",
+        "transaction_id",
+        "reasons",
+        "raw_text",
+        "quarantined_at",
+    )
 
     @admin.display(description="reasons")
     def reason_list(self, row):
@@ -55,8 +73,17 @@ class QuarantinedRowAdmin(ReadOnlyAdmin):
 
 @admin.register(Case)
 class CaseAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "account_id", "status", "priority", "max_similarity_score",
-                    "worst_outcome", "amount_at_risk", "transaction_count", "opened_at")
+    list_display = (
+        "reference",
+        "account_id",
+        "status",
+        "priority",
+        "max_similarity_score",
+        "worst_outcome",
+        "amount_at_risk",
+        "transaction_count",
+        "opened_at",
+    )
     list_filter = ("status", "worst_outcome")
     search_fields = ("account_id",)
     ordering = ("-priority",)
@@ -64,8 +91,17 @@ class CaseAdmin(ReadOnlyAdmin):
 
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
-    list_display = ("transaction_id", "account_id", "occurred_at", "amount", "currency",
-                    "merchant", "similarity_score", "outcome", "case")
+    list_display = (
+        "transaction_id",
+        "account_id",
+        "occurred_at",
+        "amount",
+        "currency",
+        "merchant",
+        "similarity_score",
+        "outcome",
+        "case",
+    )
     list_filter = ("outcome", "channel", "country", "model_version")
     search_fields = ("transaction_id", "account_id", "merchant", "device_id")
     list_select_related = ("case",)

@@ -114,7 +114,9 @@ class IngestRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["bucket", "key", "etag"], name="ingest_once_per_object"),
+            models.UniqueConstraint(
+                fields=["bucket", "key", "etag"], name="ingest_once_per_object"
+            ),
             models.CheckConstraint(
                 condition=Q(
                     rows_read=models.F("rows_loaded")
@@ -205,7 +207,9 @@ class Transaction(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gte=0), name="transaction_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="transaction_amount_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(similarity_score__gte=0) & Q(similarity_score__lte=1),
                 name="transaction_score_in_unit_range",

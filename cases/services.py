@@ -22,7 +22,9 @@ AMOUNT_FOR_FULL_WEIGHT = 100_000
 OUTCOME_RANK = {Outcome.APPROVE: 1, Outcome.INVESTIGATE: 2, Outcome.BLOCK: 3}
 
 
-def case_priority(*, max_similarity_score: float, worst_outcome: str, amount_at_risk: Decimal) -> int:
+def case_priority(
+    *, max_similarity_score: float, worst_outcome: str, amount_at_risk: Decimal
+) -> int:
     """Priority 0-100: the detector's highest score, its sternest outcome, and the money at stake.
 
     Amounts enter on a log scale (no currency conversion: amounts count in their own units), so
@@ -30,7 +32,9 @@ def case_priority(*, max_similarity_score: float, worst_outcome: str, amount_at_
     """
     score_part = SCORE_WEIGHT * min(max(max_similarity_score, 0.0), 1.0)
     amount = float(max(amount_at_risk, Decimal(0)))
-    amount_part = AMOUNT_WEIGHT * min(1.0, math.log10(1 + amount) / math.log10(1 + AMOUNT_FOR_FULL_WEIGHT))
+    amount_part = AMOUNT_WEIGHT * min(
+        1.0, math.log10(1 + amount) / math.log10(1 + AMOUNT_FOR_FULL_WEIGHT)
+    )
     return round(score_part + OUTCOME_POINTS.get(worst_outcome, 0) + amount_part)
 
 
@@ -94,7 +98,9 @@ def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
         )
     )
     outcome_by_rank = {rank: outcome for outcome, rank in OUTCOME_RANK.items()}
-    columns: dict[str, list] = {name: [] for name in ("id", "score", "outcome", "amount", "count", "priority")}
+    columns: dict[str, list] = {
+        name: [] for name in ("id", "score", "outcome", "amount", "count", "priority")
+    }
     for row in aggregates:
         worst_outcome = outcome_by_rank.get(row["worst_rank"], "")
         amount = row["amount"] or Decimal(0)
@@ -105,7 +111,9 @@ def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
         columns["amount"].append(amount)
         columns["count"].append(row["count"])
         columns["priority"].append(
-            case_priority(max_similarity_score=max_score, worst_outcome=worst_outcome, amount_at_risk=amount)
+            case_priority(
+                max_similarity_score=max_score, worst_outcome=worst_outcome, amount_at_risk=amount
+            )
         )
     # One UPDATE from arrays: bulk_update's CASE expressions cost seconds per thousand cases.
     with connection.cursor() as cursor:

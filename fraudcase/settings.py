@@ -149,16 +149,14 @@ if _S3_EMBEDDED:
     FRAUDCASE_S3_ENDPOINT_URL = embedded.s3_endpoint_url(FRAUDCASE_VAR_DIR)
 FRAUDCASE_S3_REGION = env.str("FRAUDCASE_S3_REGION", default="us-east-1")
 # Credentials: the AWS_* variables or boto3's usual chain; the embedded server accepts any.
-FRAUDCASE_S3_ACCESS_KEY_ID = env.str(
-    "AWS_ACCESS_KEY_ID", default="fraudcase-dev" if _S3_EMBEDDED else ""
-) or None
-FRAUDCASE_S3_SECRET_ACCESS_KEY = env.str(
-    "AWS_SECRET_ACCESS_KEY", default="fraudcase-dev" if _S3_EMBEDDED else ""
-) or None
-FRAUDCASE_INBOX_BUCKET = env.str("FRAUDCASE_INBOX_BUCKET", default="fraudcase-inbox")
-FRAUDCASE_RETRAINING_BUCKET = env.str(
-    "FRAUDCASE_RETRAINING_BUCKET", default="fraudcase-retraining"
+FRAUDCASE_S3_ACCESS_KEY_ID = (
+    env.str("AWS_ACCESS_KEY_ID", default="fraudcase-dev" if _S3_EMBEDDED else "") or None
 )
+FRAUDCASE_S3_SECRET_ACCESS_KEY = (
+    env.str("AWS_SECRET_ACCESS_KEY", default="fraudcase-dev" if _S3_EMBEDDED else "") or None
+)
+FRAUDCASE_INBOX_BUCKET = env.str("FRAUDCASE_INBOX_BUCKET", default="fraudcase-inbox")
+FRAUDCASE_RETRAINING_BUCKET = env.str("FRAUDCASE_RETRAINING_BUCKET", default="fraudcase-retraining")
 
 # --- Detector contract and ingest ---------------------------------------------------------
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)

@@ -161,7 +161,9 @@ def _csv_records(binary) -> Iterator[SourceRecord]:
     try:
         header = next(reader)
     except StopIteration:
-        raise UnreadableFile("the file is empty: a CSV needs a header row; nothing was loaded") from None
+        raise UnreadableFile(
+            "the file is empty: a CSV needs a header row; nothing was loaded"
+        ) from None
     except csv.Error as exc:
         raise UnreadableFile(f"the header row is not valid CSV: {exc}; nothing was loaded") from exc
     columns = _check_header(header)
@@ -247,7 +249,9 @@ def _parquet_records(body: CountingReader) -> Iterator[SourceRecord]:
                     values = {name: column[index] for name, column in columns.items()}
                     yield SourceRecord(row_number=row_number, values=values)
         except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFile(f"the Parquet file is corrupt after row {row_number}: {exc}") from exc
+            raise UnreadableFile(
+                f"the Parquet file is corrupt after row {row_number}: {exc}"
+            ) from exc
 
 
 def _is_float_list(arrow_type) -> bool:
@@ -271,6 +275,4 @@ def _embedding_rows(column) -> list[np.ndarray | None]:
     offsets = column.offsets.to_numpy()
     flat = column.values.to_numpy(zero_copy_only=False)
     valid = column.is_valid().to_numpy(zero_copy_only=False)
-    return [
-        flat[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))
-    ]
+    return [flat[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))]

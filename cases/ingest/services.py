@@ -88,7 +88,9 @@ def inbox_scan(*, bucket: str | None = None, prefix: str = "flagged/", client=No
     task was lost, or their worker died); finished runs are never handed out again.
     """
     bucket = bucket or settings.FRAUDCASE_INBOX_BUCKET
-    stale_before = timezone.now() - timezone.timedelta(seconds=settings.FRAUDCASE_INGEST_STALE_SECONDS)
+    stale_before = timezone.now() - timezone.timedelta(
+        seconds=settings.FRAUDCASE_INGEST_STALE_SECONDS
+    )
     to_dispatch = []
     for s3_object in list_objects(bucket=bucket, prefix=prefix, client=client):
         run, created = ingest_run_register(s3_object=s3_object, triggered_by="inbox scan")
@@ -288,7 +290,8 @@ def _load_transactions(
     case_id_by_account, opened = case_services.cases_open_for_accounts(
         account_ids=(tx.account_id for _, tx in new_rows)
     )
-    loaded = copy_transactions(new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk)
+    loaded = copy_transactions(
+        new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk
+    )
     case_services.cases_refresh_priority(case_ids=case_id_by_account.values())
     return loaded, duplicates, opened
-

@@ -260,7 +260,9 @@ def _features(values: dict, errors: list[str]) -> dict | None:
         or "\x00" in str(name)
     ]
     if bad:
-        errors.append(f"features must map names to finite numbers; not so for: {', '.join(bad[:5])}")
+        errors.append(
+            f"features must map names to finite numbers; not so for: {', '.join(bad[:5])}"
+        )
         return None
     return value
 
@@ -276,7 +278,9 @@ def validate_row(values: dict, *, embedding_dim: int) -> tuple[CleanTransaction 
     merchant = _text(values, "merchant", errors)
     merchant_category = _merchant_category(values, errors)
     channel = _text(values, "channel", errors)
-    country = _code(values, "country", COUNTRY_CODES, "ISO 3166 alpha-2 country", errors, required=False)
+    country = _code(
+        values, "country", COUNTRY_CODES, "ISO 3166 alpha-2 country", errors, required=False
+    )
     source_ip = _source_ip(values, errors)
     device_id = _text(values, "device_id", errors)
     similarity_score = _similarity_score(values, errors)

@@ -41,7 +41,12 @@ def test_every_format_loads_every_row_with_its_values(s3, bucket, fmt):
     [run] = scan_and_ingest(bucket)
 
     assert run.status == IngestRun.Status.SUCCEEDED, run.error
-    assert (run.rows_read, run.rows_loaded, run.rows_duplicate, run.rows_quarantined) == (2500, 2500, 0, 0)
+    assert (run.rows_read, run.rows_loaded, run.rows_duplicate, run.rows_quarantined) == (
+        2500,
+        2500,
+        0,
+        0,
+    )
     assert run.file_format == fmt
     assert run.bytes_read == run.size_bytes and run.progress_percent == 100
     assert Transaction.objects.filter(ingest_run=run).count() == 2500
@@ -90,7 +95,9 @@ def test_rule_breaking_rows_are_quarantined_with_line_raw_text_and_every_reason(
 
 def test_malformed_lines_in_csv_and_jsonl_are_quarantined_not_fatal(s3, bucket):
     good = encode_rows([contract_row(0)], "jsonl").decode()
-    jsonl = good + "{not json\n" + "[1, 2]\n" + "\n" + encode_rows([contract_row(1)], "jsonl").decode()
+    jsonl = (
+        good + "{not json\n" + "[1, 2]\n" + "\n" + encode_rows([contract_row(1)], "jsonl").decode()
+    )
     put_file(s3, bucket, "flagged/a.jsonl", jsonl.encode())
     csv_text = encode_rows([contract_row(2)], "csv") + b"only,three,fields\n" + b"\xff\xfe broken\n"
     put_file(s3, bucket, "flagged/b.csv", csv_text)
@@ -99,11 +106,15 @@ def test_malformed_lines_in_csv_and_jsonl_are_quarantined_not_fatal(s3, bucket):
 
     jsonl_run, csv_run = runs["flagged/a.jsonl"], runs["flagged/b.csv"]
     assert (jsonl_run.rows_read, jsonl_run.rows_loaded, jsonl_run.rows_quarantined) == (4, 2, 2)
-    reasons = dict(QuarantinedRow.objects.filter(ingest_run=jsonl_run).values_list("row_number", "reasons"))
+    reasons = dict(
+        QuarantinedRow.objects.filter(ingest_run=jsonl_run).values_list("row_number", "reasons")
+    )
     assert reasons[2][0].startswith("not valid JSON")
     assert reasons[3] == ["not a JSON object but a list"]
     assert (csv_run.rows_read, csv_run.rows_loaded, csv_run.rows_quarantined) == (3, 1, 2)
-    csv_reasons = dict(QuarantinedRow.objects.filter(ingest_run=csv_run).values_list("row_number", "reasons"))
+    csv_reasons = dict(
+        QuarantinedRow.objects.filter(ingest_run=csv_run).values_list("row_number", "reasons")
+    )
     assert csv_reasons[3] == ["has 3 fields, the header has 16"]
     assert "not valid UTF-8 text" in csv_reasons[4]
 
@@ -115,12 +126,18 @@ def test_malformed_lines_in_csv_and_jsonl_are_quarantined_not_fatal(s3, bucket):
         ("flagged/x.jsonl.gz", b"{}", "not gzip"),
         ("flagged/x.csv", b"tx_1,acc_1,2026-11-28T10:00:00+00:00,1.00,EUR\n", "no header row"),
         ("flagged/x.csv", b"", "the file is empty"),
-        ("flagged/x.csv", b"transaction_id,account_id,occurred_at,currency\n", "missing required column(s): amount, similarity_score, model_version"),
+        (
+            "flagged/x.csv",
+            b"transaction_id,account_id,occurred_at,currency\n",
+            "missing required column(s): amount, similarity_score, model_version",
+        ),
         ("flagged/x.xlsx", b"PK\x03\x04", "unknown format"),
         ("flagged/x.parquet", b"transaction_id\n", "not a Parquet file"),
     ],
 )
-def test_an_unreadable_file_fails_its_run_with_one_message_and_loads_nothing(s3, bucket, key, body, message):
+def test_an_unreadable_file_fails_its_run_with_one_message_and_loads_nothing(
+    s3, bucket, key, body, message
+):
     put_file(s3, bucket, key, body)
 
     [run] = scan_and_ingest(bucket)
@@ -134,7 +151,9 @@ def test_an_unreadable_file_fails_its_run_with_one_message_and_loads_nothing(s3,
 
 
 def test_parquet_missing_required_columns_fails(s3, bucket):
-    table = pa.table({"transaction_id": ["a", "b"], "account_id": ["x", "y"], "amount": ["1.00", "2.00"]})
+    table = pa.table(
+        {"transaction_id": ["a", "b"], "account_id": ["x", "y"], "amount": ["1.00", "2.00"]}
+    )
     sink = io.BytesIO()
     pq.write_table(table, sink)
     put_file(s3, bucket, "flagged/x.parquet", sink.getvalue())
@@ -156,13 +175,18 @@ def test_a_truncated_gzip_keeps_rows_read_before_the_break_and_fails(s3, bucket)
 
     assert run.status == IngestRun.Status.FAILED
     assert "corrupt or truncated" in run.error
-    assert run.rows_read > 0 and f"The {run.rows_read} rows read before the break were kept" in run.error
+    assert (
+        run.rows_read > 0
+        and f"The {run.rows_read} rows read before the break were kept" in run.error
+    )
     assert Transaction.objects.count() == run.rows_loaded
     assert_books_balance(run)
 
 
 def test_the_same_object_is_ingested_once(s3, bucket):
-    put_file(s3, bucket, "flagged/a.jsonl", encode_rows([contract_row(i) for i in range(10)], "jsonl"))
+    put_file(
+        s3, bucket, "flagged/a.jsonl", encode_rows([contract_row(i) for i in range(10)], "jsonl")
+    )
     [run] = scan_and_ingest(bucket)
 
     assert ingest_services.inbox_scan(bucket=bucket) == []
@@ -176,7 +200,9 @@ def test_the_same_object_is_ingested_once(s3, bucket):
 def test_a_new_version_of_a_key_is_a_new_run_whose_known_ids_are_duplicates(s3, bucket):
     put_file(s3, bucket, "flagged/a.csv", encode_rows([contract_row(i) for i in range(10)], "csv"))
     scan_and_ingest(bucket)
-    put_file(s3, bucket, "flagged/a.csv", encode_rows([contract_row(i) for i in range(5, 15)], "csv"))
+    put_file(
+        s3, bucket, "flagged/a.csv", encode_rows([contract_row(i) for i in range(5, 15)], "csv")
+    )
 
     [second] = scan_and_ingest(bucket)
 
@@ -211,8 +237,12 @@ def test_the_database_refuses_a_run_whose_books_do_not_balance(s3, bucket):
 
 def test_transactions_join_the_accounts_open_case_and_priority_follows(s3, bucket):
     rows = [
-        contract_row(1, account_id="acc_A", similarity_score=0.61, outcome="approve", amount="10.00"),
-        contract_row(2, account_id="acc_A", similarity_score=0.93, outcome="investigate", amount="990.00"),
+        contract_row(
+            1, account_id="acc_A", similarity_score=0.61, outcome="approve", amount="10.00"
+        ),
+        contract_row(
+            2, account_id="acc_A", similarity_score=0.93, outcome="investigate", amount="990.00"
+        ),
         contract_row(3, account_id="acc_B", similarity_score=0.70, outcome="block", amount="5.00"),
     ]
     put_file(s3, bucket, "flagged/a.csv", encode_rows(rows, "csv"))
@@ -225,9 +255,15 @@ def test_transactions_join_the_accounts_open_case_and_priority_follows(s3, bucke
     assert case_a.amount_at_risk == Decimal("1000.00")
     assert case_a.max_similarity_score == pytest.approx(0.93)
     assert case_a.worst_outcome == "investigate"
-    assert case_a.priority == case_priority(
-        max_similarity_score=0.93, worst_outcome="investigate", amount_at_risk=Decimal("1000.00")
-    ) == 80  # 55.8 + 15 + 9.0
+    assert (
+        case_a.priority
+        == case_priority(
+            max_similarity_score=0.93,
+            worst_outcome="investigate",
+            amount_at_risk=Decimal("1000.00"),
+        )
+        == 80
+    )  # 55.8 + 15 + 9.0
     assert case_a.reference == f"FC-{case_a.pk:06d}"
 
     # A closed case stays closed; the account's next flag opens a new case.
@@ -241,17 +277,38 @@ def test_transactions_join_the_accounts_open_case_and_priority_follows(s3, bucke
 
 
 def test_priority_weighs_score_outcome_and_amount():
-    assert case_priority(max_similarity_score=1.0, worst_outcome="block", amount_at_risk=Decimal(100000)) == 100
-    assert case_priority(max_similarity_score=0.0, worst_outcome="approve", amount_at_risk=Decimal(0)) == 0
-    assert case_priority(max_similarity_score=0.5, worst_outcome="", amount_at_risk=Decimal(0)) == 38
-    high_amount = case_priority(max_similarity_score=0.8, worst_outcome="approve", amount_at_risk=Decimal(50000))
-    low_amount = case_priority(max_similarity_score=0.8, worst_outcome="approve", amount_at_risk=Decimal(50))
+    assert (
+        case_priority(
+            max_similarity_score=1.0, worst_outcome="block", amount_at_risk=Decimal(100000)
+        )
+        == 100
+    )
+    assert (
+        case_priority(max_similarity_score=0.0, worst_outcome="approve", amount_at_risk=Decimal(0))
+        == 0
+    )
+    assert (
+        case_priority(max_similarity_score=0.5, worst_outcome="", amount_at_risk=Decimal(0)) == 38
+    )
+    high_amount = case_priority(
+        max_similarity_score=0.8, worst_outcome="approve", amount_at_risk=Decimal(50000)
+    )
+    low_amount = case_priority(
+        max_similarity_score=0.8, worst_outcome="approve", amount_at_risk=Decimal(50)
+    )
     assert high_amount > low_amount
 
 
 def test_ingest_command_takes_a_prefix_and_skips_what_it_has(s3, bucket, capsys):
-    put_file(s3, bucket, "flagged/d1/a.csv", encode_rows([contract_row(i) for i in range(4)], "csv"))
-    put_file(s3, bucket, "flagged/d1/b.jsonl", encode_rows([contract_row(i) for i in range(4, 6)], "jsonl"))
+    put_file(
+        s3, bucket, "flagged/d1/a.csv", encode_rows([contract_row(i) for i in range(4)], "csv")
+    )
+    put_file(
+        s3,
+        bucket,
+        "flagged/d1/b.jsonl",
+        encode_rows([contract_row(i) for i in range(4, 6)], "jsonl"),
+    )
     put_file(s3, bucket, "flagged/d2/c.csv", encode_rows([contract_row(9)], "csv"))
 
     call_command("ingest", f"s3://{bucket}/flagged/d1/", "--no-progress")
@@ -259,7 +316,9 @@ def test_ingest_command_takes_a_prefix_and_skips_what_it_has(s3, bucket, capsys)
     call_command("ingest", f"s3://{bucket}/flagged/d1/", "--no-progress")
     second = capsys.readouterr().out
 
-    assert "succeeded s3://" in first and "read 4, loaded 4" in first and "read 2, loaded 2" in first
+    assert (
+        "succeeded s3://" in first and "read 4, loaded 4" in first and "read 2, loaded 2" in first
+    )
     assert second.count("skip s3://") == 2
     assert Transaction.objects.count() == 6
 
@@ -275,8 +334,16 @@ def test_ingest_command_reports_bad_input_clearly(s3, bucket):
 
 
 def test_jsonl_amount_keeps_its_decimals(s3, bucket):
-    line = json.dumps({**{k: v for k, v in contract_row(0).items() if k not in ("embedding", "occurred_at", "amount")},
-                       "occurred_at": "2026-11-28T10:00:00+01:00"})
+    line = json.dumps(
+        {
+            **{
+                k: v
+                for k, v in contract_row(0).items()
+                if k not in ("embedding", "occurred_at", "amount")
+            },
+            "occurred_at": "2026-11-28T10:00:00+01:00",
+        }
+    )
     line = line[:-1] + ', "amount": 12.10}'
     put_file(s3, bucket, "flagged/a.jsonl.gz", gzip.compress(line.encode() + b"\n"))
 

@@ -53,7 +53,10 @@ RULE_BREAKERS = [
     ({"embedding": {"a": 1}}, "embedding must be an array of numbers"),
     ({"features": "[1, 2]"}, "features must be a JSON object of numbers"),
     ({"features": "{oops"}, "features is not valid JSON"),
-    ({"features": {"velocity": "high"}}, "features must map names to finite numbers; not so for: velocity"),
+    (
+        {"features": {"velocity": "high"}},
+        "features must map names to finite numbers; not so for: velocity",
+    ),
     ({"features": {"flag": True}}, "features must map names to finite numbers; not so for: flag"),
 ]
 

@@ -14,7 +14,12 @@ BAD_EVERY = 1000  # one contract breaker every 1000 rows
 
 def test_beat_scan_dispatches_to_a_worker_that_ingests(s3, bucket, celery_worker_factory):
     put_file(s3, bucket, "flagged/a.csv", encode_rows([contract_row(i) for i in range(30)], "csv"))
-    put_file(s3, bucket, "flagged/b.parquet", encode_rows([contract_row(i) for i in range(30, 40)], "parquet"))
+    put_file(
+        s3,
+        bucket,
+        "flagged/b.parquet",
+        encode_rows([contract_row(i) for i in range(30, 40)], "parquet"),
+    )
     put_file(s3, bucket, "other/ignored.csv", encode_rows([contract_row(99)], "csv"))
     worker = celery_worker_factory(FRAUDCASE_INBOX_BUCKET=bucket)
     from cases.tasks import scan_inbox
@@ -25,7 +30,10 @@ def test_beat_scan_dispatches_to_a_worker_that_ingests(s3, bucket, celery_worker
         lambda: IngestRun.objects.filter(status=IngestRun.Status.SUCCEEDED).count() == 2,
         timeout=60, message=lambda: f"two succeeded runs; worker log:\n{worker.log()[-3000:]}",
     )  # fmt: skip
-    assert sorted(IngestRun.objects.values_list("key", flat=True)) == ["flagged/a.csv", "flagged/b.parquet"]
+    assert sorted(IngestRun.objects.values_list("key", flat=True)) == [
+        "flagged/a.csv",
+        "flagged/b.parquet",
+    ]
     assert Transaction.objects.count() == 40
 
 
@@ -33,7 +41,9 @@ def test_a_worker_killed_mid_file_finishes_on_retry_with_nothing_lost_or_doubled
     s3, bucket, celery_worker_factory
 ):
     rows = [
-        contract_row(i, embedding=..., amount="-1.00") if i % BAD_EVERY == 0 else contract_row(i, embedding=...)
+        contract_row(i, embedding=..., amount="-1.00")
+        if i % BAD_EVERY == 0
+        else contract_row(i, embedding=...)
         for i in range(ROWS)
     ]
     put_file(s3, bucket, "flagged/big.csv.gz", encode_rows(rows, "csv.gz"))

@@ -74,7 +74,12 @@ def signed_in_overview(port: int) -> str:
     login_url = f"http://127.0.0.1:{port}/accounts/login/"
     page = opener.open(login_url).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    form = {"username": "analyst", "password": "fraudcase-demo", "csrfmiddlewaretoken": token, "next": "/"}
+    form = {
+        "username": "analyst",
+        "password": "fraudcase-demo",
+        "csrfmiddlewaretoken": token,
+        "next": "/",
+    }
     return opener.open(login_url, urllib.parse.urlencode(form).encode()).read().decode()
 
 
@@ -95,14 +100,21 @@ def test_the_demo_starts_serves_stops_on_ctrl_c_and_reuses_its_data(tmp_path):
 
         assert demo.interrupt() == 0
         assert "Stopped." in demo.text()
-        assert embedded.status(var_dir) == {"postgres": "stopped", "redis": "stopped", "s3": "stopped"}
+        assert embedded.status(var_dir) == {
+            "postgres": "stopped",
+            "redis": "stopped",
+            "s3": "stopped",
+        }
         assert processes_started_for(var_dir) == []
 
         again = DemoProcess(var_dir, port)
         again.wait_for("FraudCase is ready at", timeout=180)
         assert "Demo data already loaded: reusing it" in again.text()
         assert "Created the demo account" not in again.text()
-        assert f'<span class="figure">{TRANSACTIONS}</span> flagged transactions' in signed_in_overview(port)
+        assert (
+            f'<span class="figure">{TRANSACTIONS}</span> flagged transactions'
+            in signed_in_overview(port)
+        )
         assert again.interrupt() == 0
     finally:
         embedded.stop_all(var_dir)

@@ -66,7 +66,9 @@ def test_a_second_process_reuses_the_servers_the_first_started(var_dir):
 
     assert first["pg_version"].startswith("16.") and first["vector"].startswith("0.")
     assert first["redis_ping"] is True and first["buckets"] == 0
-    assert {k: second[k] for k in ("pg", "redis", "s3")} == {k: first[k] for k in ("pg", "redis", "s3")}
+    assert {k: second[k] for k in ("pg", "redis", "s3")} == {
+        k: first[k] for k in ("pg", "redis", "s3")
+    }
     assert server_pids(var_dir) == pids
     assert embedded.status(var_dir) == {"postgres": "running", "redis": "running", "s3": "running"}
 

@@ -21,7 +21,11 @@ def test_debug_off_without_a_secret_key_refuses_to_start():
 
 def test_debug_off_with_a_secret_key_starts(tmp_path):
     env = dict(os.environ)
-    env.update(DEBUG="false", SECRET_KEY="a-real-secret-for-this-test", DJANGO_SETTINGS_MODULE="fraudcase.settings_test")
+    env.update(
+        DEBUG="false",
+        SECRET_KEY="a-real-secret-for-this-test",
+        DJANGO_SETTINGS_MODULE="fraudcase.settings_test",
+    )
 
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],

@@ -52,7 +52,9 @@ class Command(BaseCommand):
         self._check_port_free(options["host"], options["port"])
         started_services = set(embedded.STARTED_HERE)
         stop_requested = []
-        signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True) or self._raise_interrupt())
+        signal.signal(
+            signal.SIGTERM, lambda *_: stop_requested.append(True) or self._raise_interrupt()
+        )
         try:
             self._step("Migrating the database")
             call_command("migrate", interactive=False, verbosity=0)
@@ -142,7 +144,9 @@ class Command(BaseCommand):
 
         self._step("Ingesting the demo files through the Celery worker")
         scan_inbox.delay()
-        runs = IngestRun.objects.filter(bucket=settings.FRAUDCASE_INBOX_BUCKET, key__startswith="flagged/")
+        runs = IngestRun.objects.filter(
+            bucket=settings.FRAUDCASE_INBOX_BUCKET, key__startswith="flagged/"
+        )
         deadline = time.monotonic() + INGEST_TIMEOUT_SECONDS
         with tqdm(total=None, unit="row", desc="ingest", file=self.stderr._out) as bar:
             while time.monotonic() < deadline:
@@ -153,7 +157,9 @@ class Command(BaseCommand):
                     break
                 time.sleep(0.5)
             else:
-                raise CommandError("The demo ingest did not finish in time; see var/logs/worker.log.")
+                raise CommandError(
+                    "The demo ingest did not finish in time; see var/logs/worker.log."
+                )
         for run in runs.order_by("key"):
             self.stdout.write(
                 f"    {run.key}: {run.status}, loaded {run.rows_loaded}, duplicates "
@@ -164,7 +170,14 @@ class Command(BaseCommand):
         self._step(f"Starting the web server on {host}:{port}")
         self._spawn(
             "web",
-            [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload", "--skip-checks"],
+            [
+                sys.executable,
+                "manage.py",
+                "runserver",
+                f"{host}:{port}",
+                "--noreload",
+                "--skip-checks",
+            ],
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -179,7 +192,9 @@ class Command(BaseCommand):
         for name, process in self.children:
             if process.poll() is not None:
                 tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise CommandError(f"The {name} process stopped (exit {process.returncode}):\n{tail}")
+                raise CommandError(
+                    f"The {name} process stopped (exit {process.returncode}):\n{tail}"
+                )
 
     def _watch_children(self) -> None:
         while True:

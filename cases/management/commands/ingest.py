@@ -46,7 +46,9 @@ class Command(BaseCommand):
 
             for run in pending:
                 ingest_object.delay(run.pk)
-            self.stdout.write(self.style.SUCCESS(f"queued {len(pending)} object(s) for the workers"))
+            self.stdout.write(
+                self.style.SUCCESS(f"queued {len(pending)} object(s) for the workers")
+            )
             return
         failed = 0
         for run in pending:
@@ -61,7 +63,9 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(self.style.SUCCESS(line))
         if failed:
-            raise CommandError(f"{failed} of {len(pending)} object(s) failed; see the messages above.")
+            raise CommandError(
+                f"{failed} of {len(pending)} object(s) failed; see the messages above."
+            )
 
     def _ingest_one(self, run: IngestRun, *, show_progress: bool) -> IngestRun:
         with tqdm(
