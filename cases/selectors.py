@@ -1,6 +1,6 @@
 """Reads for the cases app."""
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 
 from cases.models import Case, CaseStatus, IngestRun, QuarantinedRow, Transaction
 
@@ -32,14 +32,8 @@ def top_open_cases(*, limit: int = 10):
     )  # fmt: skip
 
 
+UNFINISHED = (IngestRun.Status.QUEUED, IngestRun.Status.RUNNING)
+
+
 def recent_ingest_runs(*, limit: int = 50):
     return IngestRun.objects.order_by("-created_at")[:limit]
-
-
-def ingest_totals() -> dict:
-    return IngestRun.objects.aggregate(
-        rows_read=Sum("rows_read"),
-        rows_loaded=Sum("rows_loaded"),
-        rows_duplicate=Sum("rows_duplicate"),
-        rows_quarantined=Sum("rows_quarantined"),
-    )

@@ -11,4 +11,9 @@ def home(request):
 
 @login_required
 def ingest_runs(request):
-    return render(request, "cases/ingest_runs.html", {"runs": selectors.recent_ingest_runs()})
+    runs = list(selectors.recent_ingest_runs())
+    return render(
+        request,
+        "cases/ingest_runs.html",
+        {"runs": runs, "any_running": any(run.status in selectors.UNFINISHED for run in runs)},
+    )

@@ -1,0 +1,65 @@
+"""The overview and ingest pages: sign-in required, figures right, S3-sourced text escaped."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from cases.demo.files import encode_rows
+from cases.ingest import services as ingest_services
+from cases.models import IngestRun
+from conftest import contract_row, put_file
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def analyst_client(client):
+    user = get_user_model().objects.create_user("ana", password="a-long-test-password")
+    client.force_login(user)
+    return client
+
+
+def test_pages_require_sign_in(client):
+    for name in ("home", "ingest-runs"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+    assert client.get(reverse("login")).status_code == 200
+
+
+def test_empty_overview_says_how_to_ingest(analyst_client):
+    page = analyst_client.get(reverse("home")).content.decode()
+
+    assert "No transactions yet" in page
+    assert "python manage.py ingest s3://bucket/prefix" in page
+
+
+def test_overview_shows_counts_cases_and_runs_with_text_from_s3_escaped(analyst_client, s3, bucket):
+    rows = [contract_row(i, account_id="<script>alert(1)</script>") for i in range(3)]
+    rows.append(contract_row(9, amount="-1.00"))
+    put_file(s3, bucket, "flagged/<b>x</b>.csv", encode_rows(rows, "csv"))
+    for run_id in ingest_services.inbox_scan(bucket=bucket):
+        ingest_services.ingest_run_execute(run_id=run_id)
+
+    page = analyst_client.get(reverse("home")).content.decode()
+
+    assert '<span class="figure">3</span> flagged transactions' in page
+    assert '<span class="figure">1</span> quarantined rows' in page
+    assert '<span class="figure">1</span> open cases' in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "&lt;b&gt;x&lt;/b&gt;.csv" in page
+
+
+def test_ingest_page_refreshes_only_while_a_run_is_unfinished(analyst_client):
+    run = IngestRun.objects.create(
+        bucket="b", key="flagged/a.csv", etag="e1", size_bytes=1000, bytes_read=250
+    )
+    run.status = IngestRun.Status.RUNNING
+    run.save()
+
+    running = analyst_client.get(reverse("ingest-runs")).content.decode()
+    IngestRun.objects.filter(pk=run.pk).update(status=IngestRun.Status.SUCCEEDED)
+    finished = analyst_client.get(reverse("ingest-runs")).content.decode()
+
+    assert 'http-equiv="refresh"' in running and 'value="25"' in running
+    assert 'http-equiv="refresh"' not in finished and 'value="100"' in finished
