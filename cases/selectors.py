@@ -2,13 +2,20 @@
 
 from django.db.models import Count, Q
 
-from cases.models import Case, CaseStatus, IngestRun, QuarantinedRow, Transaction
+from cases.models import (
+    FINISHED_CASE_STATUSES,
+    Case,
+    CaseStatus,
+    IngestRun,
+    QuarantinedRow,
+    Transaction,
+)
 
 
 def overview() -> dict:
     """Counts for the landing page: open cases by status, transactions, recent ingest runs."""
     case_counts = Case.objects.aggregate(
-        open_cases=Count("id", filter=~Q(status=CaseStatus.CLOSED)),
+        open_cases=Count("id", filter=~Q(status__in=FINISHED_CASE_STATUSES)),
         closed_cases=Count("id", filter=Q(status=CaseStatus.CLOSED)),
     )
     return {
@@ -23,7 +30,7 @@ def overview() -> dict:
 def top_open_cases(*, limit: int = 10):
     """Open cases, highest priority first (ties: oldest first)."""
     return (
-        Case.objects.exclude(status=CaseStatus.CLOSED)
+        Case.objects.exclude(status__in=FINISHED_CASE_STATUSES)
         .order_by("-priority", "opened_at")
         .only(
             "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",

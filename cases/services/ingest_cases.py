@@ -11,7 +11,7 @@ from django.db.models import Case as SqlCase
 from django.db.models import Count, IntegerField, Max, Sum, Value, When
 from django.utils import timezone
 
-from cases.models import Case, CaseStatus, Outcome, Transaction
+from cases.models import FINISHED_CASE_STATUSES, Case, Outcome, Transaction
 
 # How much each part weighs in a case's priority (they add up to 100).
 SCORE_WEIGHT = 60
@@ -53,21 +53,22 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
             """
             INSERT INTO cases_case (account_id, status, priority, max_similarity_score,
                                     worst_outcome, amount_at_risk, transaction_count,
-                                    opened_at, updated_at)
-            SELECT candidate.account_id, %s, 0, 0, '', 0, 0, %s, %s
+                                    opened_at, updated_at, version, resolution, closing_comment)
+            SELECT candidate.account_id, %s, 0, 0, '', 0, 0, %s, %s, 1, '', ''
             FROM unnest(%s::text[]) AS candidate(account_id)
             WHERE NOT EXISTS (
                 SELECT 1 FROM cases_case open_case
-                WHERE open_case.account_id = candidate.account_id AND open_case.status <> %s
+                WHERE open_case.account_id = candidate.account_id
+                  AND open_case.status <> ALL(%s)
             )
             ON CONFLICT DO NOTHING
             RETURNING id
             """,
-            [CaseStatus.OPEN, now, now, accounts, CaseStatus.CLOSED],
+            ["open", now, now, accounts, list(FINISHED_CASE_STATUSES)],
         )
         opened = len(cursor.fetchall())
     case_ids = dict(
-        Case.objects.exclude(status=CaseStatus.CLOSED)
+        Case.objects.exclude(status__in=FINISHED_CASE_STATUSES)
         .filter(account_id__in=accounts)
         .values_list("account_id", "id")
     )

@@ -1,4 +1,4 @@
-"""The investigation domain: flagged transactions, the cases that group them, and ingest."""
+"""Cases and the flagged transactions they group."""
 
 from django.conf import settings
 from django.db import models
@@ -23,6 +23,25 @@ class CaseStatus(models.TextChoices):
     WAITING_ON_CUSTOMER = "waiting_on_customer", "Waiting on customer"
     ESCALATED = "escalated", "Escalated"
     CLOSED = "closed", "Closed"
+    # Folded into another case by a lead: kept as a pointer to where its work went.
+    MERGED = "merged", "Merged"
+
+
+# A case in one of these states is no longer the account's open case.
+FINISHED_CASE_STATUSES = (CaseStatus.CLOSED, CaseStatus.MERGED)
+
+
+class Resolution(models.TextChoices):
+    CONFIRMED_FRAUD = "confirmed_fraud", "Confirmed fraud"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+
+
+class Label(models.TextChoices):
+    """An analyst's truth about one transaction: what retraining learns from."""
+
+    FRAUD = "fraud", "Fraud"
+    LEGITIMATE = "legitimate", "Legitimate"
 
 
 class Case(models.Model):
@@ -52,14 +71,39 @@ class Case(models.Model):
     opened_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    queue = models.ForeignKey(
+        "cases.Queue", null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+    )
+    due_at = models.DateTimeField(null=True, blank=True, help_text="from the queue's SLA")
+    # Optimistic concurrency: every change bumps it; a change made against an older one is refused.
+    version = models.PositiveIntegerField(default=1)
+    resolution = models.CharField(max_length=24, choices=Resolution.choices, blank=True)
+    reason_codes = models.ManyToManyField("cases.ReasonCode", blank=True, related_name="cases")
+    closing_comment = models.TextField(blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_cases"
+    )
+    tags = models.ManyToManyField("cases.Tag", blank=True, related_name="cases")
 
     class Meta:
+        permissions = [
+            ("work_case", "Work cases in own queues"),
+            ("work_any_case", "Work cases in any queue"),
+            ("assign_case", "Assign cases to others"),
+            ("reopen_case", "Reopen closed cases"),
+            ("merge_case", "Merge cases"),
+            ("manage_queues", "Manage queues and reason codes"),
+            ("release_labels", "Release held labels"),
+            ("view_audit", "Read the audit trail"),
+            ("export_audit", "Export the audit trail"),
+            ("manage_users", "Create users and change their roles"),
+        ]
         constraints = [
             # Ingest attaches an account's transactions to its one open case; two workers
             # racing to open one for the same account meet this index.
             models.UniqueConstraint(
                 fields=["account_id"],
-                condition=~Q(status=CaseStatus.CLOSED),
+                condition=~Q(status__in=FINISHED_CASE_STATUSES),
                 name="one_open_case_per_account",
             ),
             models.CheckConstraint(
@@ -74,108 +118,6 @@ class Case(models.Model):
     @property
     def reference(self) -> str:
         return f"{REFERENCE_PREFIX}{self.pk:06d}" if self.pk else ""
-
-
-class IngestRun(models.Model):
-    """One S3 object (bucket, key, ETag) taken in once, with its books.
-
-    rows_read = rows_loaded + rows_duplicate + rows_quarantined holds at every commit (a
-    database check), and rows_read is also the checkpoint a retried run resumes from.
-    """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    bucket = models.CharField(max_length=63)
-    key = models.CharField(max_length=1024)
-    etag = models.CharField(max_length=128)
-    size_bytes = models.BigIntegerField(null=True, blank=True)
-    file_format = models.CharField(max_length=16, blank=True)
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
-    )
-    triggered_by = models.CharField(max_length=64, blank=True)
-    rows_read = models.PositiveBigIntegerField(default=0)
-    rows_loaded = models.PositiveBigIntegerField(default=0)
-    rows_duplicate = models.PositiveBigIntegerField(default=0)
-    rows_quarantined = models.PositiveBigIntegerField(default=0)
-    bytes_read = models.PositiveBigIntegerField(default=0)
-    cases_opened = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["bucket", "key", "etag"], name="ingest_once_per_object"
-            ),
-            models.CheckConstraint(
-                condition=Q(
-                    rows_read=models.F("rows_loaded")
-                    + models.F("rows_duplicate")
-                    + models.F("rows_quarantined")
-                ),
-                name="ingest_books_balance",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key} ({self.status})"
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if not self.started_at:
-            return None
-        end = self.finished_at or timezone.now()
-        return (end - self.started_at).total_seconds()
-
-    @property
-    def progress_percent(self) -> int:
-        """Share of the object's bytes read so far (compressed bytes for .gz)."""
-        if self.status == self.Status.SUCCEEDED:
-            return 100
-        if not self.size_bytes:
-            return 0
-        return min(99, int(100 * self.bytes_read / self.size_bytes))
-
-
-class QuarantinedRow(models.Model):
-    """A source row that broke the contract: kept whole, with every reason, never dropped."""
-
-    ingest_run = models.ForeignKey(
-        IngestRun, on_delete=models.PROTECT, related_name="quarantined_rows"
-    )
-    row_number = models.PositiveBigIntegerField(
-        help_text="Line number in CSV/JSONL files (the header is line 1 in CSV), row number in Parquet"
-    )
-    raw_text = models.TextField()
-    reasons = models.JSONField(default=list)
-    transaction_id = models.CharField(max_length=256, blank=True, db_index=True)
-    quarantined_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["ingest_run", "row_number"]
-        constraints = [
-            # A retried run never quarantines the same row twice.
-            models.UniqueConstraint(
-                fields=["ingest_run", "row_number"], name="quarantine_row_once_per_run"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.ingest_run.key} row {self.row_number}"
 
 
 class Transaction(models.Model):
@@ -200,10 +142,26 @@ class Transaction(models.Model):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="transactions")
     # Lineage: which object and row each transaction came from.
     ingest_run = models.ForeignKey(
-        IngestRun, on_delete=models.PROTECT, null=True, blank=True, related_name="transactions"
+        "cases.IngestRun",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transactions",
     )
     source_row = models.PositiveBigIntegerField(null=True, blank=True)
     ingested_at = models.DateTimeField(default=timezone.now)
+    # The analyst's decision on the transaction and truth label, with who and when.
+    # Database defaults too: ingest COPYs rows without these columns.
+    decision = models.CharField(max_length=16, choices=Outcome.choices, blank=True, db_default="")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    label = models.CharField(max_length=16, choices=Label.choices, blank=True, db_default="")
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    labelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -1,0 +1,135 @@
+"""Recording audit events: one per change or refusal, in the caller's transaction, hash-chained.
+
+Every service that changes anything calls audit_record inside its own transaction, so the
+event commits with the change or not at all. Events are chained: each stores the hash of the
+one before, computed under a transaction-scoped advisory lock so the chain has one order.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+
+from cases.models import AuditAction, AuditEvent
+
+GENESIS_HASH = "0" * 64
+AUDIT_CHAIN_LOCK = 0x4643_4155_4454  # "FCAUDT": one writer at a time extends the chain
+SYSTEM_USERNAME = "system"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str = ""
+    client_ip: str | None = None
+
+
+_request_context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
+    "fraudcase_audit_request", default=RequestContext()
+)
+
+
+def set_request_context(*, request_id: str = "", client_ip: str | None = None):
+    """Bind the request id and client IP for events recorded in this context; returns a token."""
+    return _request_context.set(RequestContext(request_id or uuid.uuid4().hex, client_ip))
+
+
+def reset_request_context(token) -> None:
+    _request_context.reset(token)
+
+
+def current_request_context() -> RequestContext:
+    return _request_context.get()
+
+
+def system_actor():
+    """The named actor for work done by Celery tasks and management commands."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME,
+        defaults={"is_active": False, "first_name": "FraudCase", "last_name": "system"},
+    )
+    return user
+
+
+def _normalised(value):
+    """JSON-safe form of before/after values, exactly as the JSON column will return them."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def event_hash(event: AuditEvent) -> str:
+    """sha256 over the event's content and the previous hash, in a canonical JSON form."""
+    content = {
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object_repr": event.object_repr,
+        "before": _normalised(event.before),
+        "after": _normalised(event.after),
+        "request_id": event.request_id,
+        "client_ip": event.client_ip,
+        "previous_hash": event.previous_hash,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def audit_record(
+    *,
+    actor,
+    action: AuditAction | str,
+    obj=None,
+    object_type: str = "",
+    object_id: str | int = "",
+    object_repr: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Append one event to the trail (in the caller's transaction when there is one).
+
+    obj, when given, fills object type, id and repr (a case shows its reference).
+    actor may be None only for sign-in failures of unknown users; its name is copied as text.
+    """
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+        object_repr = object_repr or str(getattr(obj, "reference", "") or obj)
+    context = current_request_context()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+        previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        event = AuditEvent(
+            actor=actor if actor is not None and actor.pk else None,
+            actor_name=_actor_name(actor),
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            object_repr=str(object_repr)[:255],
+            before=_normalised(before),
+            after=_normalised(after),
+            request_id=context.request_id,
+            client_ip=context.client_ip,
+            previous_hash=previous or GENESIS_HASH,
+        )
+        event.hash = event_hash(event)
+        event.save(force_insert=True)
+    return event
+
+
+def _actor_name(actor) -> str:
+    if actor is None:
+        return "anonymous"
+    full_name = actor.get_full_name() if hasattr(actor, "get_full_name") else ""
+    username = actor.get_username()
+    return f"{username} ({full_name})" if full_name and full_name != username else username

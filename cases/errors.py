@@ -1,0 +1,41 @@
+"""Errors the domain raises: each has a code the API and pages can show as-is."""
+
+
+class CaseError(Exception):
+    """Base of the domain's refusals; nothing was changed when one is raised."""
+
+    code = "invalid"
+    http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(CaseError):
+    code = "not_found"
+    http_status = 404
+
+
+class ActionNotPermitted(CaseError):
+    """The actor's role or queue membership does not allow this action."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+class TransitionNotAllowed(CaseError):
+    code = "transition_not_allowed"
+    http_status = 409
+
+
+class StaleVersion(CaseError):
+    """Someone changed the case since the actor loaded it."""
+
+    code = "stale_version"
+    http_status = 409
+
+
+class InvalidInput(CaseError):
+    code = "invalid_input"
+    http_status = 400

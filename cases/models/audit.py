@@ -1,0 +1,67 @@
+"""The audit trail: append-only (the database refuses UPDATE and DELETE) and hash-chained."""
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+
+class AuditAction(models.TextChoices):
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+    SIGN_OUT = "sign_out", "Signed out"
+    PERMISSION_DENIED = "permission_denied", "Permission denied"
+    REFUSED = "refused", "Refused (invalid request)"
+    CASE_OPENED = "case_opened", "Case opened"
+    CASE_ROUTED = "case_routed", "Case routed to a queue"
+    CASE_ASSIGNED = "case_assigned", "Case assigned"
+    CASE_UNASSIGNED = "case_unassigned", "Case unassigned"
+    CASE_STATUS_CHANGED = "case_status_changed", "Case status changed"
+    CASE_CLOSED = "case_closed", "Case closed"
+    CASE_REOPENED = "case_reopened", "Case reopened"
+    CASE_MERGED = "case_merged", "Case merged"
+    CASE_TAGGED = "case_tagged", "Case tags changed"
+    NOTE_ADDED = "note_added", "Note added"
+    ATTACHMENT_ADDED = "attachment_added", "Attachment added"
+    TRANSACTION_DECIDED = "transaction_decided", "Transaction decided"
+    TRANSACTION_LABELLED = "transaction_labelled", "Transaction labelled"
+    QUEUE_CHANGED = "queue_changed", "Queue created or changed"
+    REASON_CODE_CHANGED = "reason_code_changed", "Reason code created or changed"
+    USER_CREATED = "user_created", "User created"
+    USER_ROLES_CHANGED = "user_roles_changed", "User roles changed"
+    OTP_DEVICE_CONFIRMED = "otp_device_confirmed", "Two-factor device confirmed"
+    SETTING_CHANGED = "setting_changed", "Setting changed"
+    INGEST_RUN_FINISHED = "ingest_run_finished", "Ingest run finished"
+    INGEST_RERUN = "ingest_rerun", "Ingest run re-run"
+    AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
+
+
+class AuditEvent(models.Model):
+    """One change (or refusal), who made it, and the hash linking it to the event before.
+
+    hash = sha256 over the event's content and previous_hash (see cases.audit.event_hash), so
+    altering or removing any row breaks the chain at that point.
+    """
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=255, blank=True)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.object_type}:{self.object_id} by {self.actor_name}"

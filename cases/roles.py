@@ -1,0 +1,35 @@
+"""Roles are Django groups carrying permissions; services check permissions, not group names."""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ANALYST = "analyst", "Analyst"
+    LEAD = "lead", "Lead"
+    AUDITOR = "auditor", "Auditor"
+    ADMIN = "admin", "Admin"
+
+
+# Permission codenames of the cases app held by each role.
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    Role.ANALYST: ("work_case", "view_case", "view_transaction"),
+    Role.LEAD: (
+        "work_case", "work_any_case", "view_case", "view_transaction", "assign_case",
+        "reopen_case", "merge_case", "manage_queues", "release_labels",
+    ),
+    Role.AUDITOR: ("view_case", "view_transaction", "view_audit", "export_audit", "view_auditevent"),
+    Role.ADMIN: (
+        "work_case", "work_any_case", "view_case", "view_transaction", "assign_case",
+        "reopen_case", "merge_case", "manage_queues", "release_labels", "view_audit",
+        "export_audit", "view_auditevent", "manage_users",
+    ),
+}  # fmt: skip
+
+# Roles that must sign in with a second factor (analysts too when the setting says so).
+ROLES_REQUIRING_OTP = (Role.LEAD, Role.AUDITOR, Role.ADMIN)
+
+
+def user_roles(user) -> set[str]:
+    if not user or not user.is_authenticated:
+        return set()
+    return set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
