@@ -30,8 +30,8 @@ class RequestContext:
     client_ip: str | None = None
 
 
-_request_context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "fraudcase_audit_request", default=RequestContext()
+_request_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "fraudcase_audit_request", default=None
 )
 
 
@@ -45,7 +45,7 @@ def reset_request_context(token) -> None:
 
 
 def current_request_context() -> RequestContext:
-    return _request_context.get()
+    return _request_context.get() or RequestContext()
 
 
 def system_actor():

@@ -79,6 +79,9 @@ class Note(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"note by {self.author_name} on case {self.case_id}"
+
 
 class Attachment(models.Model):
     """A file on a case, stored in S3 under the case's prefix; checked for size and type."""
@@ -98,3 +101,6 @@ class Attachment(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
