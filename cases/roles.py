@@ -33,3 +33,18 @@ def user_roles(user) -> set[str]:
     if not user or not user.is_authenticated:
         return set()
     return set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
+
+
+def ensure_roles(**kwargs) -> None:
+    """Create the role groups and give each exactly its permissions (idempotent).
+
+    Runs after every migrate, so a role's permissions follow ROLE_PERMISSIONS in the code.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        permissions = Permission.objects.filter(
+            content_type__app_label="cases", codename__in=codenames
+        )
+        group.permissions.set(permissions)
