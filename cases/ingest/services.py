@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cases import services as case_services
+from cases.audit import audit_record, system_actor
 from cases.ingest.copy import copy_transactions
 from cases.ingest.readers import (
     CountingReader,
@@ -29,7 +30,7 @@ from cases.ingest.readers import (
     read_records,
 )
 from cases.ingest.validation import CleanTransaction, validate_row
-from cases.models import IngestRun, QuarantinedRow, Transaction
+from cases.models import AuditAction, IngestRun, QuarantinedRow, Transaction
 from cases.s3 import s3_client
 
 logger = logging.getLogger(__name__)
@@ -147,10 +148,30 @@ def ingest_run_execute(*, run_id: int, progress: ProgressCallback | None = None)
 
 def ingest_run_fail(*, run_id: int, message: str) -> None:
     """Mark a run failed with the operator-facing message (what was committed stays)."""
-    IngestRun.objects.filter(pk=run_id).exclude(status=IngestRun.Status.SUCCEEDED).update(
-        status=IngestRun.Status.FAILED, error=message, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        failed = (
+            IngestRun.objects.filter(pk=run_id)
+            .exclude(status__in=FINISHED)
+            .update(status=IngestRun.Status.FAILED, error=message, finished_at=timezone.now())
+        )
+        if failed:
+            _audit_run_finished(run_id)
     logger.warning("ingest run %s failed: %s", run_id, message)
+
+
+def _audit_run_finished(run_id: int) -> None:
+    run = IngestRun.objects.get(pk=run_id)
+    audit_record(
+        actor=system_actor(),
+        action=AuditAction.INGEST_RUN_FINISHED,
+        obj=run,
+        object_repr=run.uri,
+        after={
+            "status": run.status, "etag": run.etag, "rows_read": run.rows_read,
+            "rows_loaded": run.rows_loaded, "rows_duplicate": run.rows_duplicate,
+            "rows_quarantined": run.rows_quarantined, "error": run.error,
+        },
+    )  # fmt: skip
 
 
 def _with_partial_note(run_id: int, message: str) -> str:
@@ -203,9 +224,13 @@ def _ingest(run: IngestRun, progress: ProgressCallback | None) -> None:
         raise
     if chunk:
         _commit_chunk(run, chunk, body.bytes_read)
-    IngestRun.objects.filter(pk=run.pk).update(
-        status=IngestRun.Status.SUCCEEDED, finished_at=timezone.now(), bytes_read=body.bytes_read
-    )
+    with transaction.atomic():
+        IngestRun.objects.filter(pk=run.pk).update(
+            status=IngestRun.Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            bytes_read=body.bytes_read,
+        )
+        _audit_run_finished(run.pk)
     _report(run, progress)
 
 
@@ -240,9 +265,12 @@ def _commit_chunk(run: IngestRun, records: list[SourceRecord], bytes_read: int) 
                     rows_loaded=F("rows_loaded") + loaded,
                     rows_duplicate=F("rows_duplicate") + duplicates,
                     rows_quarantined=F("rows_quarantined") + len(quarantined),
-                    cases_opened=F("cases_opened") + opened,
+                    cases_opened=F("cases_opened") + len(opened),
                     bytes_read=bytes_read,
                 )
+                # Last: routing audits each opened case, and the audit chain lock is held from
+                # the first event to the commit.
+                case_services.cases_route_new(actor=system_actor(), case_ids=opened)
             return
         except IntegrityError as exc:
             # Another worker committed some of these ids meanwhile: look again for known ids.
@@ -271,10 +299,10 @@ def _quarantined_row(run: IngestRun, record: SourceRecord, reasons: list[str]) -
 
 def _load_transactions(
     run: IngestRun, good: list[tuple[int, CleanTransaction]]
-) -> tuple[int, int, int]:
+) -> tuple[int, int, list[int]]:
     """COPY the chunk's new transactions and attach them to cases.
 
-    Returns (loaded, duplicates, cases opened). A duplicate is an id seen earlier in the chunk
+    Returns (loaded, duplicates, ids of the cases opened). A duplicate is an id seen earlier in the chunk
     or already in the table.
     """
     first_by_id: dict[str, tuple[int, CleanTransaction]] = {}

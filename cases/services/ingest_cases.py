@@ -38,15 +38,15 @@ def case_priority(
     return round(score_part + OUTCOME_POINTS.get(worst_outcome, 0) + amount_part)
 
 
-def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, int], int]:
+def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, int], list[int]]:
     """Map each account to the id of its one open case, opening a case where none is open.
 
-    Returns (case id by account, number of cases opened). Safe when two workers race: the
+    Returns (case id by account, ids of the cases opened). Safe when two workers race: the
     partial unique index lets exactly one insert win and the other reads the winner's case.
     """
     accounts = sorted(set(account_ids))
     if not accounts:
-        return {}, 0
+        return {}, []
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -66,7 +66,7 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
             """,
             ["open", now, now, accounts, list(FINISHED_CASE_STATUSES)],
         )
-        opened = len(cursor.fetchall())
+        opened = [row[0] for row in cursor.fetchall()]
     case_ids = dict(
         Case.objects.exclude(status__in=FINISHED_CASE_STATUSES)
         .filter(account_id__in=accounts)
@@ -116,6 +116,10 @@ def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
                 max_similarity_score=max_score, worst_outcome=worst_outcome, amount_at_risk=amount
             )
         )
+    # A case left without transactions (merged away) drops to zero.
+    for case_id in sorted(set(ids) - set(columns["id"])):
+        for name, value in zip(columns, (case_id, 0.0, "", Decimal(0), 0, 0), strict=True):
+            columns[name].append(value)
     # One UPDATE from arrays: bulk_update's CASE expressions cost seconds per thousand cases.
     with connection.cursor() as cursor:
         cursor.execute(

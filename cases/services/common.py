@@ -1,0 +1,68 @@
+"""Helpers shared by the case services: locking with a version check, who may work a case."""
+
+from __future__ import annotations
+
+from django.db.models import F
+
+from cases.errors import ActionNotPermitted, InvalidInput, NotFound, StaleVersion
+from cases.models import REFERENCE_PREFIX, Case
+
+
+def parse_case_reference(reference: str | int) -> int:
+    """FC-000123, 000123 or 123 -> 123; anything else is refused."""
+    text = str(reference).strip().upper().removeprefix(REFERENCE_PREFIX)
+    if not text.isdigit():
+        raise InvalidInput(f"{reference!r} is not a case reference like {REFERENCE_PREFIX}000123")
+    return int(text)
+
+
+def lock_case(case_id: int | str, expected_version: int | None = None) -> Case:
+    """The case, locked for this transaction; refused when unknown or changed since expected."""
+    pk = parse_case_reference(case_id)
+    case = Case.objects.select_for_update().filter(pk=pk).first()
+    if case is None:
+        raise NotFound(f"no case {REFERENCE_PREFIX}{pk:06d}")
+    if expected_version is not None and case.version != expected_version:
+        raise StaleVersion(
+            f"{case.reference} was changed by someone else (version {case.version}, you had "
+            f"{expected_version}); reload it and try again"
+        )
+    return case
+
+
+def save_case(case: Case, fields: list[str]) -> None:
+    """Save the changed fields and bump the version (every change makes older copies stale)."""
+    case.version = F("version") + 1
+    case.full_clean(exclude=["version", "reason_codes", "tags"], validate_constraints=False)
+    case.save(update_fields=[*fields, "version", "updated_at"])
+    case.refresh_from_db(fields=["version"])
+
+
+def can_work_case(actor, case: Case) -> bool:
+    """Leads work any case; analysts the cases of the queues they belong to."""
+    if actor is None or not actor.is_active:
+        return False
+    if actor.has_perm("cases.work_any_case"):
+        return True
+    return (
+        actor.has_perm("cases.work_case")
+        and case.queue_id is not None
+        and case.queue.members.filter(pk=actor.pk).exists()
+    )
+
+
+def require_can_work(actor, case: Case, *, attempted: str) -> None:
+    if can_work_case(actor, case):
+        return
+    if actor is not None and actor.has_perm("cases.work_case"):
+        where = f"queue {case.queue.name!r}" if case.queue_id else "no queue"
+        raise ActionNotPermitted(
+            f"{actor.get_username()} may not {attempted} on {case.reference}: it is in {where}, "
+            "which is not one of your queues"
+        )
+    name = actor.get_username() if actor is not None else "anonymous"
+    raise ActionNotPermitted(f"{name} may not {attempted}: the role does not work cases")
+
+
+def case_snapshot(case: Case, fields: list[str]) -> dict:
+    return {field: getattr(case, field) for field in fields}
