@@ -4,6 +4,7 @@ Any of DATABASE_URL, CELERY_BROKER_URL and FRAUDCASE_S3_ENDPOINT_URL left unset 
 matching embedded server (fraudcase.embedded), so a fresh checkout runs with Python alone.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "cases",
     "analytics",
 ]
@@ -56,10 +60,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): has this session passed the second factor?
+    "django_otp.middleware.OTPMiddleware",
     # Request id and client IP for the audit events a request records.
     "cases.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Sends a signed-in user whose role needs a second factor to /accounts/2fa/ until verified.
+    "cases.middleware_auth.TwoFactorRequiredMiddleware",
+    # Last, as axes asks: turns a lockout flagged during the request into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fraudcase.urls"
@@ -95,6 +105,31 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in: lockout, second factor, idle sessions ---------------------------------------
+# The lockout backend goes first: it refuses a locked-out username before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("FRAUDCASE_LOGIN_FAILURE_LIMIT", default=5)
+FRAUDCASE_LOCKOUT_MINUTES = env.int("FRAUDCASE_LOCKOUT_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=FRAUDCASE_LOCKOUT_MINUTES)
+# By username alone: colleagues share an office NAT or proxy address, so counting per IP would
+# lock out a whole team, and username+IP would let a guesser rotate addresses.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]  # "no ip_address in the lockout": chosen, see above
+# Attempts during a lockout do not extend it, so "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "cases.views_auth.locked_out"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+# Leads, auditors and admins (superusers too) need a TOTP code; analysts only when this is on.
+FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS = env.bool("FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS", default=False)
+OTP_TOTP_ISSUER = "FraudCase"
+# A session ends after this many idle minutes: every request pushes the expiry forward.
+FRAUDCASE_SESSION_IDLE_MINUTES = env.int("FRAUDCASE_SESSION_IDLE_MINUTES", default=30)
+SESSION_COOKIE_AGE = FRAUDCASE_SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -164,6 +199,9 @@ FRAUDCASE_S3_SECRET_ACCESS_KEY = (
 )
 FRAUDCASE_INBOX_BUCKET = env.str("FRAUDCASE_INBOX_BUCKET", default="fraudcase-inbox")
 FRAUDCASE_RETRAINING_BUCKET = env.str("FRAUDCASE_RETRAINING_BUCKET", default="fraudcase-retraining")
+# Case attachments are stored under cases/<reference>/attachments/ in this bucket.
+FRAUDCASE_ATTACHMENTS_BUCKET = env.str("FRAUDCASE_ATTACHMENTS_BUCKET", default="fraudcase-attachments")
+FRAUDCASE_ATTACHMENT_MAX_BYTES = env.int("FRAUDCASE_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Detector contract and ingest ---------------------------------------------------------
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)

@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("cases.urls_auth")),
     path("admin/", admin.site.urls),
     path("", include("cases.urls")),
 ]

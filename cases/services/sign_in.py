@@ -116,6 +116,7 @@ def totp_verify(*, actor, token: str) -> TOTPDevice:
             audit_record(
                 actor=actor,
                 action=AuditAction.SIGN_IN,
+                obj=actor,
                 after={"username": actor.get_username(), "stage": "two_factor"},
             )
     if refusal:
@@ -127,7 +128,8 @@ def _check_token(device: TOTPDevice, token: str) -> str | None:
     """None when the code is right, else why not (the device records the failure)."""
     allowed, throttle = device.verify_is_allowed()
     if not allowed:
-        wait = math.ceil((throttle["locked_until"] - timezone.now()).total_seconds())
+        locked_until = throttle.get("locked_until") or timezone.now()
+        wait = math.ceil((locked_until - timezone.now()).total_seconds())
         return f"too many wrong codes: wait {max(wait, 1)} seconds before the next try"
     if not device.verify_token((token or "").replace(" ", "")):
         return "that code is not right (or was already used); try the current one"

@@ -108,16 +108,28 @@ class Command(BaseCommand):
                 )
 
     def _ensure_demo_users(self, password: str) -> None:
+        from cases.audit import system_actor
+        from cases.errors import CaseError
+        from cases.roles import Role
+        from cases.services.users import user_create
+
         User = get_user_model()
         for username, is_superuser in DEMO_USERS:
-            user, created = User.objects.get_or_create(
-                username=username,
-                defaults={"is_staff": is_superuser, "is_superuser": is_superuser},
-            )
-            if created:
-                user.set_password(password)
-                user.save(update_fields=["password"])
-                self._step(f"Created the demo account {username!r}")
+            if User.objects.filter(username=username).exists():
+                continue  # an earlier run's account, and whatever was done to it since
+            try:
+                user_create(
+                    actor=system_actor(),
+                    username=username,
+                    password=password,
+                    roles=[Role.ADMIN if is_superuser else Role.ANALYST],
+                    is_superuser=is_superuser,
+                )
+            except CaseError as error:
+                raise CommandError(
+                    f"Could not create the demo account {username!r}: {error}"
+                ) from error
+            self._step(f"Created the demo account {username!r}")
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
