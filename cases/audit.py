@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import ipaddress
 import json
 import uuid
 from dataclasses import dataclass
@@ -119,12 +120,22 @@ def audit_record(
             before=_normalised(before),
             after=_normalised(after),
             request_id=context.request_id,
-            client_ip=context.client_ip,
+            client_ip=_canonical_ip(context.client_ip),
             previous_hash=previous or GENESIS_HASH,
         )
         event.hash = event_hash(event)
         event.save(force_insert=True)
     return event
+
+
+def _canonical_ip(ip: str | None) -> str | None:
+    """The form PostgreSQL's inet returns (2001:DB8::1 -> 2001:db8::1), so hashes verify later."""
+    if not ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
 
 
 def _actor_name(actor) -> str:

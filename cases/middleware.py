@@ -9,7 +9,9 @@ class AuditContextMiddleware:
 
     def __call__(self, request):
         request_id = request.headers.get("X-Request-ID", "")[:64]
-        token = set_request_context(request_id=request_id, client_ip=request.META.get("REMOTE_ADDR"))
+        token = set_request_context(
+            request_id=request_id, client_ip=request.META.get("REMOTE_ADDR")
+        )
         try:
             response = self.get_response(request)
         finally:

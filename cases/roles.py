@@ -21,7 +21,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.ADMIN: (
         "work_case", "work_any_case", "view_case", "view_transaction", "assign_case",
         "reopen_case", "merge_case", "manage_queues", "release_labels", "view_audit",
-        "export_audit", "view_auditevent", "manage_users",
+        "export_audit", "view_auditevent", "manage_users", "rerun_ingest",
     ),
 }  # fmt: skip
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from cases import services as case_services
 from cases.audit import audit_record, system_actor
+from cases.errors import NotFound, TransitionNotAllowed
 from cases.ingest.copy import copy_transactions
 from cases.ingest.readers import (
     CountingReader,
@@ -32,6 +33,7 @@ from cases.ingest.readers import (
 from cases.ingest.validation import CleanTransaction, validate_row
 from cases.models import AuditAction, IngestRun, QuarantinedRow, Transaction
 from cases.s3 import s3_client
+from cases.services.access import refusals_audited, require_permission
 
 logger = logging.getLogger(__name__)
 
@@ -323,3 +325,33 @@ def _load_transactions(
     )
     case_services.cases_refresh_priority(case_ids=case_id_by_account.values())
     return loaded, duplicates, opened
+
+
+def ingest_run_rerun(*, actor, run_id: int) -> IngestRun:
+    """Hand a failed run to a worker again (after the operator fixed the cause).
+
+    It resumes after its last committed row, so nothing already loaded is loaded twice.
+    """
+    with refusals_audited(
+        actor=actor, attempted="ingest_run_rerun", object_type="cases.ingestrun", object_id=run_id
+    ):
+        require_permission(actor, "rerun_ingest", attempted="re-run ingest runs")
+        with transaction.atomic():
+            run = IngestRun.objects.select_for_update().filter(pk=run_id).first()
+            if run is None:
+                raise NotFound(f"no ingest run {run_id}")
+            if run.status != IngestRun.Status.FAILED:
+                raise TransitionNotAllowed(
+                    f"only a failed run can be re-run; run {run_id} is {run.status}"
+                )
+            before = {"status": run.status, "error": run.error}
+            run.status, run.error, run.finished_at = IngestRun.Status.QUEUED, "", None
+            run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+            audit_record(
+                actor=actor, action=AuditAction.INGEST_RERUN, obj=run, object_repr=run.uri,
+                before=before, after={"status": run.status, "resumes_after_row": run.rows_read},
+            )  # fmt: skip
+            from cases.tasks import ingest_object
+
+            transaction.on_commit(lambda: ingest_object.delay(run.pk))
+            return run

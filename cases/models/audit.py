@@ -44,8 +44,15 @@ class AuditEvent(models.Model):
     """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No database constraint: the trail outlives users, and the append-only trigger would
+    # refuse the SET NULL a deletion implies. actor_name keeps who it was.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)

@@ -97,6 +97,7 @@ class Case(models.Model):
             ("view_audit", "Read the audit trail"),
             ("export_audit", "Export the audit trail"),
             ("manage_users", "Create users and change their roles"),
+            ("rerun_ingest", "Re-run failed ingest runs"),
         ]
         constraints = [
             # Ingest attaches an account's transactions to its one open case; two workers

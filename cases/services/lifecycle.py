@@ -166,7 +166,7 @@ def _record_decision(*, actor, tx: Transaction, decision: str, when, why: str) -
     tx.save(update_fields=["decision", "decided_by", "decided_at"])
     audit_record(
         actor=actor, action=AuditAction.TRANSACTION_DECIDED, obj=tx, object_repr=tx.transaction_id,
-        before=before, after={"decision": decision, "why": why},
+        before=before, after={"decision": decision, "why": why, "case_id": tx.case_id},
     )  # fmt: skip
 
 
@@ -176,7 +176,7 @@ def _record_label(*, actor, tx: Transaction, label: str, when, why: str) -> None
     tx.save(update_fields=["label", "labelled_by", "labelled_at"])
     audit_record(
         actor=actor, action=AuditAction.TRANSACTION_LABELLED, obj=tx, object_repr=tx.transaction_id,
-        before=before, after={"label": label, "why": why},
+        before=before, after={"label": label, "why": why, "case_id": tx.case_id},
     )  # fmt: skip
 
 

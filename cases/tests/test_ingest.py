@@ -353,3 +353,31 @@ def test_jsonl_amount_keeps_its_decimals(s3, bucket):
     stored = Transaction.objects.get()
     assert stored.amount == Decimal("12.10")
     assert stored.occurred_at.isoformat() == "2026-11-28T09:00:00+00:00"
+
+
+def test_a_failed_run_is_re_run_by_an_admin_and_resumes(
+    s3, bucket, django_capture_on_commit_callbacks
+):
+    from cases.errors import ActionNotPermitted
+    from cases.models import AuditAction, AuditEvent
+    from cases.tests.workflow_fixtures import make_user
+
+    body = encode_rows([contract_row(i) for i in range(5)], "csv")
+    put_file(s3, bucket, "flagged/a.csv", body)
+    [s3_object] = ingest_services.list_objects(bucket=bucket, prefix="flagged/")
+    run, _ = ingest_services.ingest_run_register(s3_object=s3_object, triggered_by="test")
+    s3.delete_object(Bucket=bucket, Key="flagged/a.csv")
+    failed = ingest_services.ingest_run_execute(run_id=run.pk)
+    assert failed.status == IngestRun.Status.FAILED and "no longer exists" in failed.error
+
+    with pytest.raises(ActionNotPermitted):
+        ingest_services.ingest_run_rerun(actor=make_user("ana", "analyst"), run_id=run.pk)
+    put_file(s3, bucket, "flagged/a.csv", body)  # the operator restores the same object
+    with django_capture_on_commit_callbacks() as callbacks:
+        queued = ingest_services.ingest_run_rerun(actor=make_user("adm", "admin"), run_id=run.pk)
+    done = ingest_services.ingest_run_execute(run_id=run.pk)
+
+    assert queued.status == IngestRun.Status.QUEUED and len(callbacks) == 1
+    assert (done.status, done.rows_loaded, done.attempts) == (IngestRun.Status.SUCCEEDED, 5, 2)
+    assert AuditEvent.objects.filter(action=AuditAction.INGEST_RERUN).count() == 1
+    assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count() == 1

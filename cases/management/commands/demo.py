@@ -59,6 +59,7 @@ class Command(BaseCommand):
             self._step("Migrating the database")
             call_command("migrate", interactive=False, verbosity=0)
             self._ensure_demo_users(options["password"])
+            self._ensure_workflow()
             self._start_celery(options["workers"])
             if Transaction.objects.exists():
                 self._step("Demo data already loaded: reusing it")
@@ -106,6 +107,16 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"Port {port} on {host} is taken (another FraudCase?). Use --port to pick another."
                 )
+
+    def _ensure_workflow(self) -> None:
+        """Default queues (the demo analyst in both) and reason codes, set up by the demo admin."""
+        from cases.services.setup import workflow_defaults_ensure
+
+        User = get_user_model()
+        workflow_defaults_ensure(
+            actor=User.objects.get(username="admin"),
+            member_ids=list(User.objects.filter(username="analyst").values_list("pk", flat=True)),
+        )
 
     def _ensure_demo_users(self, password: str) -> None:
         from cases.audit import system_actor
