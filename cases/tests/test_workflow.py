@@ -405,3 +405,33 @@ def test_routing_puts_new_cases_in_queues_by_rules_with_sla_and_round_robin(team
     with pytest.raises(InvalidInput, match="unknown outcome"):
         services.queue_save(actor=lead, name="Odd", outcomes=["maybe"])
     assert high.members.count() == 2 and general.is_default
+
+
+def test_related_cases_share_an_ip_a_device_or_the_account(team):
+    from cases.selectors import related_cases
+
+    _, _, _, queue = team
+    case = make_case(queue)
+    ip, device = case.transactions.first().source_ip, case.transactions.first().device_id
+    same_ip = make_case(queue)
+    Transaction.objects.filter(case=same_ip).update(source_ip=ip)
+    same_ip_and_device = make_case(queue)
+    Transaction.objects.filter(case=same_ip_and_device).update(source_ip=ip, device_id=device)
+    older_same_account = make_case(
+        queue, account_id=case.account_id + "-old", status=CaseStatus.CLOSED
+    )
+    Transaction.objects.filter(case=older_same_account).update(
+        account_id=case.account_id, source_ip="8.8.8.8", device_id="x"
+    )
+    unrelated = make_case(queue)
+    Transaction.objects.filter(case=unrelated).update(source_ip="9.9.9.9", device_id="y")
+
+    related = related_cases(case)
+
+    assert [entry["case"].pk for entry in related] == [
+        same_ip_and_device.pk,
+        same_ip.pk,
+        older_same_account.pk,
+    ]
+    assert related[0]["shared"] == {"source_ip": [ip], "device_id": [device]}
+    assert related[2]["shared"] == {"account_id": [case.account_id]}
