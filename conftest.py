@@ -21,6 +21,9 @@ from django.db import connection
 from cases.s3 import ensure_bucket, s3_client
 
 BASE_DIR = Path(__file__).resolve().parent
+# Playwright's sync API keeps an event loop in the test thread; Django would then refuse the
+# test's own database calls as "async unsafe" although they are plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
@@ -180,3 +183,47 @@ def _audit_trail_emptied_before_flush(request):
             cursor.execute("DELETE FROM cases_auditevent")
         finally:
             cursor.execute("ALTER TABLE cases_auditevent ENABLE TRIGGER USER")
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """Debian's Chromium driven by Playwright (Playwright cannot download its own here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium_browser):
+    """A fresh browser context (own cookies) at a 1280x800 window, 10 s default timeout."""
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in_browser(page, live_server, username: str, password: str = "a-long-test-password") -> None:
+    """Sign in through the real login form."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
