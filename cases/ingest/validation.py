@@ -6,6 +6,7 @@ row breaks the contract, so a quarantined row tells the operator all that is wro
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
@@ -142,18 +143,25 @@ def _code(values: dict, name: str, allowed: frozenset[str], what: str, errors, *
     return code
 
 
+@functools.lru_cache(maxsize=65_536)
+def _parse_ip(text: str):
+    """Parsed address or None; cached because a file repeats its IPs and parsing is slow."""
+    if "%" in text:  # scoped IPv6 addresses cannot be stored as inet
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def _source_ip(values: dict, errors: list[str]):
     value = values.get("source_ip")
     if _absent(value):
         return None
-    text = str(value).strip()
-    try:
-        if "%" in text:  # scoped IPv6 addresses cannot be stored as inet
-            raise ValueError
-        return ipaddress.ip_address(text)
-    except ValueError:
+    address = _parse_ip(str(value).strip())
+    if address is None:
         errors.append(f"source_ip is not an IPv4 or IPv6 address: {_shown(value)}")
-        return None
+    return address
 
 
 def _similarity_score(values: dict, errors: list[str]) -> float | None:

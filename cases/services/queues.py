@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 
-from cases.audit import audit_record
+from cases.audit import audit_record, audit_record_many
 from cases.errors import InvalidInput, NotFound
 from cases.models import AuditAction, Case, Outcome, Queue, ReasonCode, Resolution, Transaction
 from cases.services.access import refusals_audited, require_permission
@@ -134,7 +135,7 @@ def cases_route_new(*, actor, case_ids: list[int]) -> int:
         .distinct()
     ):
         countries_by_case.setdefault(case_id, set()).add(country)
-    routed = []
+    routed, opened_events = [], []
     for case in cases:
         queue = next(
             (
@@ -147,12 +148,19 @@ def cases_route_new(*, actor, case_ids: list[int]) -> int:
         if queue is not None:
             case.queue = queue
             case.due_at = case.opened_at + timedelta(hours=queue.sla_hours)
-            case.save(update_fields=["queue", "due_at"])
             routed.append(case)
-        audit_record(
-            actor=actor, action=AuditAction.CASE_OPENED, obj=case,
-            after={"account_id": case.account_id, "queue": queue.name if queue else None,
-                   "due_at": case.due_at, "priority": case.priority},
-        )  # fmt: skip
+        opened_events.append({
+            "obj": case,
+            "after": {"account_id": case.account_id, "queue": queue.name if queue else None,
+                      "due_at": case.due_at, "priority": case.priority},
+        })  # fmt: skip
+    by_queue: dict[Queue, list[int]] = {}
+    for case in routed:
+        by_queue.setdefault(case.queue, []).append(case.pk)
+    for queue, ids in by_queue.items():  # one UPDATE per queue, not a CASE per row
+        Case.objects.filter(pk__in=ids).update(
+            queue=queue, due_at=F("opened_at") + timedelta(hours=queue.sla_hours)
+        )
+    audit_record_many(actor=actor, action=AuditAction.CASE_OPENED, entries=opened_events)
     cases_auto_assign(actor=actor, cases=routed)
     return len(routed)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from cases.demo.files import encode_rows
 from cases.ingest import services as ingest_services
@@ -381,3 +382,27 @@ def test_a_failed_run_is_re_run_by_an_admin_and_resumes(
     assert (done.status, done.rows_loaded, done.attempts) == (IngestRun.Status.SUCCEEDED, 5, 2)
     assert AuditEvent.objects.filter(action=AuditAction.INGEST_RERUN).count() == 1
     assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count() == 1
+
+
+def test_cases_opened_by_ingest_are_routed_and_audited_in_one_intact_chain(s3, bucket):
+    from cases.audit import system_actor
+    from cases.models import AuditAction, AuditEvent
+    from cases.selectors_audit import audit_chain_verify
+    from cases.services.setup import workflow_defaults_ensure
+    from cases.tests.workflow_fixtures import make_user
+
+    workflow_defaults_ensure(actor=make_user("adm", "admin"))
+    rows = [contract_row(i, outcome="block" if i % 2 else "approve") for i in range(120)]
+    put_file(s3, bucket, "flagged/a.csv", encode_rows(rows, "csv"))
+
+    [run] = scan_and_ingest(bucket)
+
+    opened = AuditEvent.objects.filter(action=AuditAction.CASE_OPENED)
+    assert opened.count() == run.cases_opened == 50
+    assert set(opened.values_list("actor_id", flat=True)) == {system_actor().pk}
+    assert {c.queue.name for c in Case.objects.select_related("queue")} == {"High risk", "General"}
+    assert all(
+        c.due_at == c.opened_at + timezone.timedelta(hours=c.queue.sla_hours)
+        for c in Case.objects.select_related("queue")
+    )
+    assert audit_chain_verify().ok
