@@ -78,7 +78,7 @@ def signed_in_overview(port: int) -> str:
         "username": "analyst",
         "password": "fraudcase-demo",
         "csrfmiddlewaretoken": token,
-        "next": "/",
+        "next": "/overview/",
     }
     return opener.open(login_url, urllib.parse.urlencode(form).encode()).read().decode()
 
