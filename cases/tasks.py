@@ -9,6 +9,7 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
 from cases.ingest import services as ingest_services
+from cases.services import similarity as similarity_services
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +60,31 @@ def scan_inbox() -> int:
     if run_ids:
         logger.info("inbox scan dispatched %d ingest run(s)", len(run_ids))
     return len(run_ids)
+
+
+# Recomputable from the database at any time: retried on database hiccups, redone when a
+# worker dies mid-way (acks late), and bounded in time.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=3,
+    soft_time_limit=1800,
+    time_limit=1900,
+)
+def refresh_neighbour_verdicts(case_ids: list[int]) -> int:
+    """Recompute these cases' centroids and neighbour verdicts (queued by ingest per chunk)."""
+    return similarity_services.cases_refresh_neighbour_verdict(case_ids=case_ids)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=3,
+    soft_time_limit=3 * 3600,
+    time_limit=3 * 3600 + 100,
+)
+def refresh_open_case_neighbour_verdicts() -> int:
+    """Beat: labels given since the last run change open cases' verdicts; recompute them all."""
+    return similarity_services.cases_refresh_all_neighbour_verdicts()

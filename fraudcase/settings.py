@@ -180,6 +180,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.tasks.scan_inbox",
         "schedule": env.float("FRAUDCASE_INBOX_SCAN_SECONDS", default=60.0),
     },
+    # New labels anywhere change open cases' neighbour verdicts: recompute them now and then.
+    "refresh-neighbour-verdicts": {
+        "task": "cases.tasks.refresh_open_case_neighbour_verdicts",
+        "schedule": env.float("FRAUDCASE_NEIGHBOUR_REFRESH_SECONDS", default=3600.0),
+    },
 }
 
 # --- S3 -----------------------------------------------------------------------------------
@@ -209,6 +214,21 @@ FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
 FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=5000)
 # A queued or running ingest untouched for this long is handed to a worker again by the scan.
 FRAUDCASE_INGEST_STALE_SECONDS = env.int("FRAUDCASE_INGEST_STALE_SECONDS", default=900)
+
+# --- Nearest neighbours (pgvector HNSW indexes, cosine distance) ---------------------------
+# Graph degree and build-time candidate list of the HNSW indexes. The migration reads them
+# once; after changing them run `manage.py rebuild_similarity_index` (builds concurrently).
+# ef_construction 128, not pgvector's 64: recall@10 0.99 instead of 0.96-0.98 on bench/knn.py
+# for twice the build time (bench/RESULTS.md).
+FRAUDCASE_HNSW_M = env.int("FRAUDCASE_HNSW_M", default=16)
+FRAUDCASE_HNSW_EF_CONSTRUCTION = env.int("FRAUDCASE_HNSW_EF_CONSTRUCTION", default=128)
+# Query-time candidate list: recall against latency (bench/knn.py). A lookup for k > this uses k.
+FRAUDCASE_HNSW_EF_SEARCH = env.int("FRAUDCASE_HNSW_EF_SEARCH", default=64)
+# maintenance_work_mem for building an HNSW index: a graph that does not fit builds far slower.
+FRAUDCASE_HNSW_BUILD_MEMORY = env.str("FRAUDCASE_HNSW_BUILD_MEMORY", default="1GB")
+# A time-window lookup over at most this many rows is answered by an exact scan of them
+# (about 3 microseconds a row; a wider window searches the index with a larger ef_search).
+FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS = env.int("FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS", default=2000)
 
 LOGGING = {
     "version": 1,

@@ -324,6 +324,14 @@ def _load_transactions(
         new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk
     )
     case_services.cases_refresh_priority(case_ids=case_id_by_account.values())
+    if any(tx.embedding is not None for _, tx in new_rows):
+        # Centroids and neighbour verdicts cost a k-NN lookup per case: a worker does them
+        # after the commit rather than slowing every chunk. Best effort (robust): the hourly
+        # sweep catches a refresh that could not be queued.
+        from cases.tasks import refresh_neighbour_verdicts
+
+        touched = sorted(set(case_id_by_account.values()))
+        transaction.on_commit(lambda: refresh_neighbour_verdicts.delay(touched), robust=True)
     return loaded, duplicates, opened
 
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from pgvector.django import VectorField
+from pgvector.django import HnswIndex, VectorField
 
 REFERENCE_PREFIX = "FC-"
 
@@ -84,6 +84,13 @@ class Case(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_cases"
     )
     tags = models.ManyToManyField("cases.Tag", blank=True, related_name="cases")
+    # What the nearest labelled transactions say (cases/services/similarity.py): null until
+    # there is a labelled neighbour to compare with. A queue column, a sort key, and part of
+    # the priority.
+    neighbour_fraud_score = models.FloatField(
+        null=True, blank=True, help_text="0-1: fraud among the nearest labelled, by similarity"
+    )
+    neighbour_summary = models.JSONField(null=True, blank=True)
 
     class Meta:
         permissions = [
@@ -119,6 +126,21 @@ class Case(models.Model):
     @property
     def reference(self) -> str:
         return f"{REFERENCE_PREFIX}{self.pk:06d}" if self.pk else ""
+
+
+LABELLED = ~Q(label="")
+
+
+def hnsw_cosine_index(name: str, field: str = "embedding", **kwargs) -> HnswIndex:
+    """An HNSW index for cosine distance built with the configured m and ef_construction."""
+    return HnswIndex(
+        fields=[field],
+        name=name,
+        opclasses=["vector_cosine_ops"],
+        m=settings.FRAUDCASE_HNSW_M,
+        ef_construction=settings.FRAUDCASE_HNSW_EF_CONSTRUCTION,
+        **kwargs,
+    )
 
 
 class Transaction(models.Model):
@@ -174,6 +196,37 @@ class Transaction(models.Model):
                 name="transaction_score_in_unit_range",
             ),
         ]
+        indexes = [
+            hnsw_cosine_index("transaction_embedding_hnsw"),
+            # Labelled rows are a few percent: a filter on them after the full index's scan
+            # would starve, so they get a graph of their own.
+            hnsw_cosine_index("transaction_labelled_hnsw", condition=LABELLED),
+            # Counts and exact scans of labelled rows (in a time window) without a table scan.
+            models.Index(
+                fields=["occurred_at"], condition=LABELLED, name="transaction_labelled_time_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.transaction_id
+
+
+class CaseCentroid(models.Model):
+    """The mean of a case's transaction embeddings: what "similar cases" compares.
+
+    A table of its own, not a column on Case: the queue columns of a case change at every
+    ingest, and each such update would add an entry to a vector index on the same row.
+    """
+
+    case = models.OneToOneField(
+        Case, primary_key=True, on_delete=models.CASCADE, related_name="centroid"
+    )
+    embedding = VectorField(dimensions=settings.FRAUDCASE_EMBEDDING_DIM)
+    embedded_transactions = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [hnsw_cosine_index("case_centroid_hnsw")]
+
+    def __str__(self) -> str:
+        return f"centroid of case {self.case_id}"

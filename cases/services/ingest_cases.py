@@ -19,23 +19,36 @@ OUTCOME_POINTS = {Outcome.BLOCK: 25, Outcome.INVESTIGATE: 15, "": 8, Outcome.APP
 AMOUNT_WEIGHT = 15
 # An amount at risk of this size or more earns the whole amount weight.
 AMOUNT_FOR_FULL_WEIGHT = 100_000
+# On top: what the nearest labelled transactions say (Case.neighbour_fraud_score, 0-1). The
+# sum is capped at 100; a case without labelled neighbours keeps the three parts alone.
+NEIGHBOUR_WEIGHT = 15
+PRIORITY_MAX = 100
 OUTCOME_RANK = {Outcome.APPROVE: 1, Outcome.INVESTIGATE: 2, Outcome.BLOCK: 3}
 
 
 def case_priority(
-    *, max_similarity_score: float, worst_outcome: str, amount_at_risk: Decimal
+    *,
+    max_similarity_score: float,
+    worst_outcome: str,
+    amount_at_risk: Decimal,
+    neighbour_fraud_score: float | None = None,
 ) -> int:
     """Priority 0-100: the detector's highest score, its sternest outcome, and the money at stake.
 
     Amounts enter on a log scale (no currency conversion: amounts count in their own units), so
-    a 50 000 case outranks a 50 one but does not drown a near-certain detector match.
+    a 50 000 case outranks a 50 one but does not drown a near-certain detector match. A
+    neighbour fraud score adds up to NEIGHBOUR_WEIGHT points (None adds nothing).
     """
     score_part = SCORE_WEIGHT * min(max(max_similarity_score, 0.0), 1.0)
     amount = float(max(amount_at_risk, Decimal(0)))
     amount_part = AMOUNT_WEIGHT * min(
         1.0, math.log10(1 + amount) / math.log10(1 + AMOUNT_FOR_FULL_WEIGHT)
     )
-    return round(score_part + OUTCOME_POINTS.get(worst_outcome, 0) + amount_part)
+    neighbour_part = NEIGHBOUR_WEIGHT * min(max(neighbour_fraud_score or 0.0, 0.0), 1.0)
+    return min(
+        PRIORITY_MAX,
+        round(score_part + OUTCOME_POINTS.get(worst_outcome, 0) + amount_part + neighbour_part),
+    )
 
 
 def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, int], list[int]]:
@@ -99,6 +112,10 @@ def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
         )
     )
     outcome_by_rank = {rank: outcome for outcome, rank in OUTCOME_RANK.items()}
+    # Kept by cases_refresh_neighbour_verdict (cases/services/similarity.py).
+    neighbour_scores = dict(
+        Case.objects.filter(id__in=ids).values_list("id", "neighbour_fraud_score")
+    )
     columns: dict[str, list] = {
         name: [] for name in ("id", "score", "outcome", "amount", "count", "priority")
     }
@@ -113,7 +130,10 @@ def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
         columns["count"].append(row["count"])
         columns["priority"].append(
             case_priority(
-                max_similarity_score=max_score, worst_outcome=worst_outcome, amount_at_risk=amount
+                max_similarity_score=max_score,
+                worst_outcome=worst_outcome,
+                amount_at_risk=amount,
+                neighbour_fraud_score=neighbour_scores.get(row["case_id"]),
             )
         )
     # A case left without transactions (merged away) drops to zero.

@@ -28,7 +28,7 @@ def test_pages_require_sign_in(client):
 
 
 def test_empty_overview_says_how_to_ingest(analyst_client):
-    page = analyst_client.get(reverse("home")).content.decode()
+    page = analyst_client.get(reverse("overview")).content.decode()
 
     assert "No transactions yet" in page
     assert "python manage.py ingest s3://bucket/prefix" in page
@@ -41,7 +41,7 @@ def test_overview_shows_counts_cases_and_runs_with_text_from_s3_escaped(analyst_
     for run_id in ingest_services.inbox_scan(bucket=bucket):
         ingest_services.ingest_run_execute(run_id=run_id)
 
-    page = analyst_client.get(reverse("home")).content.decode()
+    page = analyst_client.get(reverse("overview")).content.decode()
 
     assert '<span class="figure">3</span> flagged transactions' in page
     assert '<span class="figure">1</span> quarantined rows' in page

@@ -1,0 +1,597 @@
+"""Ingest throughput and memory: the real S3 ingest path against a bare binary COPY.
+
+    python bench/ingest.py --rows 100000 [--formats parquet,csv.gz] [--chunk-rows 5000]
+
+Generates N flagged transactions per format, writes them to the embedded S3 as objects of at
+most --part-rows rows, ingests each format in a child process (which reports its own peak
+RSS) and, in the same run, binary-COPYs the same N rows into a bare table without indexes.
+Everything runs on embedded servers under var/bench, wiped at the start of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench"
+MARKER = ".fraudcase-bench"  # only a folder carrying this is ever wiped
+BUCKET = "fraudcase-bench"
+RESULT_PREFIX = "BENCH_RESULT "
+# The goals: ingest rows/s as a share of bare COPY rows/s, and the ingest's peak RSS.
+RATIO_GOALS = {"parquet": 0.5, "csv.gz": 0.25}
+PEAK_RSS_GOAL_MB = 400
+ID_TAGS = {"parquet": "pq", "csv.gz": "cg", "csv": "cv", "jsonl": "jl", "jsonl.gz": "jg"}
+
+BARE_COLUMNS = (
+    ("transaction_id", "text"),
+    ("account_id", "text"),
+    ("occurred_at", "timestamptz"),
+    ("amount", "numeric"),
+    ("currency", "text"),
+    ("merchant", "text"),
+    ("merchant_category", "text"),
+    ("channel", "text"),
+    ("country", "text"),
+    ("source_ip", "inet"),
+    ("device_id", "text"),
+    ("similarity_score", "float8"),
+    ("model_version", "text"),
+    ("outcome", "text"),
+    ("embedding", "vector(384)"),
+    ("features", "jsonb"),
+)
+
+# --- rows ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RowFactory:
+    """Deterministic flagged transactions, built a part at a time with numpy.
+
+    Embeddings are unit vectors scattered around CLUSTERS centroids (cosine ~0.8 to their
+    centroid), as a detector's embeddings of similar behaviour are; the first FRAUD_CLUSTERS
+    clusters score high, the rest low. Accounts repeat (about ten rows each, mildly skewed).
+    """
+
+    total_rows: int
+    seed: int = 20261128
+    dim: int = 384
+    CLUSTERS = 50
+    FRAUD_CLUSTERS = 10
+    START = datetime(2026, 11, 1, tzinfo=UTC)
+    CHANNELS = ("card_present", "ecommerce", "transfer", "atm")
+    FIRST_OCTETS = (31, 46, 62, 77, 81, 85, 91, 93, 176, 178, 185, 188, 193, 212, 217)
+    ODD_MERCHANTS = ('Café "Zur Post", Berlin', "O'Reilly Books", "Bäckerei Müller", "Shop; Ltd")
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(self.seed)
+        centroids = rng.standard_normal((self.CLUSTERS, self.dim))
+        self.centroids = (centroids / np.linalg.norm(centroids, axis=1, keepdims=True)).astype(
+            np.float32
+        )
+        self.accounts = max(100, self.total_rows // 10)
+        self.merchants = [f"Merchant {i:03d}" for i in range(400)] + list(self.ODD_MERCHANTS)
+        self.seconds_per_row = 30 * 86400 / max(1, self.total_rows)
+
+    def part(self, start: int, count: int, id_tag: str) -> list[dict]:
+        """Rows start .. start+count-1; id_tag keeps transaction and account ids per format."""
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, start])
+        cluster = rng.integers(0, self.CLUSTERS, count)
+        noise = rng.standard_normal((count, self.dim), dtype=np.float32)
+        embeddings = self.centroids[cluster] + noise * np.float32(0.75 / np.sqrt(self.dim))
+        embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+        fraudy = cluster < self.FRAUD_CLUSTERS
+        scores = np.where(fraudy, rng.beta(5, 2, count), rng.beta(2, 5, count)).round(4)
+        account = (self.accounts * rng.random(count) ** 1.5).astype(np.int64)
+        cents = np.maximum(1, rng.lognormal(np.log(4000), 1.2, count)).astype(np.int64)
+        seconds = (np.arange(start, start + count) * self.seconds_per_row).astype(np.int64)
+        seconds += rng.integers(0, 60, count)
+        octets = rng.integers(1, 255, (count, 4))
+        octets[:, 0] = rng.choice(self.FIRST_OCTETS, count)
+        ipv6 = rng.random(count) < 0.05
+        channel = rng.integers(0, len(self.CHANNELS), count)
+        merchant = rng.integers(0, len(self.merchants), count)
+        features = rng.standard_normal((count, 6)).round(4)
+        hour = (seconds % 86400) / 86400 * 2 * np.pi
+        rows = []
+        for i in range(count):
+            score = float(scores[i])
+            a, b, c, d = octets[i].tolist()
+            rows.append(
+                {
+                    "transaction_id": f"bench-{id_tag}-{start + i:09d}",
+                    "account_id": f"acc-{id_tag}-{int(account[i]):07d}",
+                    "occurred_at": self.START + timedelta(seconds=int(seconds[i])),
+                    "amount": Decimal(int(cents[i])).scaleb(-2),
+                    "currency": "EUR",
+                    "merchant": self.merchants[merchant[i]],
+                    "merchant_category": "5411",
+                    "channel": self.CHANNELS[channel[i]],
+                    "country": "DE",
+                    "source_ip": f"2a02:8100:{a:x}{b:02x}::{c:x}:{d:x}" if ipv6[i] else f"{a}.{b}.{c}.{d}",
+                    "device_id": f"dev-{int(account[i]) * 3 + d % 3:08x}",
+                    "similarity_score": score,
+                    "model_version": "detector-2026.11.2",
+                    "outcome": "block" if score >= 0.85 else "investigate" if score >= 0.6 else "approve",
+                    "embedding": embeddings[i],
+                    "features": {
+                        "log_amount": round(float(np.log10(cents[i] / 100 + 1)), 4),
+                        "hour_sin": round(float(np.sin(hour[i])), 4),
+                        "hour_cos": round(float(np.cos(hour[i])), 4),
+                        **dict(zip(("velocity_1h", "velocity_24h", "new_device", "geo_distance"),
+                                   features[i, :4].tolist(), strict=True)),
+                    },
+                }
+            )  # fmt: skip
+        return rows
+
+
+def bare_tuple(row: dict) -> tuple:
+    import ipaddress
+
+    return (
+        *(row[name] for name, _ in BARE_COLUMNS[:9]),
+        ipaddress.ip_address(row["source_ip"]),
+        *(row[name] for name, _ in BARE_COLUMNS[10:]),
+    )
+
+
+# --- the benchmark (parent process) --------------------------------------------------------
+
+
+def prepare_var_dir(var_dir: Path) -> None:
+    """Start from empty servers: stop and wipe a folder this benchmark made earlier."""
+    from fraudcase import embedded
+
+    if var_dir.resolve() == (BASE_DIR / "var").resolve():
+        sys.exit(f"refusing to use the development var dir {var_dir} for the benchmark")
+    if var_dir.exists() and any(var_dir.iterdir()):
+        if not (var_dir / MARKER).exists():
+            sys.exit(
+                f"{var_dir} holds something this benchmark did not make; pick another --var-dir"
+            )
+        embedded.stop_all(var_dir)
+        shutil.rmtree(var_dir)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    (var_dir / MARKER).write_text("made by bench/ingest.py; wiped at each run\n")
+
+
+@dataclass
+class Timing:
+    """Wall-clock seconds, and CPU seconds of this process plus its PostgreSQL backend.
+
+    On a shared machine the wall clock also counts time spent waiting for a CPU; the CPU
+    seconds do not, so they are the steadier measure (None when the backend is unreadable).
+    """
+
+    wall: float = 0.0
+    cpu: float | None = 0.0
+
+    def __iadd__(self, other: Timing) -> Timing:
+        self.wall += other.wall
+        self.cpu = None if self.cpu is None or other.cpu is None else self.cpu + other.cpu
+        return self
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.backend = postgres_backend_process()
+
+    def _cpu(self) -> float | None:
+        if self.backend is None:
+            return None
+        return sum(os.times()[:2]) + sum(self.backend.cpu_times()[:2])
+
+    def __enter__(self) -> Timing:
+        self.timing = Timing()
+        self._started, self._cpu_started = time.perf_counter(), self._cpu()
+        return self.timing
+
+    def __exit__(self, *exc_info) -> None:
+        self.timing.wall = time.perf_counter() - self._started
+        cpu = self._cpu()
+        self.timing.cpu = None if cpu is None else cpu - self._cpu_started
+
+
+def bare_copy(cursor, stopwatch: Stopwatch, rows: list[dict]) -> Timing:
+    """Timing of one binary COPY of rows (already Python tuples) into bench_bare."""
+    tuples = [bare_tuple(row) for row in rows]
+    names = ", ".join(name for name, _ in BARE_COLUMNS)
+    types = [type_name.split("(")[0] for _, type_name in BARE_COLUMNS]
+    with stopwatch as timing:
+        with cursor.copy(f"COPY bench_bare ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for values in tuples:
+                copy.write_row(values)
+    return timing
+
+
+def generate_upload_and_copy(args, formats: list[str], run_tag: str) -> Timing:
+    """Write every format's parts to S3; COPY each part's rows bare. Returns the COPY's timing."""
+    from tqdm import tqdm
+
+    from cases.demo.files import encode_rows
+    from cases.ingest.copy import psycopg_connection
+    from cases.s3 import ensure_bucket, s3_client
+
+    s3 = s3_client()
+    ensure_bucket(s3, BUCKET)
+    factory = RowFactory(args.rows)
+    copy_timing = Timing()
+    columns = ", ".join(f"{name} {type_name}" for name, type_name in BARE_COLUMNS)
+    stopwatch = Stopwatch()
+    with psycopg_connection().cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_bare")
+        cursor.execute(f"CREATE TABLE bench_bare ({columns})")
+        with tqdm(
+            total=args.rows * len(formats), unit="row", unit_scale=True, desc="generate, upload"
+        ) as bar:
+            for part, start in enumerate(range(0, args.rows, args.part_rows)):
+                count = min(args.part_rows, args.rows - start)
+                for fmt in formats:
+                    bar.set_postfix_str(f"part {part} {fmt}")
+                    rows = factory.part(start, count, ID_TAGS[fmt])
+                    body = encode_rows(rows, fmt)
+                    key = f"{run_tag}/{fmt}/part-{part:05d}.{fmt}"
+                    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+                    if fmt == formats[0]:
+                        bar.set_postfix_str(f"part {part} bare COPY")
+                        copy_timing += bare_copy(cursor, stopwatch, rows)
+                    del rows, body
+                    bar.update(count)
+        copied = cursor.execute("SELECT count(*) FROM bench_bare").fetchone()[0]
+        cursor.execute("DROP TABLE bench_bare")
+    if copied != args.rows:
+        raise RuntimeError(f"bare COPY loaded {copied} rows, expected {args.rows}")
+    return copy_timing
+
+
+def child_env(args) -> dict[str, str]:
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="fraudcase.settings",
+        FRAUDCASE_VAR_DIR=str(args.var_dir),
+        # The servers this process started: the child reuses them and starts none.
+        DATABASE_URL=settings.DATABASE_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        FRAUDCASE_S3_ENDPOINT_URL=settings.FRAUDCASE_S3_ENDPOINT_URL,
+        AWS_ACCESS_KEY_ID=settings.FRAUDCASE_S3_ACCESS_KEY_ID or "",
+        AWS_SECRET_ACCESS_KEY=settings.FRAUDCASE_S3_SECRET_ACCESS_KEY or "",
+        FRAUDCASE_INGEST_CHUNK_ROWS=str(args.chunk_rows),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def ingest_in_child(args, uri: str) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child-ingest", uri]
+    if args.profile:
+        command.append("--profile")
+    result = subprocess.run(
+        command, cwd=BASE_DIR, env=child_env(args), stdout=subprocess.PIPE, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"the ingest of {uri} failed (exit {result.returncode}); see stderr above"
+        )
+    report_line = next(
+        line for line in result.stdout.splitlines() if line.startswith(RESULT_PREFIX)
+    )
+    profile_text = result.stdout.split(RESULT_PREFIX)[0].strip()
+    if profile_text:
+        print(f"\n### cProfile of the {uri} ingest (top by cumulative time)\n\n{profile_text}\n")
+    return json.loads(report_line[len(RESULT_PREFIX) :])
+
+
+def describe_commit() -> str:
+    """The commit the code under test comes from, and whether the work tree differs from it."""
+    if os.environ.get("FRAUDCASE_BENCH_COMMIT"):  # set by --at-head for the exported copy
+        return os.environ["FRAUDCASE_BENCH_COMMIT"] + " (run from a git archive export of HEAD)"
+
+    def git(*git_args: str) -> str:
+        done = subprocess.run(["git", *git_args], cwd=BASE_DIR, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    tracked_changes = git("status", "--porcelain", "--untracked-files=no")
+    new_code = git("ls-files", "--others", "--exclude-standard", "cases", "fraudcase")
+    if tracked_changes or new_code:
+        commit += " (plus uncommitted changes in the work tree)"
+    return commit
+
+
+def machine_lines(args, commit: str) -> list[str]:
+    import psutil
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname = 'vector')"
+        )
+        pg_version, vector_version = cursor.fetchone()
+    return [
+        f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"commit: {commit}",
+        f"machine: nproc {os.cpu_count()}, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+        f"Python {platform.python_version()}, PostgreSQL {pg_version} + pgvector {vector_version}, "
+        f"{platform.system()} {platform.machine()}",
+        f"command: python bench/ingest.py {os.environ.get('FRAUDCASE_BENCH_ARGS') or ' '.join(sys.argv[1:])}",
+        f"settings: {args.rows} rows per format, objects of <= {args.part_rows} rows, "
+        f"FRAUDCASE_INGEST_CHUNK_ROWS={args.chunk_rows}, DEBUG=false, {RowFactory(args.rows).accounts} accounts per format",
+    ]  # fmt: skip
+
+
+def results_table(rows: int, copy: Timing, reports: dict[str, dict]) -> str:
+    """The Markdown table; ratios are rows/s over the bare COPY's, by wall clock and by CPU."""
+
+    def cells(timing: Timing, loaded: int, fmt: str | None) -> str:
+        ratio = copy.wall / timing.wall * loaded / rows
+        goal = RATIO_GOALS.get(fmt)
+        verdict = f" (≥ {goal}: {'met' if ratio >= goal else 'NOT met'})" if goal else ""
+        if timing.cpu is None or copy.cpu is None:
+            cpu_cells = "? | ?"
+        else:
+            cpu_cells = f"{timing.cpu:.1f} | {copy.cpu / timing.cpu * loaded / rows:.2f}"
+        return (
+            f"{loaded:,} | {timing.wall:.1f} | {loaded / timing.wall:,.0f} | "
+            f"{ratio:.2f}{verdict} | {cpu_cells}"
+        )
+
+    lines = [
+        "| step | rows | seconds | rows/s | ratio to bare COPY (goal) | CPU s | ratio by CPU s | peak RSS MiB (goal < 400) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| bare binary COPY | {cells(copy, rows, None)} | — |",
+    ]  # fmt: skip
+    for fmt, report in reports.items():
+        timing = Timing(report["seconds"], report["cpu_seconds"])
+        peak_mb = report["peak_rss_kb"] / 1024
+        peak_cell = f"{peak_mb:.0f} ({'met' if peak_mb < PEAK_RSS_GOAL_MB else 'NOT met'})"
+        lines.append(
+            f"| {fmt} ingest | {cells(timing, report['rows_loaded'], fmt)} | {peak_cell} |"
+        )
+    return "\n".join(lines)
+
+
+def run_benchmark(args) -> None:
+    formats = [fmt.strip() for fmt in args.formats.split(",") if fmt.strip()]
+    unknown = [fmt for fmt in formats if fmt not in ID_TAGS]
+    if unknown:
+        sys.exit(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(ID_TAGS)}")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "fraudcase.settings"
+    os.environ["FRAUDCASE_VAR_DIR"] = str(args.var_dir)
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
+        os.environ.pop(name, None)  # always the benchmark's own embedded servers
+    # As a worker runs in production: with DEBUG on, Django would also keep and format the SQL
+    # of every query (thousands of ids each), costing time and memory that production does not.
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    commit = describe_commit()  # now: the work tree may change during a long run
+    prepare_var_dir(args.var_dir)
+
+    import django
+
+    try:
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        run_tag = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        copy_timing = generate_upload_and_copy(args, formats, run_tag)
+        reports = {}
+        for fmt in formats:
+            print(f"ingesting {fmt} ...", file=sys.stderr, flush=True)
+            reports[fmt] = ingest_in_child(args, f"s3://{BUCKET}/{run_tag}/{fmt}/")
+            if reports[fmt]["rows_loaded"] != args.rows:
+                raise RuntimeError(
+                    f"{fmt}: loaded {reports[fmt]['rows_loaded']} of {args.rows} rows: {reports[fmt]}"
+                )
+        print()
+        print("\n".join(f"- {line}" for line in machine_lines(args, commit)))
+        print()
+        print(results_table(args.rows, copy_timing, reports))
+        print()
+        for fmt, report in reports.items():
+            print(
+                f"- {fmt}: {report['objects']} objects; run clocks (started_at..finished_at) sum "
+                f"{report['run_seconds']:.1f} s; load average at the end {report['load_average_1m']:.1f} on {os.cpu_count()} CPUs; "
+                f"ingest process peak RSS after Django start-up {report['startup_rss_kb'] / 1024:.0f} MiB"
+            )  # fmt: skip
+        print(
+            f"- benchmark process (generator, bare COPY) peak RSS: {peak_rss_kb() / 1024:.0f} MiB"
+        )
+        print(
+            "- CPU s: user + system seconds of the loading process plus its PostgreSQL backend "
+            "(not PostgreSQL's background writers); steadier than wall seconds on a busy machine"
+        )
+        if args.profile:
+            print("- timings taken under cProfile: slower than without it")
+    finally:
+        from django.db import connections
+
+        from fraudcase import embedded
+
+        connections.close_all()
+        if not args.keep_servers:
+            embedded.stop_all(args.var_dir)
+
+
+# --- the ingest (child process) ------------------------------------------------------------
+
+
+def peak_rss_kb() -> int:
+    """This process's own peak RSS (VmHWM).
+
+    Not ru_maxrss: Linux carries the parent's RSS at fork into the child's ru_maxrss across
+    exec, so a child of a large benchmark process would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # not Linux: the best there is
+
+
+def postgres_backend_process():
+    """The server process behind Django's connection, to read its CPU time (None if unreadable)."""
+    from django.db import connection
+
+    try:
+        import psutil
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            process = psutil.Process(cursor.fetchone()[0])
+        process.cpu_times()
+        return process
+    except Exception:  # another host, no psutil, no permission: report without it
+        return None
+
+
+def child_ingest(uri: str, profile: bool) -> None:
+    """Ingest every object under uri through the services; print timings and own peak RSS."""
+    sys.path.insert(0, str(BASE_DIR))
+    import django
+
+    django.setup()
+    from cases.ingest import services as ingest_services
+    from cases.models import IngestRun
+    from cases.s3 import parse_s3_uri
+
+    bucket, prefix = parse_s3_uri(uri)
+    runs = [
+        ingest_services.ingest_run_register(s3_object=s3_object, triggered_by="bench")[0]
+        for s3_object in ingest_services.list_objects(bucket=bucket, prefix=prefix)
+    ]
+    startup_rss_kb = peak_rss_kb()
+    stopwatch = Stopwatch()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    timing = Timing()
+    for run in runs:
+        with stopwatch as part:
+            done = ingest_services.ingest_run_execute(run_id=run.pk)
+        timing += part
+        print(
+            f"  {done.key}: {done.status}, {done.rows_loaded} rows in {part.wall:.1f} s",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+    finished = list(IngestRun.objects.filter(pk__in=[run.pk for run in runs]))
+    report = {
+        "objects": len(finished),
+        "seconds": timing.wall,
+        "cpu_seconds": timing.cpu,
+        "run_seconds": sum((run.finished_at - run.started_at).total_seconds() for run in finished),
+        "rows_loaded": sum(run.rows_loaded for run in finished),
+        "rows_quarantined": sum(run.rows_quarantined for run in finished),
+        "statuses": sorted({run.status for run in finished}),
+        "startup_rss_kb": startup_rss_kb,
+        "load_average_1m": os.getloadavg()[0],
+        "peak_rss_kb": peak_rss_kb(),
+        "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    print(RESULT_PREFIX + json.dumps(report), flush=True)
+
+
+def rerun_at_head(args) -> None:
+    """Run this benchmark again from a `git archive HEAD` export of the repository.
+
+    Others may edit the work tree during a long run; the export keeps one version of the code
+    (and of its migrations) for the whole run. This script itself is copied in as it is.
+    """
+    import tempfile
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "archive", commit], cwd=BASE_DIR, capture_output=True, check=True
+    )
+    argv = [arg for arg in sys.argv[1:] if arg != "--at-head"]
+    with tempfile.TemporaryDirectory(prefix="fraudcase-bench-") as export:
+        subprocess.run(["tar", "-x", "-C", export], input=archive.stdout, check=True)
+        script = Path(export) / "bench" / "ingest.py"
+        script.parent.mkdir(exist_ok=True)
+        shutil.copy2(Path(__file__).resolve(), script)
+        env = dict(
+            os.environ, FRAUDCASE_BENCH_COMMIT=commit, FRAUDCASE_BENCH_ARGS=" ".join(sys.argv[1:])
+        )
+        command = [sys.executable, str(script), *argv, "--var-dir", str(args.var_dir)]
+        sys.exit(subprocess.run(command, cwd=export, env=env).returncode)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rows", type=int, default=100_000, help="rows per format (default 100000)"
+    )
+    parser.add_argument(
+        "--formats", default="parquet,csv.gz", help="comma-separated (default parquet,csv.gz)"
+    )
+    parser.add_argument(
+        "--chunk-rows", type=int, default=5000, help="FRAUDCASE_INGEST_CHUNK_ROWS for the ingest"
+    )
+    parser.add_argument(
+        "--part-rows", type=int, default=100_000, help="rows per S3 object (default 100000)"
+    )
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        default=DEFAULT_VAR_DIR,
+        help="embedded servers' state (wiped first)",
+    )
+    parser.add_argument(
+        "--keep-servers", action="store_true", help="leave the embedded servers running"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="run the ingests under cProfile, print the top 25"
+    )
+    parser.add_argument(
+        "--at-head",
+        action="store_true",
+        help="run from a git archive export of HEAD, not the work tree",
+    )
+    parser.add_argument("--child-ingest", metavar="S3_URI", help=argparse.SUPPRESS)
+    args = parser.parse_args()  # fmt: skip
+    if args.child_ingest:
+        child_ingest(args.child_ingest, args.profile)
+        return
+    args.var_dir = args.var_dir.resolve()
+    if args.at_head:
+        rerun_at_head(args)
+    sys.path.insert(0, str(BASE_DIR))
+    run_benchmark(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,460 @@
+"""Nearest-neighbour reads: similar transactions, the neighbour verdict, similar cases.
+
+Similarity is cosine similarity (1 = same direction, 0 = unrelated), served by the HNSW
+indexes of migration 0005. pgvector 0.6 applies a WHERE clause *after* the index scan, which
+hands over at most `hnsw.ef_search` candidates, so a selective filter could leave fewer than
+k rows although k exist. Every lookup here therefore promises k rows whenever k rows match:
+
+1. labelled-only lookups search a partial HNSW index holding labelled rows alone, so that
+   filter removes nothing after the scan;
+2. a time window the planner's statistics put at most FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS rows
+   is scanned exactly (a btree finds them); a wider one raises ef_search so that about
+   WINDOW_OVERSAMPLING x k of the candidates fall in it;
+3. exclusions (the transaction itself, its case, its account) are counted and ef_search
+   raised by that many (ef_search is never below k, nor above pgvector's 1000);
+4. short of k rows, ef_search is widened (x4, up to 1000) and the query repeated (dead row
+   versions left in the index by updates starve it too, filter or not);
+5. still short, an exact scan of the filtered rows (index scans off) settles it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Avg
+from pgvector import Vector
+from pgvector.django import VectorField
+
+from cases.errors import InvalidInput
+from cases.models import Case, CaseStatus, Label, Resolution, Transaction
+
+K_MAX = 100
+EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
+WIDENING_FACTOR = 4
+# A window search asks the index for enough candidates that this many times k should pass.
+WINDOW_OVERSAMPLING = 3
+LABEL_TEXT = {Label.FRAUD: "Fraud", Label.LEGITIMATE: "Legitimate", "": "Not yet labelled"}
+NO_EMBEDDING_TRANSACTION = (
+    "This transaction has no embedding, so there is nothing to compare it with."
+)
+NO_EMBEDDING_CASE = (
+    "No transaction in this case has an embedding, so there is nothing to compare it with."
+)
+ZERO_EMBEDDING = "The embedding is all zeros: it points nowhere, so nothing is similar to it."
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """How a lookup was answered: "hnsw" (approximate) or "exact", the widest ef_search
+    tried, and how many queries it took."""
+
+    method: str
+    ef_search: int | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    transaction_pk: int
+    transaction_id: str
+    similarity: float
+    label: str  # "fraud", "legitimate" or "" (not yet labelled)
+    account_id: str
+    amount: Decimal
+    currency: str
+    merchant: str
+    occurred_at: datetime
+    case_id: int
+    case_reference: str
+    case_status: str
+    case_resolution: str
+
+    @property
+    def label_text(self) -> str:
+        return LABEL_TEXT.get(self.label, self.label)
+
+    @property
+    def case_resolution_text(self) -> str:
+        if self.case_resolution:
+            return Resolution(self.case_resolution).label
+        return CaseStatus(self.case_status).label
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarTransactions:
+    """Neighbours, most similar first. `message` says plainly why there are none to show."""
+
+    neighbours: list[Neighbour]
+    k: int
+    has_embedding: bool
+    message: str = ""
+    plan: SearchPlan | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourVerdict:
+    """What the k most similar labelled transactions say.
+
+    fraud_share: fraud among them weighted by similarity (sum over fraud / sum over all).
+    fraud_score: the same sum over fraud divided by k, so weak or missing neighbours count
+    as no evidence: ten fraud neighbours at 0.97 give 0.97, one at 0.5 gives 0.05. It is
+    the stored Case.neighbour_fraud_score. Both are None when nothing labelled was found.
+    Similarities below zero count as zero.
+    """
+
+    k: int
+    labelled: int
+    fraud: int
+    top_similarity: float | None
+    fraud_share: float | None
+    fraud_score: float | None
+
+    @classmethod
+    def from_neighbours(cls, neighbours: list[tuple[float, str]], *, k: int) -> NeighbourVerdict:
+        """From (similarity, label) pairs, most similar first."""
+        if not neighbours:
+            return cls(k, 0, 0, None, None, None)
+        weights = [(max(similarity, 0.0), label) for similarity, label in neighbours]
+        fraud_weight = sum(weight for weight, label in weights if label == Label.FRAUD)
+        total_weight = sum(weight for weight, _ in weights)
+        return cls(
+            k=k,
+            labelled=len(neighbours),
+            fraud=sum(1 for _, label in neighbours if label == Label.FRAUD),
+            top_similarity=neighbours[0][0],
+            fraud_share=fraud_weight / total_weight if total_weight else 0.0,
+            fraud_score=fraud_weight / k,
+        )
+
+    @classmethod
+    def from_summary(cls, summary: dict | None) -> NeighbourVerdict | None:
+        """The verdict stored on a case (Case.neighbour_summary), or None."""
+        if not summary:
+            return None
+        return cls(**{name: summary[name] for name in cls.__slots__})
+
+    def as_summary(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @property
+    def sentence(self) -> str:
+        """E.g. "9 of 10 nearest labelled neighbours were fraud, most similar 0.97"."""
+        if not self.labelled:
+            return "No labelled transactions to compare with yet."
+        plural = self.labelled != 1
+        return (
+            f"{self.fraud} of {self.labelled} nearest labelled "
+            f"{'neighbours were' if plural else 'neighbour was'} fraud, "
+            f"most similar {self.top_similarity:.2f}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarCase:
+    case_id: int
+    reference: str
+    account_id: str
+    status: str
+    resolution: str
+    priority: int
+    transaction_count: int
+    neighbour_fraud_score: float | None
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarCases:
+    cases: list[SimilarCase]
+    k: int
+    has_embedding: bool
+    message: str = ""
+
+
+# --- public selectors ----------------------------------------------------------------------
+
+
+def similar_transactions_for_transaction(
+    transaction_obj: Transaction,
+    *,
+    k: int = 10,
+    only_labelled: bool = False,
+    exclude_same_account: bool = False,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+) -> SimilarTransactions:
+    """The k transactions most similar to this one (itself left out), most similar first.
+
+    k rows whenever k match the filters (see the module docstring). The time window is
+    occurred_after <= occurred_at < occurred_before.
+    """
+    _check_k(k)
+    vector = transaction_obj.embedding
+    if vector is None:
+        return SimilarTransactions([], k, has_embedding=False, message=NO_EMBEDDING_TRANSACTION)
+    if not np.any(vector):
+        return SimilarTransactions([], k, has_embedding=True, message=ZERO_EMBEDDING)
+    neighbours, plan = nearest_transactions(
+        vector, k=k, only_labelled=only_labelled,
+        exclude_transaction_pk=transaction_obj.pk,
+        exclude_account_id=transaction_obj.account_id if exclude_same_account else None,
+        occurred_after=occurred_after, occurred_before=occurred_before,
+    )  # fmt: skip
+    return SimilarTransactions(neighbours, k, has_embedding=True, plan=plan)
+
+
+def similar_transactions_for_case(
+    case: Case,
+    *,
+    k: int = 10,
+    only_labelled: bool = False,
+    exclude_same_account: bool = False,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+) -> SimilarTransactions:
+    """The k transactions of other cases nearest to this case's centroid (the mean of its
+    transactions' embeddings), most similar first; the same promise as for one transaction."""
+    _check_k(k)
+    centroid = case_centroid(case.pk)
+    if centroid is None:
+        return SimilarTransactions([], k, has_embedding=False, message=NO_EMBEDDING_CASE)
+    if not np.any(centroid):
+        return SimilarTransactions([], k, has_embedding=True, message=ZERO_EMBEDDING)
+    neighbours, plan = nearest_transactions(
+        centroid, k=k, only_labelled=only_labelled, exclude_case_id=case.pk,
+        exclude_account_id=case.account_id if exclude_same_account else None,
+        occurred_after=occurred_after, occurred_before=occurred_before,
+    )  # fmt: skip
+    return SimilarTransactions(neighbours, k, has_embedding=True, plan=plan)
+
+
+def case_centroid(case_id: int) -> np.ndarray | None:
+    """The mean of the case's transaction embeddings, None when none has one."""
+    return (
+        Transaction.objects.filter(case_id=case_id, embedding__isnull=False)
+        .aggregate(centroid=Avg("embedding", output_field=VectorField()))
+        .get("centroid")
+    )
+
+
+def case_neighbour_verdict(case: Case, *, k: int = 10) -> NeighbourVerdict | None:
+    """The verdict of the k labelled transactions of other cases nearest to this case's
+    centroid, computed now; None when the case has no embedding to compare."""
+    centroid = case_centroid(case.pk)
+    if centroid is None or not np.any(centroid):
+        return None
+    return neighbour_verdict(centroid, k=k, exclude_case_id=case.pk)
+
+
+def neighbour_verdict(
+    vector, *, k: int = 10, exclude_case_id: int | None = None
+) -> NeighbourVerdict:
+    """The verdict of the k labelled transactions nearest to vector (leaving out one case's
+    own, which would only echo the analyst's decision on it)."""
+    neighbours, _ = nearest_transactions(
+        vector, k=k, only_labelled=True, exclude_case_id=exclude_case_id
+    )
+    return NeighbourVerdict.from_neighbours([(n.similarity, n.label) for n in neighbours], k=k)
+
+
+def nearest_transactions(
+    vector,
+    *,
+    k: int,
+    only_labelled: bool = False,
+    exclude_transaction_pk: int | None = None,
+    exclude_case_id: int | None = None,
+    exclude_account_id: str | None = None,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+) -> tuple[list[Neighbour], SearchPlan]:
+    """The k transactions nearest to vector that pass the filters, most similar first, with
+    their cases. k rows whenever k rows pass the filters (see the module docstring)."""
+    _check_k(k)
+    conditions = ["embedding IS NOT NULL"]
+    params: dict = {"query": Vector(vector).to_text(), "k": k}
+    if only_labelled:
+        conditions.append("NOT (label = '')")  # the very predicate of the partial index
+    window = []
+    if occurred_after is not None:
+        window.append("occurred_at >= %(occurred_after)s")
+        params["occurred_after"] = occurred_after
+    if occurred_before is not None:
+        window.append("occurred_at < %(occurred_before)s")
+        params["occurred_before"] = occurred_before
+    searched = list(conditions)
+    in_window = searched + window
+    conditions = list(in_window)
+    # Rows the index hands over that are filtered out afterwards: the first search asks for
+    # that many more candidates. Counted on btree indexes, cheap.
+    excluded_rows = 0
+    for column, value in (
+        ("id", exclude_transaction_pk),
+        ("case_id", exclude_case_id),
+        ("account_id", exclude_account_id),
+    ):
+        if value is not None:
+            conditions.append(f"{column} <> %(exclude_{column})s")
+            params[f"exclude_{column}"] = value
+            excluded_rows += Transaction.objects.filter(**{column: value}).count()
+    ef_start = min(max(_ef_search(), k + excluded_rows), EF_SEARCH_MAX)
+    exact_first = False
+    if window:
+        window_rows, share = _window_estimate(
+            searched, conditions[: len(searched) + len(window)], params
+        )
+        exact_first = window_rows <= settings.FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS
+        # Of the candidates the index hands over, about `share` pass the window: ask for
+        # enough that WINDOW_OVERSAMPLING times k are expected to pass.
+        ef_start = min(max(ef_start, math.ceil(WINDOW_OVERSAMPLING * k / share)), EF_SEARCH_MAX)
+    sql = NEAREST_SQL.format(conditions=" AND ".join(conditions))
+    rows, plan = _ladder(sql, params, k=k, ef_start=ef_start, exact_first=exact_first)
+    # A zero vector points nowhere: pgvector gives NaN, and it is nobody's neighbour.
+    return [_neighbour(row) for row in rows if not math.isnan(row[2])], plan
+
+
+def similar_cases(case: Case, *, k: int = 10, exclude_same_account: bool = False) -> SimilarCases:
+    """The k cases whose centroids are nearest to this case's, most similar first (merged
+    cases left out). Other cases' centroids are those stored by the neighbour refresh
+    (cases/services/similarity.py); this case's own is computed now."""
+    _check_k(k)
+    centroid = case_centroid(case.pk)
+    if centroid is None:
+        return SimilarCases([], k, has_embedding=False, message=NO_EMBEDDING_CASE)
+    if not np.any(centroid):
+        return SimilarCases([], k, has_embedding=True, message=ZERO_EMBEDDING)
+    conditions = ["case_id <> %(case_id)s", f"case_id NOT IN ({MERGED_CASES_SQL})"]
+    params = {"query": Vector(centroid).to_text(), "k": k, "case_id": case.pk}
+    if exclude_same_account:
+        conditions.append(
+            "case_id NOT IN (SELECT id FROM cases_case WHERE account_id = %(account)s)"
+        )
+        params["account"] = case.account_id
+    sql = NEAREST_CASES_SQL.format(conditions=" AND ".join(conditions))
+    rows, _ = _ladder(sql, params, k=k, ef_start=max(_ef_search(), k + 1))
+    ranked = [(case_id, similarity) for case_id, similarity in rows if not math.isnan(similarity)]
+    cases = Case.objects.in_bulk([case_id for case_id, _ in ranked])
+    return SimilarCases(
+        [
+            SimilarCase(
+                case_id=case_id, reference=cases[case_id].reference,
+                account_id=cases[case_id].account_id, status=cases[case_id].status,
+                resolution=cases[case_id].resolution, priority=cases[case_id].priority,
+                transaction_count=cases[case_id].transaction_count,
+                neighbour_fraud_score=cases[case_id].neighbour_fraud_score, similarity=similarity,
+            )
+            for case_id, similarity in ranked
+        ],
+        k,
+        has_embedding=True,
+    )  # fmt: skip
+
+
+# --- the search ----------------------------------------------------------------------------
+
+# The inner query is the k-NN search the HNSW index serves (ORDER BY distance LIMIT k); the
+# outer one fetches what the page shows, for those k rows only (read by _neighbour).
+NEAREST_SQL = """
+SELECT tx.id, tx.transaction_id, 1 - nearest.distance, tx.label, tx.account_id, tx.amount,
+       tx.currency, tx.merchant, tx.occurred_at, tx.case_id, cs.status, cs.resolution
+FROM (SELECT id, embedding <=> %(query)s::vector AS distance FROM cases_transaction
+      WHERE {conditions} ORDER BY distance LIMIT %(k)s) AS nearest
+JOIN cases_transaction tx ON tx.id = nearest.id
+JOIN cases_case cs ON cs.id = tx.case_id
+ORDER BY nearest.distance
+"""
+NEAREST_CASES_SQL = """
+SELECT case_id, 1 - (embedding <=> %(query)s::vector) AS similarity FROM cases_casecentroid
+WHERE {conditions} ORDER BY embedding <=> %(query)s::vector LIMIT %(k)s
+"""
+MERGED_CASES_SQL = f"SELECT id FROM cases_case WHERE status = '{CaseStatus.MERGED.value}'"
+
+
+def _neighbour(row: tuple) -> Neighbour:
+    pk, tx_id, similarity, label, account_id, amount, currency, merchant, occurred_at = row[:9]
+    case_id, case_status, case_resolution = row[9:]
+    return Neighbour(
+        transaction_pk=pk, transaction_id=tx_id, similarity=similarity, label=label,
+        account_id=account_id, amount=amount, currency=currency, merchant=merchant,
+        occurred_at=occurred_at, case_id=case_id, case_reference=Case(pk=case_id).reference,
+        case_status=case_status, case_resolution=case_resolution,
+    )  # fmt: skip
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= K_MAX:
+        raise InvalidInput(f"k must be between 1 and {K_MAX}, not {k}")
+
+
+def _ef_search() -> int:
+    return min(max(settings.FRAUDCASE_HNSW_EF_SEARCH, 1), EF_SEARCH_MAX)
+
+
+def _window_estimate(
+    searched: list[str], in_window: list[str], params: dict
+) -> tuple[float, float]:
+    """(rows in the window, their share of the rows searched), as the planner estimates them
+    from the table's statistics: planning only, no rows read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM cases_transaction WHERE {' AND '.join(in_window)}; "
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM cases_transaction WHERE {' AND '.join(searched)}",
+            params,
+        )
+        window_rows = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+        cursor.nextset()
+        searched_rows = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+    return window_rows, min(1.0, max(window_rows, 1) / max(searched_rows, 1))
+
+
+def _ladder(
+    sql: str, params: dict, *, k: int, ef_start: int, exact_first: bool = False
+) -> tuple[list[tuple], SearchPlan]:
+    """Run the top-k query through the HNSW index, widening ef_search while it returns fewer
+    than k rows, and fall back to an exact scan; see the module docstring.
+
+    Even an unfiltered search can come back short: the index keeps entries of dead row
+    versions (every label change leaves one until VACUUM) and they use up candidates too.
+    """
+    attempts = 0
+    ef_search = None
+    if not exact_first:
+        ef_search = ef_start
+        while True:
+            attempts += 1
+            rows = _fetch_with_settings(sql, params, {"hnsw.ef_search": ef_search})
+            if len(rows) >= k:
+                return rows, SearchPlan("hnsw", ef_search, attempts)
+            if ef_search >= EF_SEARCH_MAX:
+                break
+            ef_search = min(ef_search * WIDENING_FACTOR, EF_SEARCH_MAX)
+    # HNSW only serves plain index scans; with them off the planner reads the filtered rows
+    # (bitmap scans on the btree indexes stay available) and sorts them: exact.
+    rows = _fetch_with_settings(sql, params, {"enable_indexscan": "off"})
+    return rows, SearchPlan("exact", ef_search, attempts + 1)
+
+
+def _fetch_with_settings(sql: str, params: dict, values: dict[str, int | str]) -> list[tuple]:
+    """Rows of sql run with these server settings for it alone, in one round trip.
+
+    The set_config(..., true) calls and the query go as one multi-statement string: outside a
+    transaction that is one implicit transaction, and the settings end with it. Inside a
+    caller's transaction they would outlive the query, so it runs in a savepoint rolled back
+    afterwards (it only reads: the rollback undoes nothing but the settings).
+    """
+    setters = [f"SELECT set_config('{name}', '{value}', true)" for name, value in values.items()]
+    savepoint = transaction.savepoint() if connection.in_atomic_block else None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("; ".join([*setters, sql]), params)
+            for _ in setters:
+                cursor.nextset()
+            return cursor.fetchall()
+    finally:
+        if savepoint is not None:
+            transaction.savepoint_rollback(savepoint)

@@ -1,0 +1,230 @@
+"""Writes for nearest-neighbour lookups: case centroids, the neighbour verdict, index rebuilds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Index, Model
+from pgvector.django import HnswIndex
+
+from cases.models import FINISHED_CASE_STATUSES, Case, CaseStatus, Transaction
+from cases.models.case import CaseCentroid
+from cases.selectors_similarity import neighbour_verdict
+from cases.services.ingest_cases import cases_refresh_priority
+
+logger = logging.getLogger(__name__)
+
+# The verdict asks this many labelled neighbours ("9 of 10 nearest labelled ...").
+VERDICT_K = 10
+REFRESH_BATCH = 500
+
+
+def cases_refresh_neighbour_verdict(*, case_ids: Iterable[int]) -> int:
+    """Recompute these cases' centroids and neighbour verdicts, then fold them into priority.
+
+    For each case: its centroid (mean of its transactions' embeddings) is stored for "similar
+    cases"; the VERDICT_K labelled transactions of other cases nearest to it give
+    Case.neighbour_fraud_score and Case.neighbour_summary (None when the case has no
+    embedding or nothing labelled exists). Idempotent: the result depends only on the
+    transactions and their labels. Derived data like priority, so no audit event. The k-NN
+    lookups only read and run outside any transaction; each batch's writes commit together.
+    Returns how many cases' verdicts changed.
+    """
+    changed = 0
+    for batch in _batches(sorted(set(case_ids)), REFRESH_BATCH):
+        centroids = _store_centroids(batch)
+        scores, summaries = [], []
+        for case_id in batch:
+            centroid = centroids.get(case_id)
+            verdict = None
+            if centroid is not None and np.any(centroid):
+                verdict = neighbour_verdict(centroid, k=VERDICT_K, exclude_case_id=case_id)
+                if not verdict.labelled:
+                    verdict = None
+            scores.append(verdict.fraud_score if verdict else None)
+            summaries.append(verdict.as_summary() if verdict else None)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Only rows whose verdict moved: the hourly sweep should not rewrite every case.
+            cursor.execute(
+                """
+                UPDATE cases_case SET neighbour_fraud_score = fresh.score,
+                       neighbour_summary = fresh.summary
+                FROM unnest(%s::bigint[], %s::float8[], %s::jsonb[]) AS fresh(id, score, summary)
+                WHERE cases_case.id = fresh.id
+                  AND (cases_case.neighbour_fraud_score IS DISTINCT FROM fresh.score
+                       OR cases_case.neighbour_summary IS DISTINCT FROM fresh.summary)
+                RETURNING cases_case.id
+                """,
+                [batch, scores, [_json(summary) for summary in summaries]],
+            )
+            moved = [row[0] for row in cursor.fetchall()]
+            cases_refresh_priority(case_ids=moved)
+        changed += len(moved)
+    return changed
+
+
+def cases_refresh_all_neighbour_verdicts() -> int:
+    """Refresh every unfinished case, and merged cases that still hold a centroid (theirs goes).
+
+    New labels anywhere can change any open case's verdict; beat runs this now and then.
+    """
+    case_ids = set(
+        Case.objects.exclude(status__in=FINISHED_CASE_STATUSES).values_list("id", flat=True)
+    )
+    case_ids |= set(
+        CaseCentroid.objects.filter(case__status=CaseStatus.MERGED).values_list(
+            "case_id", flat=True
+        )
+    )
+    return cases_refresh_neighbour_verdict(case_ids=case_ids)
+
+
+def _store_centroids(case_ids: list[int]) -> dict[int, np.ndarray]:
+    """Write each case's centroid (dropping those of cases left without embeddings); return them."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO cases_casecentroid AS stored (case_id, embedding, embedded_transactions,
+                                                      updated_at)
+            SELECT case_id, avg(embedding), count(*), now() FROM cases_transaction
+            WHERE case_id = ANY(%s) AND embedding IS NOT NULL
+            GROUP BY case_id
+            ON CONFLICT (case_id) DO UPDATE
+               SET embedding = EXCLUDED.embedding,
+                   embedded_transactions = EXCLUDED.embedded_transactions,
+                   updated_at = EXCLUDED.updated_at
+            -- An unchanged centroid is left alone: each rewrite adds an HNSW index entry.
+            WHERE stored.embedding IS DISTINCT FROM EXCLUDED.embedding
+            """,
+            [case_ids],
+        )
+        cursor.execute(
+            """
+            DELETE FROM cases_casecentroid stored WHERE stored.case_id = ANY(%s)
+              AND NOT EXISTS (SELECT 1 FROM cases_transaction tx
+                              WHERE tx.case_id = stored.case_id AND tx.embedding IS NOT NULL)
+            """,
+            [case_ids],
+        )
+    return dict(
+        CaseCentroid.objects.filter(case_id__in=case_ids).values_list("case_id", "embedding")
+    )
+
+
+def _json(summary: dict | None) -> str | None:
+    return None if summary is None else json.dumps(summary)
+
+
+def _batches(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- index rebuilds ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRebuild:
+    name: str
+    action: str  # "reindexed" (same settings), "rebuilt" (new settings or invalid), "created"
+    seconds: float
+
+
+def similarity_indexes() -> list[tuple[type[Model], Index]]:
+    """The HNSW indexes the models declare, with their models."""
+    return [
+        (model, index)
+        for model in (Transaction, CaseCentroid)
+        for index in model._meta.indexes
+        if isinstance(index, HnswIndex)
+    ]
+
+
+def similarity_index_rebuild(
+    *, only: str | None = None, progress: Callable[[str], None] | None = None
+) -> list[IndexRebuild]:
+    """Rebuild the HNSW indexes without blocking analysts: reads and writes go on throughout.
+
+    An index whose m and ef_construction match the settings is rebuilt in place with
+    REINDEX INDEX CONCURRENTLY. One built with other settings, left invalid by a failed
+    build, or missing is built anew under a temporary name with CREATE INDEX CONCURRENTLY,
+    then swapped in by renaming (the old one serves queries until then) and dropped
+    concurrently. Leftovers of an interrupted earlier rebuild are dropped first. Must run
+    outside a transaction (CONCURRENTLY refuses one). Not audited: no case data changes.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("index rebuilds run outside a transaction (CONCURRENTLY needs that)")
+    say = progress or (lambda message: None)
+    wanted = [(model, index) for model, index in similarity_indexes() if only in (None, index.name)]
+    if not wanted:
+        raise ValueError(f"no similarity index named {only!r}")
+    results = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('maintenance_work_mem', %s, false)",
+            [settings.FRAUDCASE_HNSW_BUILD_MEMORY],
+        )
+        for model, index in wanted:
+            started = time.monotonic()
+            action = _rebuild_one(cursor, model, index, say)
+            results.append(IndexRebuild(index.name, action, time.monotonic() - started))
+    return results
+
+
+def _rebuild_one(cursor, model: type[Model], index: HnswIndex, say: Callable[[str], None]) -> str:
+    name, temporary, retired = index.name, f"{index.name}_rebuild", f"{index.name}_retired"
+    for leftover in _leftover_indexes(cursor, name, (temporary, retired)):
+        say(f"dropping {leftover}, left by an interrupted rebuild")
+        cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{leftover}"')
+    current = _index_state(cursor, name)
+    wanted_options = {f"m={index.m}", f"ef_construction={index.ef_construction}"}
+    if current is not None and current[0] and set(current[1] or ()) == wanted_options:
+        say(f"{name}: REINDEX CONCURRENTLY ...")
+        cursor.execute(f'REINDEX INDEX CONCURRENTLY "{name}"')
+        return "reindexed"
+    say(f"{name}: building a new index concurrently ...")
+    fresh = index.clone()
+    fresh.name = temporary
+    with connection.schema_editor(atomic=False) as editor:
+        cursor.execute(str(fresh.create_sql(model, editor, concurrently=True)))
+    with transaction.atomic():
+        if current is not None:
+            cursor.execute(f'ALTER INDEX "{name}" RENAME TO "{retired}"')
+        cursor.execute(f'ALTER INDEX "{temporary}" RENAME TO "{name}"')
+    if current is None:
+        return "created"
+    cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{retired}"')
+    return "rebuilt"
+
+
+def _index_state(cursor, name: str) -> tuple[bool, list[str] | None] | None:
+    """(valid, reloptions) of the named index, None when it does not exist."""
+    cursor.execute(
+        """
+        SELECT i.indisvalid, c.reloptions FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+        WHERE c.relname = %s AND c.relkind = 'i' AND pg_table_is_visible(c.oid)
+        """,
+        [name],
+    )
+    row = cursor.fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def _leftover_indexes(cursor, name: str, exact_names: tuple[str, ...]) -> list[str]:
+    """Our temporary indexes, and invalid ones REINDEX CONCURRENTLY leaves when interrupted."""
+    cursor.execute(
+        """
+        SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+        WHERE pg_table_is_visible(c.oid) AND c.relkind = 'i'
+          AND (c.relname = ANY(%s) OR (c.relname LIKE %s AND NOT i.indisvalid))
+        """,
+        [list(exact_names), f"{name}_ccnew%"],
+    )
+    return [row[0] for row in cursor.fetchall()]
