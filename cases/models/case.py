@@ -118,7 +118,22 @@ class Case(models.Model):
                 condition=Q(priority__lte=100), name="case_priority_at_most_100"
             ),
         ]
-        indexes = [models.Index(fields=["status", "-priority"], name="case_queue_idx")]
+        indexes = [
+            models.Index(fields=["status", "-priority"], name="case_queue_idx"),
+            # The triage queue reads open cases only, by priority or by SLA, per queue/assignee.
+            models.Index(
+                models.F("priority").desc(), "opened_at", "id",
+                condition=~Q(status__in=FINISHED_CASE_STATUSES), name="case_open_priority_idx",
+            ),
+            models.Index(
+                "due_at", "opened_at", "id",
+                condition=~Q(status__in=FINISHED_CASE_STATUSES), name="case_open_due_idx",
+            ),
+            models.Index(
+                "queue", "assignee",
+                condition=~Q(status__in=FINISHED_CASE_STATUSES), name="case_open_queue_assignee_idx",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.reference} ({self.account_id})"
