@@ -191,6 +191,8 @@ class Timing:
 
 
 class Stopwatch:
+    """Times a block: `with stopwatch as timing:`; one block at a time."""
+
     def __init__(self) -> None:
         self.backend = postgres_backend_process()
 
