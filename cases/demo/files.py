@@ -20,25 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cases.ingest.contract import CONTRACT_COLUMNS
+
 FORMATS = ("csv", "csv.gz", "jsonl", "jsonl.gz", "parquet")
-CONTRACT_COLUMNS = (
-    "transaction_id",
-    "account_id",
-    "occurred_at",
-    "amount",
-    "currency",
-    "merchant",
-    "merchant_category",
-    "channel",
-    "country",
-    "source_ip",
-    "device_id",
-    "similarity_score",
-    "model_version",
-    "outcome",
-    "embedding",
-    "features",
-)
 PARQUET_ROW_GROUP_ROWS = 10_000
 PARQUET_TYPES = {
     "occurred_at": pa.timestamp("us", tz="UTC"),
