@@ -57,6 +57,7 @@ SORT_COLUMNS: dict[str, tuple[str, bool]] = {
     "account": ("account_id", False),
     "priority": ("priority", False),
     "score": ("max_similarity_score", False),
+    "neighbours": ("neighbour_fraud_score", False),
     "outcome": ("outcome_rank", False),
     "amount": ("amount_at_risk", False),
     "country": ("latest_country", False),
@@ -65,7 +66,7 @@ SORT_COLUMNS: dict[str, tuple[str, bool]] = {
     "assignee": ("assignee__username", False),
     "age": ("opened_at", True),
 }
-NULLABLE_SORT_COLUMNS = {"due_at", "assignee__username", "latest_country"}
+NULLABLE_SORT_COLUMNS = {"due_at", "assignee__username", "latest_country", "neighbour_fraud_score"}
 DEFAULT_SORT = "-priority"
 OUTCOME_RANK = SqlCase(
     When(worst_outcome="block", then=Value(3)),
@@ -77,7 +78,7 @@ OUTCOME_RANK = SqlCase(
 LIST_FIELDS = (
     "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",
     "amount_at_risk", "transaction_count", "opened_at", "due_at", "queue_id", "version",
-    "assignee",
+    "assignee", "neighbour_fraud_score", "neighbour_summary",
 )  # fmt: skip
 
 

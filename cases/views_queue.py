@@ -42,6 +42,7 @@ COLUMNS = (
     ("account", "Account", "", ""),
     ("priority", "Priority", "", "-"),
     ("score", "Top score", "Highest similarity score", "-"),
+    ("neighbours", "Neighbours", "Nearest labelled neighbours that were fraud", "-"),
     ("outcome", "Detector", "Detector outcome (sternest)", "-"),
     ("amount", "At risk", "Amount at risk", "-"),
     ("country", "Country", "Country of the latest transaction", ""),
@@ -50,7 +51,7 @@ COLUMNS = (
     ("assignee", "Assignee", "", ""),
     ("age", "Age", "Time since the case opened", "-"),
 )
-NUMERIC_COLUMNS = {"priority", "score", "amount", "transactions"}
+NUMERIC_COLUMNS = {"priority", "score", "neighbours", "amount", "transactions"}
 BULK_ACTIONS = (
     ("assign", "Assign"),
     ("assign_to_me", "Assign to me"),
@@ -310,6 +311,10 @@ def _decorate_rows(rows) -> None:
     for case in rows:
         case.detail_url = url_pattern.replace("FC-REFERENCE", case.reference)
         case.score_text = f"{case.max_similarity_score:.3f}"
+        summary = case.neighbour_summary or {}
+        case.neighbours_text = (
+            f"{summary['fraud']}/{summary['labelled']} fraud" if summary.get("labelled") else "—"
+        )
         case.opened_text = case.opened_at.strftime("%Y-%m-%d %H:%M")
         case.age_text = duration_text(now - case.opened_at)
         if case.due_at is None:

@@ -592,3 +592,20 @@ def test_out_of_range_input_is_refused_not_a_server_error(client, world):
         follow=True,
     )
     assert bulk.status_code == 200 and "no such case id" in bulk.content.decode()
+
+
+def test_the_neighbour_verdict_is_a_column_and_a_sort_key(client, world, varied):
+    signed_in(client, world["lead"])
+    scores = [0.9, None, 0.1] + [None] * (len(varied) - 3)
+    for case, score in zip(varied, scores, strict=True):
+        summary = None if score is None else {"fraud": round(score * 10), "labelled": 10}
+        Case.objects.filter(pk=case.pk).update(
+            neighbour_fraud_score=score, neighbour_summary=summary
+        )
+
+    page = client.get("/?tab=all&sort=-neighbours")
+    rows = shown(page)
+
+    assert rows[:2] == [varied[0].pk, varied[2].pk]  # nulls last
+    assert "9/10 fraud" in page.content.decode() and "1/10 fraud" in page.content.decode()
+    assert "Nearest labelled neighbours that were fraud" in page.content.decode()
