@@ -62,6 +62,9 @@ def test_an_analyst_notes_decides_and_closes_a_case(live_server, browser_page, t
     first, second, _ = case.transactions.order_by("id")
     page = browser_page
     sign_in_browser(page, live_server, "ana")
+    queue_tab = f"{live_server.url}/?tab=queue-{queue.pk}"
+    page.goto(queue_tab)
+    expect(page.locator(f'tr[data-case-id="{case.pk}"]')).to_have_count(1)
     page.goto(case_url(live_server, case))
     expect(page.locator("#case-timeline[data-rendered='3']")).to_be_attached()
     # The most suspicious transaction's comparison is open; the others load when opened.
@@ -106,6 +109,8 @@ def test_an_analyst_notes_decides_and_closes_a_case(live_server, browser_page, t
     expect(history).to_contain_text("Case closed")
     expect(history).to_contain_text("Transaction decided")
     expect(history).to_contain_text("Note added")
+    page.goto(queue_tab)  # a closed case has left the queue
+    expect(page.locator(f'tr[data-case-id="{case.pk}"]')).to_have_count(0)
     case.refresh_from_db()
     assert case.status == CaseStatus.CLOSED
     decisions = dict(case.transactions.values_list("id", "decision"))
