@@ -345,6 +345,9 @@ def machine_lines(args, commit: str) -> list[str]:
 def results_table(rows: int, copy: Timing, reports: dict[str, dict]) -> str:
     """The Markdown table; ratios are rows/s over the bare COPY's, by wall clock and by CPU."""
 
+    def share(ratio: float) -> str:
+        return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}"
+
     def cells(timing: Timing, loaded: int, fmt: str | None) -> str:
         ratio = copy.wall / timing.wall * loaded / rows
         goal = RATIO_GOALS.get(fmt)
@@ -352,10 +355,10 @@ def results_table(rows: int, copy: Timing, reports: dict[str, dict]) -> str:
         if timing.cpu is None or copy.cpu is None:
             cpu_cells = "? | ?"
         else:
-            cpu_cells = f"{timing.cpu:.1f} | {copy.cpu / timing.cpu * loaded / rows:.2f}"
+            cpu_cells = f"{timing.cpu:.1f} | {share(copy.cpu / timing.cpu * loaded / rows)}"
         return (
             f"{loaded:,} | {timing.wall:.1f} | {loaded / timing.wall:,.0f} | "
-            f"{ratio:.2f}{verdict} | {cpu_cells}"
+            f"{share(ratio)}{verdict} | {cpu_cells}"
         )
 
     lines = [
