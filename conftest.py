@@ -220,7 +220,9 @@ def browser_page(chromium_browser):
     context.close()
 
 
-def sign_in_browser(page, live_server, username: str, password: str = "a-long-test-password") -> None:
+def sign_in_browser(
+    page, live_server, username: str, password: str = "a-long-test-password"
+) -> None:
     """Sign in through the real login form."""
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Username").fill(username)

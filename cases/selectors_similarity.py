@@ -1,7 +1,8 @@
 """Nearest-neighbour reads: similar transactions, the neighbour verdict, similar cases.
 
-Similarity is cosine similarity (1 = same direction, 0 = unrelated), served by the HNSW
-indexes of migration 0005. pgvector 0.6 applies a WHERE clause *after* the index scan, which
+Similarity is cosine similarity (1 = same direction, 0 = unrelated), served by HNSW indexes:
+the graph over all embeddings lives on IndexedEmbedding (a worker adds new rows to it, off the
+ingest path, migration 0007), the one over labelled rows on the transactions table. pgvector 0.6 applies a WHERE clause *after* the index scan, which
 hands over at most `hnsw.ef_search` candidates, so a selective filter could leave fewer than
 k rows although k exist. Every lookup here therefore promises k rows whenever k rows match:
 
@@ -276,16 +277,16 @@ def nearest_transactions(
     """The k transactions nearest to vector that pass the filters, most similar first, with
     their cases. k rows whenever k rows pass the filters (see the module docstring)."""
     _check_k(k)
-    conditions = ["embedding IS NOT NULL"]
+    conditions = ["tx.embedding IS NOT NULL"]
     params: dict = {"query": Vector(vector).to_text(), "k": k}
     if only_labelled:
-        conditions.append("NOT (label = '')")  # the very predicate of the partial index
+        conditions.append("NOT (tx.label = '')")  # the very predicate of the partial index
     window = []
     if occurred_after is not None:
-        window.append("occurred_at >= %(occurred_after)s")
+        window.append("tx.occurred_at >= %(occurred_after)s")
         params["occurred_after"] = occurred_after
     if occurred_before is not None:
-        window.append("occurred_at < %(occurred_before)s")
+        window.append("tx.occurred_at < %(occurred_before)s")
         params["occurred_before"] = occurred_before
     searched = list(conditions)
     in_window = searched + window
@@ -299,7 +300,7 @@ def nearest_transactions(
         ("account_id", exclude_account_id),
     ):
         if value is not None:
-            conditions.append(f"{column} <> %(exclude_{column})s")
+            conditions.append(f"tx.{column} <> %(exclude_{column})s")
             params[f"exclude_{column}"] = value
             excluded_rows += Transaction.objects.filter(**{column: value}).count()
     ef_start = min(max(_ef_search(), k + excluded_rows), EF_SEARCH_MAX)
@@ -312,8 +313,19 @@ def nearest_transactions(
         # Of the candidates the index hands over, about `share` pass the window: ask for
         # enough that WINDOW_OVERSAMPLING times k are expected to pass.
         ef_start = min(max(ef_start, math.ceil(WINDOW_OVERSAMPLING * k / share)), EF_SEARCH_MAX)
-    sql = NEAREST_SQL.format(conditions=" AND ".join(conditions))
-    rows, plan = _ladder(sql, params, k=k, ef_start=ef_start, exact_first=exact_first)
+    where = " AND ".join(conditions)
+    exact_sql = NEAREST_SQL.format(candidates=LABELLED_OR_EXACT_CANDIDATES.format(conditions=where))
+    index_sql = exact_sql
+    if not only_labelled:
+        index_sql = NEAREST_SQL.format(candidates=GRAPH_CANDIDATES.format(conditions=where))
+    index_rows_sql = (
+        "FROM cases_transaction WHERE NOT (label = '')" if only_labelled
+        else "FROM cases_indexedembedding"
+    )  # fmt: skip
+    rows, plan = _ladder(
+        index_sql, params, k=k, ef_start=ef_start, exact_first=exact_first, exact_sql=exact_sql,
+        index_rows_sql=index_rows_sql,
+    )  # fmt: skip
     # A zero vector points nowhere: pgvector gives NaN, and it is nobody's neighbour.
     return [_neighbour(row) for row in rows if not math.isnan(row[2])], plan
 
@@ -336,7 +348,10 @@ def similar_cases(case: Case, *, k: int = 10, exclude_same_account: bool = False
         )
         params["account"] = case.account_id
     sql = NEAREST_CASES_SQL.format(conditions=" AND ".join(conditions))
-    rows, _ = _ladder(sql, params, k=k, ef_start=max(_ef_search(), k + 1))
+    rows, _ = _ladder(
+        sql, params, k=k, ef_start=max(_ef_search(), k + 1),
+        index_rows_sql="FROM cases_casecentroid",
+    )  # fmt: skip
     ranked = [(case_id, similarity) for case_id, similarity in rows if not math.isnan(similarity)]
     cases = Case.objects.in_bulk([case_id for case_id, _ in ranked])
     return SimilarCases(
@@ -357,13 +372,12 @@ def similar_cases(case: Case, *, k: int = 10, exclude_same_account: bool = False
 
 # --- the search ----------------------------------------------------------------------------
 
-# The inner query is the k-NN search the HNSW index serves (ORDER BY distance LIMIT k); the
+# The inner query is the k-NN search an HNSW index serves (ORDER BY distance LIMIT k); the
 # outer one fetches what the page shows, for those k rows only (read by _neighbour).
 NEAREST_SQL = """
 SELECT tx.id, tx.transaction_id, 1 - nearest.distance, tx.label, tx.account_id, tx.amount,
        tx.currency, tx.merchant, tx.occurred_at, tx.case_id, cs.status, cs.resolution
-FROM (SELECT id, embedding <=> %(query)s::vector AS distance FROM cases_transaction
-      WHERE {conditions} ORDER BY distance LIMIT %(k)s) AS nearest
+FROM ({candidates}) AS nearest
 JOIN cases_transaction tx ON tx.id = nearest.id
 JOIN cases_case cs ON cs.id = tx.case_id
 ORDER BY nearest.distance
@@ -371,6 +385,19 @@ ORDER BY nearest.distance
 NEAREST_CASES_SQL = """
 SELECT case_id, 1 - (embedding <=> %(query)s::vector) AS similarity FROM cases_casecentroid
 WHERE {conditions} ORDER BY embedding <=> %(query)s::vector LIMIT %(k)s
+"""
+# All rows: the graph on IndexedEmbedding, walked in distance order, each candidate joined
+# to its transaction for the filters. Rows the worker has not added yet are not found.
+GRAPH_CANDIDATES = """
+SELECT tx.id, graph.embedding <=> %(query)s::vector AS distance
+FROM cases_indexedembedding graph JOIN cases_transaction tx ON tx.id = graph.transaction_id
+WHERE {conditions} ORDER BY distance LIMIT %(k)s
+"""
+# Labelled rows (the partial HNSW index on the transactions table), and exact scans: these
+# read the transactions table itself, so they see every row, indexed into the graph or not.
+LABELLED_OR_EXACT_CANDIDATES = """
+SELECT tx.id, tx.embedding <=> %(query)s::vector AS distance FROM cases_transaction tx
+WHERE {conditions} ORDER BY distance LIMIT %(k)s
 """
 MERGED_CASES_SQL = f"SELECT id FROM cases_case WHERE status = '{CaseStatus.MERGED.value}'"
 
@@ -402,8 +429,10 @@ def _window_estimate(
     from the table's statistics: planning only, no rows read."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM cases_transaction WHERE {' AND '.join(in_window)}; "
-            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM cases_transaction WHERE {' AND '.join(searched)}",
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM cases_transaction tx "
+            f"WHERE {' AND '.join(in_window)}; "
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM cases_transaction tx "
+            f"WHERE {' AND '.join(searched)}",
             params,
         )
         window_rows = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
@@ -413,13 +442,23 @@ def _window_estimate(
 
 
 def _ladder(
-    sql: str, params: dict, *, k: int, ef_start: int, exact_first: bool = False
+    sql: str,
+    params: dict,
+    *,
+    k: int,
+    ef_start: int,
+    exact_first: bool = False,
+    exact_sql: str | None = None,
+    index_rows_sql: str | None = None,
 ) -> tuple[list[tuple], SearchPlan]:
     """Run the top-k query through the HNSW index, widening ef_search while it returns fewer
     than k rows, and fall back to an exact scan; see the module docstring.
 
     Even an unfiltered search can come back short: the index keeps entries of dead row
     versions (every label change leaves one until VACUUM) and they use up candidates too.
+    index_rows_sql (FROM ... of the rows the index holds) settles a short answer early: when
+    the index holds fewer than k live rows, no widening can find k (a new install, or a graph
+    the worker is still filling), so the exact scan comes at once.
     """
     attempts = 0
     ef_search = None
@@ -432,11 +471,20 @@ def _ladder(
                 return rows, SearchPlan("hnsw", ef_search, attempts)
             if ef_search >= EF_SEARCH_MAX:
                 break
+            if attempts == 1 and index_rows_sql and _rows_at_most(index_rows_sql, k - 1):
+                break
             ef_search = min(ef_search * WIDENING_FACTOR, EF_SEARCH_MAX)
     # HNSW only serves plain index scans; with them off the planner reads the filtered rows
     # (bitmap scans on the btree indexes stay available) and sorts them: exact.
-    rows = _fetch_with_settings(sql, params, {"enable_indexscan": "off"})
+    rows = _fetch_with_settings(exact_sql or sql, params, {"enable_indexscan": "off"})
     return rows, SearchPlan("exact", ef_search, attempts + 1)
+
+
+def _rows_at_most(from_sql: str, limit: int) -> bool:
+    """Whether `SELECT ... {from_sql}` has at most limit rows (reads at most limit + 1)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM (SELECT 1 {from_sql} LIMIT %s) AS held", [limit + 1])
+        return cursor.fetchone()[0] <= limit
 
 
 def _fetch_with_settings(sql: str, params: dict, values: dict[str, int | str]) -> list[tuple]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cases.ingest.contract import CONTRACT_COLUMNS, REQUIRED_COLUMNS
+from cases.ingest.jsontext import json_loads
 
 FORMATS_BY_SUFFIX = {
     ".csv.gz": "csv.gz",
@@ -90,10 +91,20 @@ class CountingReader(io.RawIOBase):
         return size
 
 
-def read_records(body: CountingReader, fmt: str) -> Iterator[SourceRecord]:
-    """Yield the records of one object in file order."""
+def read_records(
+    body: CountingReader,
+    fmt: str,
+    *,
+    columns: tuple[str, ...] = CONTRACT_COLUMNS,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+) -> Iterator[SourceRecord]:
+    """Yield the records of one object in file order.
+
+    columns and required name the contract the header is checked against (flagged
+    transactions by default; the curation contract for curation/ files).
+    """
     if fmt == "parquet":
-        yield from _parquet_records(body)
+        yield from _parquet_records(body, required)
         return
     binary = io.BufferedReader(body, buffer_size=1 << 20)
     if fmt.endswith(".gz"):
@@ -103,7 +114,9 @@ def read_records(body: CountingReader, fmt: str) -> Iterator[SourceRecord]:
                 "nothing was loaded"
             )
         binary = gzip.GzipFile(fileobj=binary, mode="rb")
-    records = _csv_records(binary) if fmt.startswith("csv") else _jsonl_records(binary)
+    records = (
+        _csv_records(binary, columns, required) if fmt.startswith("csv") else _jsonl_records(binary)
+    )
     try:
         yield from records
     except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
@@ -124,22 +137,26 @@ def _decoded_lines(binary, counter: list[int], bad_lines: set[int]) -> Iterator[
         yield text
 
 
-def _check_header(header: list[str]) -> list[str]:
+def _check_header(
+    header: list[str],
+    columns: tuple[str, ...] = CONTRACT_COLUMNS,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+) -> list[str]:
     names = [name.strip() for name in header]
     if not any(names):
         raise UnreadableFile("no header row: the first line is empty; nothing was loaded")
-    known = set(CONTRACT_COLUMNS)
+    known = set(columns)
     if not known.intersection(names):
         raise UnreadableFile(
             "no header row: the first line names none of the contract's columns "
-            f"(expected at least {', '.join(REQUIRED_COLUMNS)}); nothing was loaded"
+            f"(expected at least {', '.join(required)}); nothing was loaded"
         )
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise UnreadableFile(
             f"the header repeats column(s) {', '.join(duplicated)}; nothing was loaded"
         )
-    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    missing = [name for name in required if name not in names]
     if missing:
         raise UnreadableFile(
             f"missing required column(s): {', '.join(missing)}; nothing was loaded"
@@ -147,7 +164,11 @@ def _check_header(header: list[str]) -> list[str]:
     return names
 
 
-def _csv_records(binary) -> Iterator[SourceRecord]:
+def _csv_records(
+    binary,
+    contract_columns: tuple[str, ...] = CONTRACT_COLUMNS,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+) -> Iterator[SourceRecord]:
     line_counter = [0]
     bad_lines: set[int] = set()
     consumed: list[str] = []
@@ -166,7 +187,7 @@ def _csv_records(binary) -> Iterator[SourceRecord]:
         ) from None
     except csv.Error as exc:
         raise UnreadableFile(f"the header row is not valid CSV: {exc}; nothing was loaded") from exc
-    columns = _check_header(header)
+    columns = _check_header(header, contract_columns, required)
     consumed.clear()
     start_line = line_counter[0] + 1
     while True:
@@ -205,7 +226,7 @@ def _jsonl_records(binary) -> Iterator[SourceRecord]:
         errors = ["not valid UTF-8 text"] if line_number in bad_lines else []
         values = None
         try:
-            parsed = json.loads(raw)
+            parsed = json_loads(raw)
         except ValueError as exc:
             errors.append(f"not valid JSON: {exc}")
         else:
@@ -216,7 +237,9 @@ def _jsonl_records(binary) -> Iterator[SourceRecord]:
         yield SourceRecord(row_number=line_number, values=values, raw=raw, errors=errors)
 
 
-def _parquet_records(body: CountingReader) -> Iterator[SourceRecord]:
+def _parquet_records(
+    body: CountingReader, required: tuple[str, ...] = REQUIRED_COLUMNS
+) -> Iterator[SourceRecord]:
     """Parquet needs random access: spool the object to a temporary file, then read batches."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -231,7 +254,7 @@ def _parquet_records(body: CountingReader) -> Iterator[SourceRecord]:
         except (pa.ArrowException, OSError) as exc:
             raise UnreadableFile(f"not a Parquet file: {exc}; nothing was loaded") from exc
         names = parquet_file.schema_arrow.names
-        missing = [name for name in REQUIRED_COLUMNS if name not in names]
+        missing = [name for name in required if name not in names]
         if missing:
             raise UnreadableFile(
                 f"missing required column(s): {', '.join(missing)}; nothing was loaded"

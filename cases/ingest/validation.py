@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 import pycountry
 
 from cases.ingest.contract import MAX_AMOUNT_EXCLUSIVE, MAX_FEATURES, MAX_LENGTHS, OUTCOMES
+from cases.ingest.jsontext import json_loads
 
 CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 # XK (Kosovo) is user-assigned in ISO 3166 but used by card networks and GeoIP databases.
@@ -210,7 +210,7 @@ def _embedding(values: dict, dim: int, errors: list[str]) -> np.ndarray | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except ValueError:
             errors.append("embedding is not a JSON array")
             return None
@@ -249,7 +249,7 @@ def _features(values: dict, errors: list[str]) -> dict | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except ValueError:
             errors.append("features is not valid JSON")
             return None

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
@@ -161,8 +162,11 @@ def hnsw_cosine_index(name: str, field: str = "embedding", **kwargs) -> HnswInde
 class Transaction(models.Model):
     """A flagged transaction as the detector and curation service described it."""
 
-    transaction_id = models.CharField(max_length=128, unique=True)
-    account_id = models.CharField(max_length=128, db_index=True)
+    # Plain btree indexes declared in Meta, not unique=True / db_index=True on the fields: on
+    # PostgreSQL those add a second, varchar_pattern_ops index for LIKE 'x%' per column, which
+    # nothing here asks and every ingested row paid for.
+    transaction_id = models.CharField(max_length=128)
+    account_id = models.CharField(max_length=128)
     occurred_at = models.DateTimeField(db_index=True)
     amount = models.DecimalField(max_digits=18, decimal_places=2)
     currency = models.CharField(max_length=3)
@@ -171,7 +175,7 @@ class Transaction(models.Model):
     channel = models.CharField(max_length=32, blank=True)
     country = models.CharField(max_length=2, blank=True)
     source_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
-    device_id = models.CharField(max_length=128, blank=True, db_index=True)
+    device_id = models.CharField(max_length=128, blank=True)
     similarity_score = models.FloatField()
     model_version = models.CharField(max_length=64)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
@@ -191,18 +195,26 @@ class Transaction(models.Model):
     # The analyst's decision on the transaction and truth label, with who and when.
     # Database defaults too: ingest COPYs rows without these columns.
     decision = models.CharField(max_length=16, choices=Outcome.choices, blank=True, db_default="")
+    # Who decided / labelled: no index and no database-level check (users are deactivated,
+    # not deleted, and the audit trail keeps the record): both cost on every ingested row.
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_index=False, db_constraint=False,
+    )  # fmt: skip
     decided_at = models.DateTimeField(null=True, blank=True)
     label = models.CharField(max_length=16, choices=Label.choices, blank=True, db_default="")
     labelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_index=False, db_constraint=False,
+    )  # fmt: skip
     labelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
+            # The name PostgreSQL gave the former unique=True: ingest recognises races by it.
+            models.UniqueConstraint(
+                fields=["transaction_id"], name="cases_transaction_transaction_id_key"
+            ),
             models.CheckConstraint(
                 condition=Q(amount__gte=0), name="transaction_amount_not_negative"
             ),
@@ -212,7 +224,9 @@ class Transaction(models.Model):
             ),
         ]
         indexes = [
-            hnsw_cosine_index("transaction_embedding_hnsw"),
+            models.Index(fields=["account_id"], name="transaction_account_idx"),
+            models.Index(fields=["device_id"], name="transaction_device_idx"),
+            # The graph of every embedding lives on IndexedEmbedding, off the insert path.
             # Labelled rows are a few percent: a filter on them after the full index's scan
             # would starve, so they get a graph of their own.
             hnsw_cosine_index("transaction_labelled_hnsw", condition=LABELLED),
@@ -224,6 +238,46 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return self.transaction_id
+
+
+class IndexedEmbedding(models.Model):
+    """A transaction's embedding as the nearest-neighbour (HNSW) graph over all rows holds it.
+
+    A table of its own, filled by a worker from EmbeddingBacklog: adding a row to an HNSW
+    graph costs a few milliseconds, which on the transactions table itself held bulk ingest
+    to a few hundred rows a second. Analysts' searches read this graph; a transaction becomes
+    findable as a neighbour once the worker has caught up (the backlog says how far behind).
+    """
+
+    transaction = models.OneToOneField(
+        Transaction, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    embedding = VectorField(dimensions=settings.FRAUDCASE_EMBEDDING_DIM)
+
+    class Meta:
+        indexes = [hnsw_cosine_index("transaction_embedding_hnsw")]
+
+    def __str__(self) -> str:
+        return f"indexed embedding of transaction {self.transaction_id}"
+
+
+class EmbeddingBacklog(models.Model):
+    """Transactions whose embedding is not yet in IndexedEmbedding.
+
+    Filled by a statement-level trigger on the transactions table (migration 0007), so every
+    way rows arrive (binary COPY, the ORM, a restore) is covered, at one insert per COPY.
+    """
+
+    # No foreign-key check: the trigger copies ids of rows being inserted, and a check per
+    # row would cost on the insert path for nothing.
+    transaction = models.OneToOneField(
+        Transaction, primary_key=True, on_delete=models.CASCADE, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+    queued_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"transaction {self.transaction_id} waiting for the similarity index"
 
 
 class CaseCentroid(models.Model):

@@ -15,9 +15,11 @@ from cases.services.assignment import (
 )
 from cases.services.ingest_cases import (
     case_priority,
+    cases_fold_in_transactions,
     cases_open_for_accounts,
     cases_refresh_priority,
 )
+from cases.services.ip_enrichment import ips_enrich, ips_enrich_pending
 from cases.services.lifecycle import (
     TRANSITIONS,
     allowed_transitions,
@@ -47,9 +49,12 @@ __all__ = [
     "case_unassign",
     "cases_bulk_assign",
     "cases_bulk_tag",
+    "cases_fold_in_transactions",
     "cases_open_for_accounts",
     "cases_refresh_priority",
     "cases_route_new",
+    "ips_enrich",
+    "ips_enrich_pending",
     "queue_save",
     "reason_code_save",
     "transaction_decide",

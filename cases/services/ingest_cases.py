@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -80,12 +80,88 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
             ["open", now, now, accounts, list(FINISHED_CASE_STATUSES)],
         )
         opened = [row[0] for row in cursor.fetchall()]
-    case_ids = dict(
-        Case.objects.exclude(status__in=FINISHED_CASE_STATUSES)
-        .filter(account_id__in=accounts)
-        .values_list("account_id", "id")
-    )
+        cursor.execute(
+            "SELECT account_id, id FROM cases_case "
+            "WHERE account_id = ANY(%s) AND status <> ALL(%s)",
+            [accounts, list(FINISHED_CASE_STATUSES)],
+        )
+        case_ids = dict(cursor.fetchall())
     return case_ids, opened
+
+
+def cases_fold_in_transactions(
+    *,
+    case_ids: Sequence[int],
+    scores: Sequence[float],
+    outcomes: Sequence[str],
+    amounts: Sequence[Decimal],
+) -> int:
+    """Fold new transactions (one entry each) into their cases' aggregates and priority.
+
+    What cases_refresh_priority computes for these cases when the transactions are new to
+    them (a maximum, a sum, a count and the sternest outcome only grow), without reading the
+    cases' older transactions: ingest's path. Each case row is updated in place under its row
+    lock, so two workers adding to one case at once both count. Returns how many cases moved.
+    """
+    added: dict[int, list] = {}
+    for case_id, score, outcome, amount in zip(case_ids, scores, outcomes, amounts, strict=True):
+        rank = OUTCOME_RANK.get(outcome, 0)
+        entry = added.get(case_id)
+        if entry is None:
+            added[case_id] = [score, rank, amount, 1]
+            continue
+        entry[0] = max(entry[0], score)
+        entry[1] = max(entry[1], rank)
+        entry[2] += amount
+        entry[3] += 1
+    if not added:
+        return 0
+    ids = sorted(added)
+    outcome_by_rank = {rank: outcome for outcome, rank in OUTCOME_RANK.items()}
+    rank_sql = " ".join(f"WHEN '{outcome}' THEN {rank}" for outcome, rank in OUTCOME_RANK.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE cases_case SET
+                max_similarity_score = GREATEST(cases_case.max_similarity_score, added.score),
+                worst_outcome = CASE
+                    WHEN added.rank > (CASE cases_case.worst_outcome {rank_sql} ELSE 0 END)
+                    THEN added.outcome ELSE cases_case.worst_outcome END,
+                amount_at_risk = cases_case.amount_at_risk + added.amount,
+                transaction_count = cases_case.transaction_count + added.count,
+                updated_at = %s
+            FROM unnest(%s::bigint[], %s::float8[], %s::int[], %s::text[], %s::numeric[], %s::int[])
+                 AS added(id, score, rank, outcome, amount, count)
+            WHERE cases_case.id = added.id
+            RETURNING cases_case.id, cases_case.max_similarity_score, cases_case.worst_outcome,
+                      cases_case.amount_at_risk, cases_case.neighbour_fraud_score,
+                      cases_case.priority
+            """,
+            [
+                timezone.now(), ids, [added[i][0] for i in ids], [added[i][1] for i in ids],
+                [outcome_by_rank.get(added[i][1], "") for i in ids],
+                [added[i][2] for i in ids], [added[i][3] for i in ids],
+            ],
+        )  # fmt: skip
+        moved_ids, priorities = [], []
+        for case_id, score, outcome, amount, neighbour, old_priority in cursor.fetchall():
+            priority = case_priority(
+                max_similarity_score=score, worst_outcome=outcome, amount_at_risk=amount,
+                neighbour_fraud_score=neighbour,
+            )  # fmt: skip
+            if priority != old_priority:
+                moved_ids.append(case_id)
+                priorities.append(priority)
+        if moved_ids:
+            cursor.execute(
+                """
+                UPDATE cases_case SET priority = fresh.priority
+                FROM unnest(%s::bigint[], %s::int[]) AS fresh(id, priority)
+                WHERE cases_case.id = fresh.id
+                """,
+                [moved_ids, priorities],
+            )
+    return len(ids)
 
 
 def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:

@@ -15,7 +15,7 @@ from django.db.models import Index, Model
 from pgvector.django import HnswIndex
 
 from cases.models import FINISHED_CASE_STATUSES, Case, CaseStatus, Transaction
-from cases.models.case import CaseCentroid
+from cases.models.case import CaseCentroid, IndexedEmbedding
 from cases.selectors_similarity import neighbour_verdict
 from cases.services.ingest_cases import cases_refresh_priority
 
@@ -24,6 +24,57 @@ logger = logging.getLogger(__name__)
 # The verdict asks this many labelled neighbours ("9 of 10 nearest labelled ...").
 VERDICT_K = 10
 REFRESH_BATCH = 500
+# Embeddings added to the HNSW graph per transaction: each batch commits on its own, so a
+# worker stopped midway loses at most one batch of work, never an embedding.
+INDEX_BATCH = 500
+
+
+def similarity_index_catch_up(
+    *, max_rows: int | None = None, progress: Callable[[int], None] | None = None
+) -> int:
+    """Move embeddings waiting in the backlog into the nearest-neighbour graph.
+
+    Batches are claimed with SKIP LOCKED, so several workers share a large backlog and none
+    waits on another; a batch's claim, its graph inserts and the backlog rows' removal commit
+    together, so a crash puts the batch back. A transaction whose embedding was removed
+    leaves the graph. Idempotent. Returns how many backlog entries were handled.
+    """
+    handled = 0
+    while max_rows is None or handled < max_rows:
+        size = INDEX_BATCH if max_rows is None else min(INDEX_BATCH, max_rows - handled)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """
+                WITH claimed AS (
+                    DELETE FROM cases_embeddingbacklog WHERE transaction_id IN (
+                        SELECT transaction_id FROM cases_embeddingbacklog
+                        ORDER BY transaction_id LIMIT %s FOR UPDATE SKIP LOCKED)
+                    RETURNING transaction_id
+                ), added AS (
+                    INSERT INTO cases_indexedembedding AS indexed (transaction_id, embedding)
+                    SELECT tx.id, tx.embedding FROM cases_transaction tx
+                    JOIN claimed ON claimed.transaction_id = tx.id
+                    WHERE tx.embedding IS NOT NULL
+                    ON CONFLICT (transaction_id) DO UPDATE SET embedding = EXCLUDED.embedding
+                    WHERE indexed.embedding IS DISTINCT FROM EXCLUDED.embedding
+                ), removed AS (
+                    DELETE FROM cases_indexedembedding indexed USING claimed
+                    WHERE indexed.transaction_id = claimed.transaction_id
+                      AND NOT EXISTS (SELECT 1 FROM cases_transaction tx
+                                      WHERE tx.id = claimed.transaction_id
+                                        AND tx.embedding IS NOT NULL)
+                )
+                SELECT count(*) FROM claimed
+                """,
+                [size],
+            )
+            claimed = cursor.fetchone()[0]
+        if not claimed:
+            break
+        handled += claimed
+        if progress is not None:
+            progress(handled)
+    return handled
 
 
 def cases_refresh_neighbour_verdict(*, case_ids: Iterable[int]) -> int:
@@ -141,7 +192,7 @@ def similarity_indexes() -> list[tuple[type[Model], Index]]:
     """The HNSW indexes the models declare, with their models."""
     return [
         (model, index)
-        for model in (Transaction, CaseCentroid)
+        for model in (IndexedEmbedding, Transaction, CaseCentroid)
         for index in model._meta.indexes
         if isinstance(index, HnswIndex)
     ]

@@ -32,6 +32,7 @@ from cases.models import (
 from cases.selectors_case import case_detail, case_page
 from cases.services.ingest_cases import cases_refresh_priority
 from cases.services.sign_in import otp_required_for
+from cases.services.similarity import similarity_index_catch_up
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 
 pytestmark = pytest.mark.django_db
@@ -207,6 +208,7 @@ def test_the_page_runs_a_fixed_number_of_queries_for_3_or_30_transactions(team):
         services.transaction_decide(
             actor=analyst, transaction_id=case.transactions.first().transaction_id, decision="block"
         )
+        similarity_index_catch_up()  # the worker's part: new embeddings join the graph
         client = signed_in(analyst)
         cache.clear()
         with CaptureQueriesContext(connection) as queries:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from cases.demo.files import encode_rows
 from cases.ingest import services as ingest_services
 from cases.models import Case, CaseStatus, IngestRun, QuarantinedRow, Transaction
-from cases.services import case_priority
+from cases.services import case_priority, cases_refresh_priority
 from conftest import contract_row, put_file
 
 pytestmark = pytest.mark.django_db
@@ -275,6 +275,43 @@ def test_transactions_join_the_accounts_open_case_and_priority_follows(s3, bucke
     assert run2.cases_opened == 1
     assert Case.objects.filter(account_id="acc_A").count() == 2
     assert Case.objects.get(account_id="acc_A", status=CaseStatus.OPEN).transaction_count == 1
+
+
+def test_later_files_fold_into_the_open_case_as_a_full_recompute_would(s3, bucket):
+    first = [
+        contract_row(1, account_id="acc_F", similarity_score=0.80, outcome="block", amount="7.50"),
+        contract_row(2, account_id="acc_G", similarity_score=0.20, outcome="", amount="1.00"),
+    ]
+    put_file(s3, bucket, "flagged/first.csv", encode_rows(first, "csv"))
+    scan_and_ingest(bucket)
+    Case.objects.filter(account_id="acc_F").update(neighbour_fraud_score=0.5)
+    later = [  # a higher score but a milder outcome; a first outcome for acc_G
+        contract_row(
+            3, account_id="acc_F", similarity_score=0.95, outcome="approve", amount="2.50"
+        ),
+        contract_row(4, account_id="acc_F", similarity_score=0.10, outcome="", amount="90.00"),
+        contract_row(
+            5, account_id="acc_G", similarity_score=0.30, outcome="investigate", amount="3"
+        ),
+    ]
+    put_file(s3, bucket, "flagged/later.csv", encode_rows(later, "csv"))
+    scan_and_ingest(bucket)
+
+    fields = ["max_similarity_score", "worst_outcome", "amount_at_risk", "transaction_count", "priority"]  # fmt: skip
+    folded = {case.account_id: case for case in Case.objects.all()}
+    case_f = folded["acc_F"]
+    assert (case_f.transaction_count, case_f.amount_at_risk) == (3, Decimal("100.00"))
+    assert (case_f.max_similarity_score, case_f.worst_outcome) == (pytest.approx(0.95), "block")
+    assert folded["acc_G"].worst_outcome == "investigate"
+    assert case_f.priority == case_priority(
+        max_similarity_score=0.95, worst_outcome="block", amount_at_risk=Decimal("100.00"),
+        neighbour_fraud_score=0.5,
+    )  # fmt: skip
+    cases_refresh_priority(case_ids=[case.pk for case in folded.values()])
+    for case in Case.objects.all():
+        assert [getattr(case, name) for name in fields] == [
+            getattr(folded[case.account_id], name) for name in fields
+        ], case.account_id
 
 
 def test_priority_weighs_score_outcome_and_amount():

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from cases.demo.files import encode_rows
 from cases.errors import InvalidInput
 from cases.models import Case, CaseStatus, Transaction
-from cases.models.case import CaseCentroid
+from cases.models.case import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
 from cases.selectors_similarity import (
     NO_EMBEDDING_CASE,
     NO_EMBEDDING_TRANSACTION,
@@ -31,7 +31,11 @@ from cases.selectors_similarity import (
     similar_transactions_for_transaction,
 )
 from cases.services import case_priority, cases_refresh_priority
-from cases.services.similarity import cases_refresh_neighbour_verdict, similarity_index_rebuild
+from cases.services.similarity import (
+    cases_refresh_neighbour_verdict,
+    similarity_index_catch_up,
+    similarity_index_rebuild,
+)
 from cases.tests.workflow_fixtures import make_case
 from conftest import contract_row, put_file, wait_until
 
@@ -190,6 +194,7 @@ def test_a_starved_index_search_widens_then_falls_back_to_an_exact_scan(settings
     for i, by in enumerate((0.5, 0.8, 1.2)):
         add_tx(recent, f"recent-{i}", tilted(0, 301 + i, by), at=T0)
     window = {"occurred_after": T0 - timedelta(days=1)}
+    similarity_index_catch_up()  # the graph holds them all, as it does once the worker is done
 
     three = similar_transactions_for_transaction(query, k=3, **window)
     all_there_are = similar_transactions_for_transaction(query, k=5, **window)
@@ -413,6 +418,90 @@ def test_panel_says_plainly_when_there_is_no_embedding():
     assert "<table" not in html
 
 
+# --- the graph over all embeddings, filled off the insert path ---------------------------------
+
+
+def backlog_ids() -> set[int]:
+    return set(EmbeddingBacklog.objects.values_list("transaction_id", flat=True))
+
+
+def graph() -> dict[int, np.ndarray]:
+    return dict(IndexedEmbedding.objects.values_list("transaction_id", "embedding"))
+
+
+def test_new_embeddings_wait_in_the_backlog_until_the_worker_adds_them_to_the_graph():
+    case = empty_case()
+    one = add_tx(case, "one", tilted(0, 1, 0.1))
+    without = add_tx(case, "without", None)
+    many = Transaction.objects.bulk_create(  # one INSERT statement for all three
+        Transaction(
+            transaction_id=f"bulk-{i}", account_id=case.account_id, occurred_at=T0,
+            amount=Decimal(1), currency="EUR", similarity_score=0.5, model_version="m1",
+            embedding=tilted(0, 2 + i, 0.2 + i / 10), case=case,
+        )
+        for i in range(3)
+    )  # fmt: skip
+    expected = {one.pk, *(tx.pk for tx in many)}
+    assert backlog_ids() == expected
+    assert graph() == {}
+    query = add_tx(empty_case(), "query", tilted(0))
+    # Not in the graph yet: the index finds nothing, the exact scan of the table still does.
+    before = similar_transactions_for_transaction(query, k=4)
+    assert names(before.neighbours) == ["one", "bulk-0", "bulk-1", "bulk-2"]
+    assert before.plan.method == "exact"
+
+    handled = similarity_index_catch_up()
+
+    assert handled == 5  # the four above and the query's own
+    assert backlog_ids() == set()
+    stored = graph()
+    assert set(stored) == expected | {query.pk}
+    assert without.pk not in stored
+    np.testing.assert_allclose(stored[one.pk], tilted(0, 1, 0.1), rtol=1e-6)
+    after = similar_transactions_for_transaction(query, k=4)
+    assert names(after.neighbours) == ["one", "bulk-0", "bulk-1", "bulk-2"]
+    assert after.plan.method == "hnsw", after.plan
+    assert similarity_index_catch_up() == 0  # idempotent: nothing left to do
+
+
+def test_a_changed_or_removed_embedding_goes_back_through_the_backlog():
+    case = empty_case()
+    moved = add_tx(case, "moved", tilted(0))
+    dropped = add_tx(case, "dropped", tilted(1))
+    similarity_index_catch_up()
+    relabelled = Transaction.objects.get(pk=moved.pk)
+    relabelled.label = "fraud"
+    relabelled.save(update_fields=["label"])
+    assert backlog_ids() == set()  # a label change does not touch the graph
+
+    Transaction.objects.filter(pk=moved.pk).update(embedding=tilted(2))
+    Transaction.objects.filter(pk=dropped.pk).update(embedding=None)
+    assert backlog_ids() == {moved.pk, dropped.pk}
+    similarity_index_catch_up()
+
+    stored = graph()
+    assert set(stored) == {moved.pk}
+    np.testing.assert_allclose(stored[moved.pk], tilted(2), rtol=1e-6)
+
+
+def test_an_interrupted_catch_up_puts_its_batch_back():
+    case = empty_case()
+    for i in range(3):
+        add_tx(case, f"tx-{i}", tilted(i))
+    waiting = backlog_ids()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        similarity_index_catch_up(max_rows=2)
+        raise RuntimeError("the worker died before the commit")
+
+    assert backlog_ids() == waiting
+    assert graph() == {}
+    assert similarity_index_catch_up(max_rows=2) == 2
+    assert len(backlog_ids()) == 1
+    assert similarity_index_catch_up() == 1
+    assert set(graph()) == waiting
+
+
 # --- index rebuilds and the ingest hand-off (real transactions, a real worker) ----------------
 
 
@@ -478,3 +567,9 @@ def test_ingest_hands_the_verdict_refresh_to_a_worker(s3, bucket, celery_worker_
         neighbour_fraud_score=verdict.fraud_score,
     )
     assert CaseCentroid.objects.filter(case=new_case, embedded_transactions=3).exists()
+    # The worker also added the new embeddings to the graph, and the backlog is empty.
+    new_ids = set(new_case.transactions.values_list("id", flat=True))
+    wait_until(
+        lambda: new_ids <= set(graph()) and not backlog_ids(), timeout=60,
+        message=lambda: f"the graph; worker log:\n{worker.log()[-3000:]}",
+    )  # fmt: skip
