@@ -30,6 +30,7 @@ from cases.selectors_case import (
     case_transactions,
     transaction_explanation,
 )
+from cases.selectors_labels import label_held_for
 from cases.services.access import refusals_audited, require_permission
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -371,6 +372,8 @@ def case_transaction_verdict(request, case: Case):
             raise NotFound(f"{transaction_id!r} is not a transaction of {case.reference}")
         VERDICTS[field](actor=request.user, transaction_id=transaction_id, **{field: value})
         message = f"{field.capitalize()} saved: {value}."
+        if field == "label" and (held := label_held_for(transaction_id)):
+            message = f"Label {value} held for a lead's review: {held}."
     except CaseError as error:
         status, message, failed = error.http_status, error.message, True
     if not _is_htmx(request):

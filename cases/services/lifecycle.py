@@ -20,6 +20,7 @@ from cases.models import (
 )
 from cases.services.access import refusals_audited, require_permission
 from cases.services.common import case_snapshot, lock_case, require_can_work, save_case
+from cases.services.labels import STANDING_STATUSES, label_version_record, latest_version
 
 # open -> in review -> (waiting on customer | escalated) -> closed; closing goes through
 # case_close (it needs a resolution), reopening through case_reopen (a lead's call).
@@ -156,8 +157,14 @@ def _apply_resolution_defaults(*, actor, case: Case, resolution: str) -> None:
     for tx in case.transactions.filter(decision="").only("id", "transaction_id", "decision"):
         _record_decision(actor=actor, tx=tx, decision=decision, when=now, why="resolution default")
     if label:
-        for tx in case.transactions.filter(label="").only("id", "transaction_id", "label"):
-            _record_label(actor=actor, tx=tx, label=label, when=now, why="resolution default")
+        codes = sorted(case.reason_codes.values_list("code", flat=True))
+        # A label held for a lead is a decision already: the default does not overrule it.
+        unlabelled = case.transactions.filter(label="").exclude(label_versions__status="held")
+        for tx in unlabelled.select_for_update(of=("self",)).select_related("case"):
+            _record_label(
+                actor=actor, tx=tx, label=label, when=now, why="resolution default",
+                reason_codes=codes,
+            )  # fmt: skip
 
 
 def _record_decision(*, actor, tx: Transaction, decision: str, when, why: str) -> None:
@@ -170,14 +177,13 @@ def _record_decision(*, actor, tx: Transaction, decision: str, when, why: str) -
     )  # fmt: skip
 
 
-def _record_label(*, actor, tx: Transaction, label: str, when, why: str) -> None:
-    before = {"label": tx.label}
-    tx.label, tx.labelled_by, tx.labelled_at = label, actor, when
-    tx.save(update_fields=["label", "labelled_by", "labelled_at"])
-    audit_record(
-        actor=actor, action=AuditAction.TRANSACTION_LABELLED, obj=tx, object_repr=tx.transaction_id,
-        before=before, after={"label": label, "why": why, "case_id": tx.case_id},
-    )  # fmt: skip
+def _record_label(
+    *, actor, tx: Transaction, label: str, when, why: str, reason_codes: list[str]
+) -> None:
+    # A new version with its outbox row, held by the poisoning guards when they say so.
+    label_version_record(
+        actor=actor, tx=tx, label=label, reason_codes=reason_codes, why=why, when=when
+    )
 
 
 def case_reopen(*, actor, case_id, reason: str, expected_version: int | None = None) -> Case:
@@ -249,8 +255,15 @@ def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transact
             return tx
 
 
-def transaction_label(*, actor, transaction_id: str, label: str) -> Transaction:
-    """Record the analyst's truth label (fraud / legitimate) on one transaction."""
+def transaction_label(
+    *, actor, transaction_id: str, label: str, reason_codes: list[str] | None = None
+) -> Transaction:
+    """Record the analyst's truth label (fraud / legitimate) on one transaction.
+
+    A change is a new label version (cases.services.labels); a flip of an exported label or
+    a label during the analyst's contradiction burst is held for a lead. reason_codes default
+    to the case's.
+    """
     with refusals_audited(
         actor=actor,
         attempted="transaction_label",
@@ -267,6 +280,24 @@ def transaction_label(*, actor, transaction_id: str, label: str) -> Transaction:
                 )
             if label not in Label.values:
                 raise InvalidInput(f"label must be one of {', '.join(Label.values)}")
-            if tx.label != label:
-                _record_label(actor=actor, tx=tx, label=label, when=timezone.now(), why="analyst")
+            # What stands now: the newest version unless a lead turned it down or quarantined it.
+            latest = latest_version(tx)
+            standing = latest.label if latest and latest.status in STANDING_STATUSES else tx.label
+            if standing != label:
+                if reason_codes is None:
+                    codes = sorted(case.reason_codes.values_list("code", flat=True))
+                else:
+                    codes = sorted(reason.code for reason in _known_reason_codes(reason_codes))
+                _record_label(
+                    actor=actor, tx=tx, label=label, when=timezone.now(), why="analyst",
+                    reason_codes=codes,
+                )  # fmt: skip
             return tx
+
+
+def _known_reason_codes(codes: list[str]) -> list[ReasonCode]:
+    found = list(ReasonCode.objects.filter(code__in=codes, active=True))
+    unknown = sorted(set(codes) - {reason.code for reason in found})
+    if unknown:
+        raise InvalidInput(f"unknown or retired reason code(s): {', '.join(unknown)}")
+    return found

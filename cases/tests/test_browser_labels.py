@@ -1,0 +1,56 @@
+"""The leads' labels page in a real browser: a held flip approved by a second lead."""
+
+import pytest
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
+
+from cases import services
+from cases.models import AuditAction, AuditEvent, CaseStatus, LabelVersion
+from cases.services.label_export import labels_export_pending
+from cases.tests.label_fixtures import make_team
+from cases.tests.workflow_fixtures import make_case
+from conftest import sign_in_browser
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in_lead(page, live_server, lead) -> None:
+    device = TOTPDevice.objects.create(user=lead, name="phone", confirmed=True)
+    sign_in_browser(page, live_server, lead.username)
+    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+    page.get_by_label("6-digit code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_load_state("networkidle")
+
+
+def test_a_lead_approves_a_held_flip_on_the_labels_page(
+    live_server, browser_page, settings, bucket
+):
+    settings.FRAUDCASE_RETRAINING_BUCKET = bucket
+    analyst, _, lead, _, queue = make_team()
+    tx = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
+    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="fraud")
+    labels_export_pending()
+    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="legitimate")
+    held = LabelVersion.objects.get(status="held")
+    page = browser_page
+    sign_in_lead(page, live_server, lead)
+
+    page.get_by_role("link", name="Labels").click()
+    expect(page.get_by_role("heading", name="Labels for retraining")).to_be_visible()
+    row = page.locator(f"#held-{held.pk}")
+    expect(row).to_contain_text("Flips an exported label (four-eyes)")
+    row.get_by_label("Note").fill("Customer sent the receipt")
+    row.get_by_role("button", name=f"Approve {tx.transaction_id}").click()
+
+    expect(
+        page.get_by_text(f"{tx.transaction_id}: label legitimate approved: it goes to retraining.")
+    ).to_be_visible()
+    expect(page.locator(f"#held-{held.pk}")).to_have_count(0)
+    expect(page.get_by_text("No label is held.")).to_be_visible()
+    held.refresh_from_db()
+    assert (held.status, held.reviewed_by, held.review_note) == (
+        "pending", lead, "Customer sent the receipt",
+    )  # fmt: skip
+    assert AuditEvent.objects.filter(action=AuditAction.LABEL_RELEASED, actor=lead).count() == 1
