@@ -18,7 +18,13 @@ class IngestRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class Kind(models.TextChoices):
+        # From the key's inbox prefix: flagged/ holds transactions, curation/ IP observations.
+        FLAGGED = "flagged", "Flagged transactions"
+        CURATION = "curation", "Curation records"
+
     bucket = models.CharField(max_length=63)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FLAGGED)
     key = models.CharField(max_length=1024)
     etag = models.CharField(max_length=128)
     size_bytes = models.BigIntegerField(null=True, blank=True)

@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from tqdm import tqdm
 
 from cases.ingest.services import FINISHED
@@ -167,8 +167,9 @@ class Command(BaseCommand):
 
         self._step("Ingesting the demo files through the Celery worker")
         scan_inbox.delay()
-        runs = IngestRun.objects.filter(
-            bucket=settings.FRAUDCASE_INBOX_BUCKET, key__startswith="flagged/"
+        # Flagged transactions and the curation records about their IPs: both inbox prefixes.
+        runs = IngestRun.objects.filter(bucket=settings.FRAUDCASE_INBOX_BUCKET).filter(
+            Q(key__startswith="flagged/") | Q(key__startswith="curation/")
         )
         deadline = time.monotonic() + INGEST_TIMEOUT_SECONDS
         with tqdm(total=None, unit="row", desc="ingest", file=self.stderr._out) as bar:

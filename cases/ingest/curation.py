@@ -1,0 +1,257 @@
+"""Curation records: the second inbox contract, taken in by the same pipeline as flagged files.
+
+Files under curation/ carry one observation per row: `source_ip` (required), `transaction_id`,
+`account_id`, `observed_at`, `user_agent`, and any extra metadata as a JSON object (a
+`metadata` column; other unknown columns are kept in it too). The run machinery (books,
+checkpoints, quarantine, retries) is the one in cases/ingest/services.py; this module
+validates and loads a chunk. A row re-delivered (same IP, transaction, account, time and
+user agent) counts as a duplicate, never as a second record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cases.ingest.readers import SourceRecord
+from cases.models import IngestRun, QuarantinedRow
+from cases.services.ip_enrichment import canonical_ip, parse_ip
+
+CURATION_PREFIX = "curation/"
+CURATION_COLUMNS = (
+    "source_ip",
+    "transaction_id",
+    "account_id",
+    "observed_at",
+    "user_agent",
+    "metadata",
+)
+CURATION_REQUIRED = ("source_ip",)
+MAX_KEY_LENGTH = 128
+MAX_USER_AGENT_LENGTH = 2048
+MAX_METADATA_BYTES = 16_384
+
+
+@dataclass(slots=True)
+class CleanCuration:
+    source_ip: str
+    transaction_id: str
+    account_id: str
+    observed_at: datetime | None
+    user_agent: str
+    metadata: dict
+
+    @property
+    def dedupe_key(self) -> str:
+        observed = self.observed_at.astimezone(UTC).isoformat() if self.observed_at else ""
+        parts = (self.source_ip, self.transaction_id, self.account_id, observed, self.user_agent)
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def run_kind_for_key(key: str) -> str:
+    """A run's kind from its key's inbox prefix."""
+    if key.startswith(CURATION_PREFIX):
+        return IngestRun.Kind.CURATION
+    return IngestRun.Kind.FLAGGED
+
+
+def reader_contract(run: IngestRun) -> dict:
+    """Header rules for the readers: the curation contract for curation runs."""
+    if run.kind == IngestRun.Kind.CURATION:
+        return {"columns": CURATION_COLUMNS, "required": CURATION_REQUIRED}
+    return {}
+
+
+def _shown(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _absent(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(values: dict, name: str, limit: int, errors: list[str]) -> str:
+    value = values.get(name)
+    if _absent(value):
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors.append(f"{name} must be text, got {_shown(value)}")
+        return ""
+    text = str(value).strip()
+    if len(text) > limit:
+        errors.append(f"{name} is longer than {limit} characters")
+    if "\x00" in text:
+        errors.append(f"{name} contains a NUL character")
+    return text
+
+
+def _observed_at(values: dict, errors: list[str]) -> datetime | None:
+    value = values.get("observed_at")
+    if _absent(value):
+        return None
+    moment = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value.strip())
+    if moment is None:
+        errors.append(f"observed_at is not an ISO 8601 date-time: {_shown(value)}")
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        errors.append(f"observed_at has no UTC offset: {_shown(str(value))}")
+        return None
+    return moment
+
+
+def _metadata(values: dict, errors: list[str]) -> dict:
+    value = values.get("metadata")
+    metadata: dict = {}
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except ValueError:
+            errors.append("metadata is not valid JSON")
+            return {}
+    if isinstance(value, dict):
+        metadata = dict(value)
+    elif not _absent(value):
+        errors.append(f"metadata must be a JSON object, got {type(value).__name__}")
+        return {}
+    # Columns outside the contract are extra metadata too: nothing the edge sent is dropped.
+    for name, extra in values.items():
+        if name not in CURATION_COLUMNS and not _absent(extra):
+            metadata.setdefault(str(name), extra)
+    try:
+        encoded = json.dumps(metadata, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        errors.append("metadata cannot be stored as JSON")
+        return {}
+    if "\\u0000" in encoded or "\x00" in encoded:
+        errors.append("metadata contains a NUL character")
+        return {}
+    if len(encoded.encode()) > MAX_METADATA_BYTES:
+        errors.append(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+        return {}
+    return json.loads(encoded)
+
+
+def validate_curation_row(values: dict) -> tuple[CleanCuration | None, list[str]]:
+    """Check one curation row; return (record, []) or (None, every reason it breaks the rules)."""
+    errors: list[str] = []
+    raw_ip = values.get("source_ip")
+    source_ip = ""
+    if _absent(raw_ip):
+        errors.append("source_ip is required")
+    else:
+        address = parse_ip(raw_ip) if isinstance(raw_ip, str) else None
+        if address is None:
+            errors.append(f"source_ip is not an IPv4 or IPv6 address: {_shown(raw_ip)}")
+        else:
+            source_ip = canonical_ip(address)
+    transaction_id = _text(values, "transaction_id", MAX_KEY_LENGTH, errors)
+    account_id = _text(values, "account_id", MAX_KEY_LENGTH, errors)
+    observed_at = _observed_at(values, errors)
+    user_agent = _text(values, "user_agent", MAX_USER_AGENT_LENGTH, errors)
+    metadata = _metadata(values, errors)
+    if errors:
+        return None, errors
+    return (
+        CleanCuration(source_ip, transaction_id, account_id, observed_at, user_agent, metadata),
+        [],
+    )
+
+
+INSERT_SQL = """
+INSERT INTO cases_curationrecord (
+    dedupe_key, source_ip, transaction_id, account_id, observed_at, user_agent, metadata,
+    source_row, ingest_run_id, ingested_at
+)
+SELECT incoming.dedupe_key, incoming.source_ip::inet, incoming.transaction_id,
+       incoming.account_id, incoming.observed_at, incoming.user_agent,
+       incoming.metadata::jsonb, incoming.source_row, %s, %s
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],
+            %s::text[], %s::bigint[])
+     AS incoming(dedupe_key, source_ip, transaction_id, account_id, observed_at, user_agent,
+            metadata, source_row)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING 1
+"""
+
+
+def _insert_new(run: IngestRun, good: list[tuple[int, CleanCuration]]) -> int:
+    """Insert the records whose key is new; re-delivered ones are left alone. Returns inserted."""
+    first_by_key: dict[str, tuple[int, CleanCuration]] = {}
+    for row_number, record in good:
+        first_by_key.setdefault(record.dedupe_key, (row_number, record))
+    if not first_by_key:
+        return 0
+    rows = list(first_by_key.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            INSERT_SQL,
+            [
+                run.pk,
+                timezone.now(),
+                [key for key, _ in rows],
+                [record.source_ip for _, (_, record) in rows],
+                [record.transaction_id for _, (_, record) in rows],
+                [record.account_id for _, (_, record) in rows],
+                [record.observed_at for _, (_, record) in rows],
+                [record.user_agent for _, (_, record) in rows],
+                [json.dumps(record.metadata, ensure_ascii=False) for _, (_, record) in rows],
+                [row_number for _, (row_number, _) in rows],
+            ],
+        )
+        return len(cursor.fetchall())
+
+
+def curation_commit_chunk(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> None:
+    """Validate, load and quarantine one chunk of a curation file and move the checkpoint,
+    atomically (the same books as flagged files: read = loaded + duplicates + quarantined).
+    """
+    from cases.ingest.services import _quarantined_row
+
+    good: list[tuple[int, CleanCuration]] = []
+    quarantined: list[QuarantinedRow] = []
+    for record in records:
+        reasons = list(record.errors)
+        clean = None
+        if record.values is not None:
+            clean, errors = validate_curation_row(record.values)
+            reasons.extend(errors)
+        if clean is not None and not reasons:
+            good.append((record.row_number, clean))
+        else:
+            quarantined.append(_quarantined_row(run, record, reasons))
+    with transaction.atomic():
+        loaded = _insert_new(run, good)
+        QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
+        IngestRun.objects.filter(pk=run.pk).update(
+            rows_read=F("rows_read") + len(records),
+            rows_loaded=F("rows_loaded") + loaded,
+            rows_duplicate=F("rows_duplicate") + (len(good) - loaded),
+            rows_quarantined=F("rows_quarantined") + len(quarantined),
+            bytes_read=bytes_read,
+        )
+        queue_ip_enrichment(record.source_ip for _, record in good)
+
+
+def queue_ip_enrichment(ips: Iterable) -> None:
+    """After the commit, have a worker place these IPs (best effort: the beat sweep catches
+    any that could not be queued)."""
+    distinct = sorted({str(ip) for ip in ips if ip})
+    if not distinct:
+        return
+    from cases.tasks_ip import enrich_ips
+
+    transaction.on_commit(lambda: enrich_ips.delay(distinct), robust=True)
