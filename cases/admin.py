@@ -5,6 +5,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from cases import admin_ip  # noqa: F401 - curation records and the GeoIP cache
 from cases.models import AuditEvent, Case, IngestRun, QuarantinedRow, Transaction
 
 
@@ -27,7 +28,7 @@ class IngestRunAdmin(ReadOnlyAdmin):
         "id", "key", "status", "rows_read", "rows_loaded", "rows_duplicate",
         "rows_quarantined", "progress", "attempts", "created_at", "finished_at",
     )  # fmt: skip
-    list_filter = ("status", "file_format", "bucket", "triggered_by")
+    list_filter = ("status", "kind", "file_format", "bucket", "triggered_by")
     search_fields = ("key", "etag")
     date_hierarchy = "created_at"
     actions = ["rerun_failed"]
@@ -160,3 +161,7 @@ def _pretty_json(value):
     return format_html(
         "<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
     )
+
+
+# Labels on their way to retraining (versions, batches, the export backlog).
+from cases import admin_labels  # noqa: E402,F401

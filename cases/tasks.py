@@ -10,6 +10,7 @@ from django.db import InterfaceError, OperationalError
 
 from cases.ingest import services as ingest_services
 from cases.services import similarity as similarity_services
+from cases.tasks_ip import enrich_ips, sweep_ip_enrichment  # noqa: F401 - registered with the worker
 
 logger = logging.getLogger(__name__)
 
@@ -88,3 +89,40 @@ def refresh_neighbour_verdicts(case_ids: list[int]) -> int:
 def refresh_open_case_neighbour_verdicts() -> int:
     """Beat: labels given since the last run change open cases' verdicts; recompute them all."""
     return similarity_services.cases_refresh_all_neighbour_verdicts()
+
+
+# Drains the backlog until it is empty; several at once share it (SKIP LOCKED). Queued after
+# each ingest chunk and by beat every minute, so a lost message only delays the graph.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=5,
+    soft_time_limit=6 * 3600,
+    time_limit=6 * 3600 + 100,
+)
+def index_new_embeddings() -> int:
+    """Add the embeddings waiting in the backlog to the nearest-neighbour graph."""
+    return similarity_services.similarity_index_catch_up()
+
+
+# A snapshot in one transaction: a retry or a second run writes a new one and drops the old.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=3,
+    soft_time_limit=1800,
+    time_limit=1900,
+)
+def compute_rings(requested_by_name: str = "") -> int | None:
+    """Beat, or a lead on the rings page: recompute the fraud rings; returns the snapshot id."""
+    from cases.services.rings import rings_compute
+
+    snapshot = rings_compute(requested_by_name=requested_by_name)
+    return snapshot.pk if snapshot else None
+
+
+# Label export tasks live in their own module; importing them here registers them with the
+# worker (autodiscovery looks at cases.tasks only).
+from cases.tasks_labels import export_labels, sweep_label_exports  # noqa: E402,F401

@@ -180,10 +180,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.tasks.scan_inbox",
         "schedule": env.float("FRAUDCASE_INBOX_SCAN_SECONDS", default=60.0),
     },
+    # New embeddings join the nearest-neighbour graph off the ingest path (ingest also queues
+    # this after each chunk; the sweep catches what a lost message left behind).
+    "index-new-embeddings": {
+        "task": "cases.tasks.index_new_embeddings",
+        "schedule": env.float("FRAUDCASE_EMBEDDING_INDEX_SECONDS", default=60.0),
+    },
+    # Labels left in the outbox (a lost on-commit message, S3 down): export them.
+    "export-labels": {
+        "task": "cases.tasks_labels.sweep_label_exports",
+        "schedule": env.float("FRAUDCASE_LABEL_EXPORT_SWEEP_SECONDS", default=60.0),
+    },
     # New labels anywhere change open cases' neighbour verdicts: recompute them now and then.
     "refresh-neighbour-verdicts": {
         "task": "cases.tasks.refresh_open_case_neighbour_verdicts",
         "schedule": env.float("FRAUDCASE_NEIGHBOUR_REFRESH_SECONDS", default=3600.0),
+    },
+    # IPs not yet placed, or placed from an older GeoIP database: enrich them.
+    "enrich-ips": {
+        "task": "cases.tasks_ip.sweep_ip_enrichment",
+        "schedule": env.float("FRAUDCASE_IP_ENRICH_SWEEP_SECONDS", default=3600.0),
+    },
+    # Fraud rings (accounts sharing IPs or devices): a fresh snapshot for the rings page.
+    "compute-rings": {
+        "task": "cases.tasks.compute_rings",
+        "schedule": env.float("FRAUDCASE_RINGS_REFRESH_SECONDS", default=3600.0),
     },
 }
 
@@ -205,7 +226,9 @@ FRAUDCASE_S3_SECRET_ACCESS_KEY = (
 FRAUDCASE_INBOX_BUCKET = env.str("FRAUDCASE_INBOX_BUCKET", default="fraudcase-inbox")
 FRAUDCASE_RETRAINING_BUCKET = env.str("FRAUDCASE_RETRAINING_BUCKET", default="fraudcase-retraining")
 # Case attachments are stored under cases/<reference>/attachments/ in this bucket.
-FRAUDCASE_ATTACHMENTS_BUCKET = env.str("FRAUDCASE_ATTACHMENTS_BUCKET", default="fraudcase-attachments")
+FRAUDCASE_ATTACHMENTS_BUCKET = env.str(
+    "FRAUDCASE_ATTACHMENTS_BUCKET", default="fraudcase-attachments"
+)
 FRAUDCASE_ATTACHMENT_MAX_BYTES = env.int("FRAUDCASE_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Detector contract and ingest ---------------------------------------------------------
@@ -229,6 +252,53 @@ FRAUDCASE_HNSW_BUILD_MEMORY = env.str("FRAUDCASE_HNSW_BUILD_MEMORY", default="1G
 # A time-window lookup over at most this many rows is answered by an exact scan of them
 # (about 3 microseconds a row; a wider window searches the index with a larger ef_search).
 FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS = env.int("FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS", default=2000)
+
+# --- IP enrichment (MaxMind-format .mmdb files, read offline) ------------------------------
+# City database: empty means the GeoLite2 City (2018) shipped by maxminddb-geolite2. Point it at
+# a licensed, current GeoIP2/GeoLite2 City file; cached places refresh when its build changes.
+FRAUDCASE_GEOIP_CITY_PATH = env.str("FRAUDCASE_GEOIP_CITY_PATH", default="")
+# ASN database (GeoLite2-ASN / GeoIP2-ISP): no PyPI package ships one, so empty = ASN unknown.
+FRAUDCASE_GEOIP_ASN_PATH = env.str("FRAUDCASE_GEOIP_ASN_PATH", default="")
+# Two transactions of one account further apart than this speed allows are flagged.
+FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH = env.float("FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH", default=900.0)
+
+# --- Link analysis, rings and the IP map -------------------------------------------------
+# An IP or device used by more accounts than this is shared infrastructure (a carrier NAT, a
+# shop terminal): shown as a hub, never followed, and no ring is built through it.
+FRAUDCASE_LINK_HUB_DEGREE = env.int("FRAUDCASE_LINK_HUB_DEGREE", default=25)
+# Nodes drawn in a case's link graph; the rest are counted ("N more").
+FRAUDCASE_LINK_GRAPH_MAX_NODES = env.int("FRAUDCASE_LINK_GRAPH_MAX_NODES", default=150)
+# Points drawn on the IP map: the IPs with the most transactions (the page says so).
+FRAUDCASE_IP_MAP_MAX_POINTS = env.int("FRAUDCASE_IP_MAP_MAX_POINTS", default=1000)
+# The map's aggregation over a million transactions takes about a second (bench/ips.py): each
+# time range and filter set is kept this long (0: never cached).
+FRAUDCASE_IP_MAP_CACHE_SECONDS = env.int("FRAUDCASE_IP_MAP_CACHE_SECONDS", default=300)
+
+# --- Labels to the retraining bucket (cases/services/labels.py, label_export.py) ----------
+# Outbox rows per exported object (one gzipped JSON Lines file and its manifest).
+FRAUDCASE_LABEL_EXPORT_BATCH_ROWS = env.int("FRAUDCASE_LABEL_EXPORT_BATCH_ROWS", default=5000)
+# Key prefix in FRAUDCASE_RETRAINING_BUCKET; objects go under <prefix>/dt=YYYY-MM-DD/.
+FRAUDCASE_LABEL_EXPORT_PREFIX = env.str("FRAUDCASE_LABEL_EXPORT_PREFIX", default="labels")
+# First retry delay (seconds, doubling up to the max) while S3 is unreachable.
+FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF = env.int("FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF", default=5)
+FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX = env.int(
+    "FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX", default=300
+)
+# Fault injection for tests only: "raise" or "exit" right after the S3 write, before the mark.
+FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE = env.str(
+    "FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE", default=""
+)
+# Key of the analyst pseudonym (an HMAC of the user's pk) in exported rows. Keep it stable:
+# changing it changes every analyst's id in the training data. Dev default derived from SECRET_KEY.
+FRAUDCASE_ANALYST_PSEUDONYM_KEY = env.str("FRAUDCASE_ANALYST_PSEUDONYM_KEY", default="") or (
+    "pseudonym:" + SECRET_KEY
+)
+# Burst guard: this many labels by one analyst within the window that contradict both the
+# detector's outcome and the neighbour verdict hold that analyst's new labels for a lead.
+FRAUDCASE_LABEL_BURST_WINDOW_MINUTES = env.int("FRAUDCASE_LABEL_BURST_WINDOW_MINUTES", default=60)
+FRAUDCASE_LABEL_BURST_THRESHOLD = env.int("FRAUDCASE_LABEL_BURST_THRESHOLD", default=20)
+# Neighbours consulted for the neighbour verdict at labelling time.
+FRAUDCASE_LABEL_NEIGHBOURS_K = env.int("FRAUDCASE_LABEL_NEIGHBOURS_K", default=10)
 
 LOGGING = {
     "version": 1,

@@ -7,5 +7,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("cases.urls_auth")),
     path("admin/", admin.site.urls),
+    path("analytics/", include("analytics.urls")),
     path("", include("cases.urls")),
 ]

@@ -12,24 +12,48 @@ from cases.models.case import (
     Transaction,
 )
 from cases.models.ingest import IngestRun, QuarantinedRow
+from cases.models.ip import CurationRecord, IpEnrichment, IpKind
+from cases.models.labels import (
+    EFFECTIVE_LABEL_STATUSES,
+    HoldReason,
+    LabelExportAction,
+    LabelExportBatch,
+    LabelOutbox,
+    LabelStatus,
+    LabelVersion,
+)
+from cases.models.rings import Ring, RingMember, RingSnapshot
 from cases.models.workflow import Attachment, Note, Queue, ReasonCode, Tag
 
 __all__ = [
+    "EFFECTIVE_LABEL_STATUSES",
     "FINISHED_CASE_STATUSES",
     "REFERENCE_PREFIX",
     "Attachment",
     "AuditAction",
     "AuditEvent",
     "Case",
+    "HoldReason",
     "CaseStatus",
+    "CurationRecord",
     "IngestRun",
+    "IpEnrichment",
+    "IpKind",
     "Label",
+    "LabelExportAction",
+    "LabelExportBatch",
+    "LabelOutbox",
+    "LabelStatus",
+    "LabelVersion",
     "Note",
     "Outcome",
     "QuarantinedRow",
     "Queue",
     "ReasonCode",
     "Resolution",
+    "Ring",
+    "RingMember",
+    "RingSnapshot",
     "Tag",
     "Transaction",
 ]

@@ -1,0 +1,77 @@
+"""Read-only analytics pages over the cases data (thin: validate, call a selector, render)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from analytics.selectors import IpMapFilters, ip_map
+from cases.errors import ActionNotPermitted
+from cases.models import Outcome
+from cases.services.access import refusals_audited, require_permission
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+LONGEST_RANGE_DAYS = 366
+
+
+class IpMapForm(forms.Form):
+    since = forms.DateField(required=False, widget=DATE_INPUT, label="From")
+    until = forms.DateField(required=False, widget=DATE_INPUT, label="To")
+    score_min = forms.FloatField(
+        required=False, min_value=0, max_value=1, label="Score at least",
+        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "0-1"}),
+    )  # fmt: skip
+    country = forms.RegexField(
+        regex=r"^[A-Za-z]{2}$", required=False, label="Country",
+        error_messages={"invalid": "Two letters (ISO 3166), for example DE."},
+        widget=forms.TextInput(attrs={"size": "3", "maxlength": "2", "placeholder": "DE"}),
+    )  # fmt: skip
+    outcome = forms.ChoiceField(
+        required=False, label="Detector outcome", choices=[("", "Any"), *Outcome.choices]
+    )
+
+    def filters(self) -> IpMapFilters:
+        default = IpMapFilters.default()
+        data = self.cleaned_data
+        until = data.get("until") or default.until
+        since = data.get("since") or until - (default.until - default.since)
+        since = max(since, until - timedelta(days=LONGEST_RANGE_DAYS))  # bounded work
+        return IpMapFilters(
+            since=min(since, until), until=until, score_min=data.get("score_min"),
+            country=(data.get("country") or "").upper(), outcome=data.get("outcome") or "",
+        )  # fmt: skip
+
+
+@require_GET
+@login_required
+def ip_map_page(request):
+    """A world map of the source IPs seen in a time range (see analytics.selectors.ip_map)."""
+    try:
+        with refusals_audited(actor=request.user, attempted="view the IP map"):
+            require_permission(request.user, "view_transaction", attempted="view the IP map")
+    except ActionNotPermitted as error:
+        return render(
+            request, "cases/case/problem.html",
+            {"title": "Not allowed", "message": error.message}, status=403,
+        )  # fmt: skip
+    form = IpMapForm(request.GET or None)
+    filters = form.filters() if form.is_valid() else IpMapFilters.default()
+    if not form.is_bound:
+        form = IpMapForm(initial={"since": filters.since, "until": filters.until})
+    result = ip_map(filters)
+    return render(
+        request,
+        "analytics/ip_map.html",
+        {
+            "form": form,
+            "result": result,
+            "chart": result.chart_data(),
+            "cache_minutes": settings.FRAUDCASE_IP_MAP_CACHE_SECONDS // 60,
+        },  # fmt: skip
+        status=200 if not form.is_bound or form.is_valid() else 400,
+    )

@@ -1,0 +1,79 @@
+"""Link analysis on the case page (a panel loaded by htmx) and the fraud rings page."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from cases.errors import ActionNotPermitted
+from cases.selectors_links import case_link_graph
+from cases.selectors_rings import account_ring, ring_rank, rings_page
+from cases.services.access import refusals_audited, require_permission
+from cases.services.rings import rings_request_refresh
+from cases.views_case import _problem, with_case
+
+
+def may_view_cases(view):
+    """Signed in and holding view_case; a refusal is audited and shown as a 403 page."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            with refusals_audited(actor=request.user, attempted=f"view {request.path}"):
+                require_permission(request.user, "view_case", attempted="view cases")
+        except ActionNotPermitted as error:
+            return _problem(request, 403, "Not allowed", error.message)
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+@require_GET
+@with_case
+def case_links(request, case):
+    """The case page's link analysis panel (htmx loads it when it scrolls into view)."""
+    graph = case_link_graph(case)
+    ring = account_ring(case.account_id)
+    return render(
+        request,
+        "cases/case/_links_panel.html",
+        {
+            "case": case,
+            "graph": graph,
+            "chart_json": json.dumps(graph.chart_data()),
+            "ring": ring,
+            "ring_rank": ring_rank(ring) if ring else None,
+        },
+    )
+
+
+@require_GET
+@may_view_cases
+def rings(request):
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    result = rings_page(sort=request.GET.get("sort", "fraud"), page=page)
+    return render(
+        request,
+        "cases/rings.html",
+        {"result": result, "can_refresh": request.user.has_perm("cases.work_any_case")},
+    )
+
+
+@require_POST
+@login_required
+def rings_refresh(request):
+    try:
+        rings_request_refresh(actor=request.user)
+    except ActionNotPermitted as error:
+        return _problem(request, 403, "Not allowed", error.message)
+    messages.success(request, "The rings are being recomputed; reload this page in a minute.")
+    return redirect(reverse("rings"))
