@@ -26,6 +26,14 @@ BASE_DIR = Path(__file__).resolve().parent
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_empty_at_start():
+    """The cache is the embedded Redis (database 1), which outlives test runs: start empty."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def s3():
     return s3_client()

@@ -184,24 +184,39 @@ GROUP BY t.source_ip
 """
 
 
-def ip_map(filters: IpMapFilters, *, max_points: int | None = None) -> IpMap:
+def ip_map(
+    filters: IpMapFilters, *, max_points: int | None = None, recompute: bool = False
+) -> IpMap:
     """The IPs seen in the range under the filters: the max_points public IPs with the most
     transactions placed on the map (ties by address), special-purpose ones apart.
 
-    Kept FRAUDCASE_IP_MAP_CACHE_SECONDS per filter set (computed_at says when it was made).
+    Kept FRAUDCASE_IP_MAP_CACHE_SECONDS per filter set in the shared cache (computed_at says
+    when it was made); recompute=True computes it afresh and stores it (beat's warm-up).
     """
     max_points = max_points or settings.FRAUDCASE_IP_MAP_MAX_POINTS
     seconds = settings.FRAUDCASE_IP_MAP_CACHE_SECONDS
-    key = "analytics:ip-map:" + hashlib.sha256(repr((filters, max_points)).encode()).hexdigest()
-    if seconds > 0:
-        cached = cache.get(key)
-        if cached is not None:
-            cached.from_cache = True
-            return cached
+    if seconds > 0 and not recompute:
+        kept = ip_map_kept(filters, max_points=max_points)
+        if kept is not None:
+            return kept
     result = _ip_map(filters, max_points)
     if seconds > 0:
-        cache.set(key, result, timeout=seconds)
+        cache.set(_cache_key(filters, max_points), result, timeout=seconds)
     return result
+
+
+def ip_map_kept(filters: IpMapFilters, *, max_points: int | None = None) -> IpMap | None:
+    """The map kept in the shared cache for these filters, None when there is none (this
+    never computes one)."""
+    max_points = max_points or settings.FRAUDCASE_IP_MAP_MAX_POINTS
+    kept = cache.get(_cache_key(filters, max_points))
+    if kept is not None:
+        kept.from_cache = True
+    return kept
+
+
+def _cache_key(filters: IpMapFilters, max_points: int) -> str:
+    return "analytics:ip-map:" + hashlib.sha256(repr((filters, max_points)).encode()).hexdigest()
 
 
 def _ip_map(filters: IpMapFilters, max_points: int) -> IpMap:

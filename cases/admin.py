@@ -5,7 +5,6 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from cases import admin_ip  # noqa: F401 - curation records and the GeoIP cache
 from cases.models import AuditEvent, Case, IngestRun, QuarantinedRow, Transaction
 
 
@@ -163,5 +162,6 @@ def _pretty_json(value):
     )
 
 
-# Labels on their way to retraining (versions, batches, the export backlog).
-from cases import admin_labels  # noqa: E402,F401
+# Last, as they build on ReadOnlyAdmin: curation records and the GeoIP cache; labels on
+# their way to retraining (versions, batches, the export backlog).
+from cases import admin_ip, admin_labels  # noqa: E402,F401

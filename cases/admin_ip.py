@@ -2,20 +2,8 @@
 
 from django.contrib import admin
 
+from cases.admin import ReadOnlyAdmin
 from cases.models import CurationRecord, IpEnrichment
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Derived and ingested data: operators read it, nobody edits it here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CurationRecord)

@@ -162,6 +162,30 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or embedded.redis_u
     FRAUDCASE_VAR_DIR
 )
 CELERY_TASK_IGNORE_RESULT = True
+
+
+def _cache_url(broker_url: str) -> str:
+    """The broker's Redis, database 1: a cache clear (FLUSHDB) must not drop queued tasks."""
+    if broker_url.startswith("redis+socket://"):
+        return "unix://" + broker_url.removeprefix("redis+socket://").split("?")[0] + "?db=1"
+    if broker_url.startswith(("redis://", "rediss://")):
+        scheme, rest = broker_url.split("://", 1)
+        return f"{scheme}://{rest.split('/')[0]}/1"
+    return ""
+
+
+# --- Cache ---------------------------------------------------------------------------------
+# Shared by every web process and worker (beat warms the IP map's default view for all of
+# them): Redis. FRAUDCASE_CACHE_URL overrides; a broker that is not Redis leaves each process
+# its own in-memory cache.
+FRAUDCASE_CACHE_URL = env.str("FRAUDCASE_CACHE_URL", default="") or _cache_url(CELERY_BROKER_URL)
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": FRAUDCASE_CACHE_URL}
+        if FRAUDCASE_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 CELERY_TASK_ACKS_LATE = True
 # A worker killed mid-task leaves its message unacknowledged; it is redelivered, not lost.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -200,6 +224,12 @@ CELERY_BEAT_SCHEDULE = {
     "enrich-ips": {
         "task": "cases.tasks_ip.sweep_ip_enrichment",
         "schedule": env.float("FRAUDCASE_IP_ENRICH_SWEEP_SECONDS", default=3600.0),
+    },
+    # The IP map's default view (last 30 days) computed into the shared cache before anyone
+    # asks: its aggregation over every transaction of the range takes about a second.
+    "warm-ip-map": {
+        "task": "analytics.tasks.warm_ip_map",
+        "schedule": env.float("FRAUDCASE_IP_MAP_WARM_SECONDS", default=240.0),
     },
     # Fraud rings (accounts sharing IPs or devices): a fresh snapshot for the rings page.
     "compute-rings": {

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.core.cache import cache
 
-from analytics.selectors import IpMapFilters, ip_map
+from analytics.selectors import IpMapFilters, ip_map, ip_map_kept
 from cases.models import Case
 from cases.tests.link_fixtures import tx
 from cases.tests.workflow_fixtures import make_user
@@ -149,3 +149,46 @@ def test_special_purpose_ranges_are_told_from_public_neighbours():
     assert result.special_ips == len(special) and result.public_ips == len(public)
     shown = {p.ip for p in result.points} | {p.ip for p in result.unplaced if p.kind == "public"}
     assert shown == set(public)
+
+
+def test_recompute_refreshes_the_kept_view(seen_ips, settings):
+    settings.FRAUDCASE_IP_MAP_CACHE_SECONDS = 60
+    ip_map(NOVEMBER)
+    tx("late", ip="77.88.55.60")
+
+    fresh = ip_map(NOVEMBER, recompute=True)
+    kept = ip_map(NOVEMBER)
+
+    assert (fresh.from_cache, len(fresh.points)) == (False, 4)
+    assert (kept.from_cache, len(kept.points)) == (True, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_beat_warms_the_default_view_in_the_cache_every_process_shares(
+    celery_worker_factory, settings
+):
+    """A real worker computes the default view; this process then finds it in Redis."""
+    from django.utils import timezone
+
+    from analytics.tasks import warm_ip_map
+    from conftest import wait_until
+
+    settings.FRAUDCASE_IP_MAP_CACHE_SECONDS = 300
+    now = timezone.now()
+    for account, ip in (("w-1", "8.8.8.8"), ("w-2", "8.8.8.8"), ("w-3", "81.2.69.142")):
+        tx(account, ip=ip, occurred_at=now)
+    default = IpMapFilters.default()
+    assert ip_map_kept(default) is None
+    worker = celery_worker_factory()
+
+    warm_ip_map.delay()
+
+    warmed = wait_until(
+        lambda: ip_map_kept(default), timeout=60,
+        message=lambda: f"the warmed map; worker log:\n{worker.log()[-3000:]}",
+    )  # fmt: skip
+    assert [(point.ip, point.transactions) for point in warmed.points] == [
+        ("8.8.8.8", 2), ("81.2.69.142", 1),
+    ]  # fmt: skip
+    assert ip_map(default).from_cache is True
