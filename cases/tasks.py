@@ -10,6 +10,7 @@ from django.db import InterfaceError, OperationalError
 
 from cases.ingest import services as ingest_services
 from cases.services import similarity as similarity_services
+from cases.task_options import recomputable
 from cases.tasks_ip import enrich_ips, sweep_ip_enrichment  # noqa: F401 - registered with the worker
 
 logger = logging.getLogger(__name__)
@@ -65,27 +66,13 @@ def scan_inbox() -> int:
 
 # Recomputable from the database at any time: retried on database hiccups, redone when a
 # worker dies mid-way (acks late), and bounded in time.
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    max_retries=3,
-    soft_time_limit=1800,
-    time_limit=1900,
-)
+@shared_task(**recomputable(soft_seconds=1800))
 def refresh_neighbour_verdicts(case_ids: list[int]) -> int:
     """Recompute these cases' centroids and neighbour verdicts (queued by ingest per chunk)."""
     return similarity_services.cases_refresh_neighbour_verdict(case_ids=case_ids)
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    max_retries=3,
-    soft_time_limit=3 * 3600,
-    time_limit=3 * 3600 + 100,
-)
+@shared_task(**recomputable(soft_seconds=3 * 3600))
 def refresh_open_case_neighbour_verdicts() -> int:
     """Beat: labels given since the last run change open cases' verdicts; recompute them all."""
     return similarity_services.cases_refresh_all_neighbour_verdicts()
@@ -93,28 +80,14 @@ def refresh_open_case_neighbour_verdicts() -> int:
 
 # Drains the backlog until it is empty; several at once share it (SKIP LOCKED). Queued after
 # each ingest chunk and by beat every minute, so a lost message only delays the graph.
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    max_retries=5,
-    soft_time_limit=6 * 3600,
-    time_limit=6 * 3600 + 100,
-)
+@shared_task(**recomputable(soft_seconds=6 * 3600, max_retries=5))
 def index_new_embeddings() -> int:
     """Add the embeddings waiting in the backlog to the nearest-neighbour graph."""
     return similarity_services.similarity_index_catch_up()
 
 
 # A snapshot in one transaction: a retry or a second run writes a new one and drops the old.
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=5,
-    max_retries=3,
-    soft_time_limit=1800,
-    time_limit=1900,
-)
+@shared_task(**recomputable(soft_seconds=1800))
 def compute_rings(requested_by_name: str = "") -> int | None:
     """Beat, or a lead on the rings page: recompute the fraud rings; returns the snapshot id."""
     from cases.services.rings import rings_compute
