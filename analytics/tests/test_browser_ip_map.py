@@ -2,6 +2,8 @@
 world map renders from the local topojson with one point per placed IP, and a point's hover
 text stays text."""
 
+from pathlib import Path
+
 import pytest
 from django.core.cache import cache
 from playwright.sync_api import expect
@@ -18,6 +20,7 @@ def no_map_from_an_earlier_test():
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "ip_map.png"
 PUBLIC_IPS = ["8.8.8.8", "81.2.69.142", "89.160.20.128", "2.125.160.216", "175.16.199.1", "5.9.1.1"]
 
 
@@ -42,6 +45,7 @@ def test_the_map_draws_one_point_per_placed_ip(live_server, browser_page):
     expect(page.locator("#ip-map path.countries, #ip-map .countries path").first).to_be_attached()
     assert offline_map_requests == []
     expect(page.locator("#ip-unplaced")).to_contain_text("<b>lan</b>")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)  # the README shows it
 
     page.get_by_label("open cases").check()
     expect(page.locator("#ip-map[data-colour='open_cases']")).to_be_attached()
