@@ -78,8 +78,10 @@
       responsive: true,
       topojsonURL: holder.getAttribute("data-topojson-url"),
       modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"]
+    }).then(function () {
+      // Only once plotly has drawn (it fetches the world shapes first): tests wait on it.
+      holder.setAttribute("data-rendered", String(points.length));
     });
-    holder.setAttribute("data-rendered", String(points.length));
   }
 
   function drawAll() {
