@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from cases.ingest.readers import SourceRecord
+from cases.ingest.validation import absent, shown, text_value
 from cases.models import IngestRun, QuarantinedRow
 from cases.services.ip_enrichment import canonical_ip, parse_ip
 
@@ -70,33 +71,9 @@ def reader_contract(run: IngestRun) -> dict:
     return {}
 
 
-def _shown(value, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _absent(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _text(values: dict, name: str, limit: int, errors: list[str]) -> str:
-    value = values.get(name)
-    if _absent(value):
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        errors.append(f"{name} must be text, got {_shown(value)}")
-        return ""
-    text = str(value).strip()
-    if len(text) > limit:
-        errors.append(f"{name} is longer than {limit} characters")
-    if "\x00" in text:
-        errors.append(f"{name} contains a NUL character")
-    return text
-
-
 def _observed_at(values: dict, errors: list[str]) -> datetime | None:
     value = values.get("observed_at")
-    if _absent(value):
+    if absent(value):
         return None
     moment = None
     if isinstance(value, datetime):
@@ -105,10 +82,10 @@ def _observed_at(values: dict, errors: list[str]) -> datetime | None:
         with contextlib.suppress(ValueError):
             moment = datetime.fromisoformat(value.strip())
     if moment is None:
-        errors.append(f"observed_at is not an ISO 8601 date-time: {_shown(value)}")
+        errors.append(f"observed_at is not an ISO 8601 date-time: {shown(value)}")
         return None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        errors.append(f"observed_at has no UTC offset: {_shown(str(value))}")
+        errors.append(f"observed_at has no UTC offset: {shown(str(value))}")
         return None
     return moment
 
@@ -124,12 +101,12 @@ def _metadata(values: dict, errors: list[str]) -> dict:
             return {}
     if isinstance(value, dict):
         metadata = dict(value)
-    elif not _absent(value):
+    elif not absent(value):
         errors.append(f"metadata must be a JSON object, got {type(value).__name__}")
         return {}
     # Columns outside the contract are extra metadata too: nothing the edge sent is dropped.
     for name, extra in values.items():
-        if name not in CURATION_COLUMNS and not _absent(extra):
+        if name not in CURATION_COLUMNS and not absent(extra):
             metadata.setdefault(str(name), extra)
     try:
         encoded = json.dumps(metadata, ensure_ascii=False, default=str)
@@ -150,18 +127,18 @@ def validate_curation_row(values: dict) -> tuple[CleanCuration | None, list[str]
     errors: list[str] = []
     raw_ip = values.get("source_ip")
     source_ip = ""
-    if _absent(raw_ip):
+    if absent(raw_ip):
         errors.append("source_ip is required")
     else:
         address = parse_ip(raw_ip) if isinstance(raw_ip, str) else None
         if address is None:
-            errors.append(f"source_ip is not an IPv4 or IPv6 address: {_shown(raw_ip)}")
+            errors.append(f"source_ip is not an IPv4 or IPv6 address: {shown(raw_ip)}")
         else:
             source_ip = canonical_ip(address)
-    transaction_id = _text(values, "transaction_id", MAX_KEY_LENGTH, errors)
-    account_id = _text(values, "account_id", MAX_KEY_LENGTH, errors)
+    transaction_id = text_value(values, "transaction_id", errors, limit=MAX_KEY_LENGTH)
+    account_id = text_value(values, "account_id", errors, limit=MAX_KEY_LENGTH)
     observed_at = _observed_at(values, errors)
-    user_agent = _text(values, "user_agent", MAX_USER_AGENT_LENGTH, errors)
+    user_agent = text_value(values, "user_agent", errors, limit=MAX_USER_AGENT_LENGTH)
     metadata = _metadata(values, errors)
     if errors:
         return None, errors

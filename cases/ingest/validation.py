@@ -47,26 +47,32 @@ class CleanTransaction:
     features: dict | None
 
 
-def _shown(value, limit: int = 60) -> str:
+def shown(value, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _absent(value) -> bool:
+def absent(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _text(values: dict, name: str, errors: list[str], *, required: bool = False) -> str:
+def text_value(
+    values: dict, name: str, errors: list[str], *, required: bool = False, limit: int | None = None
+) -> str:
+    """The column's text, stripped; its problems appended to errors ("" when absent or bad).
+
+    limit: at most this many characters (default: the contract's limit for the column).
+    """
     value = values.get(name)
-    if _absent(value):
+    if absent(value):
         if required:
             errors.append(f"{name} is required")
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        errors.append(f"{name} must be text, got {_shown(value)}")
+        errors.append(f"{name} must be text, got {shown(value)}")
         return ""
     text = str(value).strip()
-    limit = MAX_LENGTHS.get(name)
+    limit = limit if limit is not None else MAX_LENGTHS.get(name)
     if limit and len(text) > limit:
         errors.append(f"{name} is longer than {limit} characters")
     if "\x00" in text:
@@ -76,7 +82,7 @@ def _text(values: dict, name: str, errors: list[str], *, required: bool = False)
 
 def _occurred_at(values: dict, errors: list[str]) -> datetime | None:
     value = values.get("occurred_at")
-    if _absent(value):
+    if absent(value):
         errors.append("occurred_at is required")
         return None
     if isinstance(value, datetime):
@@ -85,14 +91,14 @@ def _occurred_at(values: dict, errors: list[str]) -> datetime | None:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
-            errors.append(f"occurred_at is not an ISO 8601 date-time: {_shown(value)}")
+            errors.append(f"occurred_at is not an ISO 8601 date-time: {shown(value)}")
             return None
     else:
-        errors.append(f"occurred_at is not an ISO 8601 date-time: {_shown(value)}")
+        errors.append(f"occurred_at is not an ISO 8601 date-time: {shown(value)}")
         return None
     if moment.tzinfo is None or moment.utcoffset() is None:
         errors.append(
-            f"occurred_at has no UTC offset: {_shown(str(value))} "
+            f"occurred_at has no UTC offset: {shown(str(value))} "
             "(write it like 2026-11-28T14:03:00+00:00)"
         )
         return None
@@ -101,7 +107,7 @@ def _occurred_at(values: dict, errors: list[str]) -> datetime | None:
 
 def _amount(values: dict, errors: list[str]) -> Decimal | None:
     value = values.get("amount")
-    if _absent(value):
+    if absent(value):
         errors.append("amount is required")
         return None
     try:
@@ -113,10 +119,10 @@ def _amount(values: dict, errors: list[str]) -> Decimal | None:
         else:
             amount = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, TypeError, ValueError):
-        errors.append(f"amount is not a decimal number: {_shown(value)}")
+        errors.append(f"amount is not a decimal number: {shown(value)}")
         return None
     if not amount.is_finite():
-        errors.append(f"amount is not a finite number: {_shown(value)}")
+        errors.append(f"amount is not a finite number: {shown(value)}")
         return None
     if amount < 0:
         errors.append(f"amount is negative: {amount}")
@@ -132,13 +138,13 @@ def _amount(values: dict, errors: list[str]) -> Decimal | None:
 
 def _code(values: dict, name: str, allowed: frozenset[str], what: str, errors, *, required):
     value = values.get(name)
-    if _absent(value):
+    if absent(value):
         if required:
             errors.append(f"{name} is required")
         return ""
     code = str(value).strip().upper()
     if code not in allowed:
-        errors.append(f"{name} is not an {what} code: {_shown(value)}")
+        errors.append(f"{name} is not an {what} code: {shown(value)}")
         return ""
     return code
 
@@ -156,17 +162,17 @@ def _parse_ip(text: str):
 
 def _source_ip(values: dict, errors: list[str]):
     value = values.get("source_ip")
-    if _absent(value):
+    if absent(value):
         return None
     address = _parse_ip(str(value).strip())
     if address is None:
-        errors.append(f"source_ip is not an IPv4 or IPv6 address: {_shown(value)}")
+        errors.append(f"source_ip is not an IPv4 or IPv6 address: {shown(value)}")
     return address
 
 
 def _similarity_score(values: dict, errors: list[str]) -> float | None:
     value = values.get("similarity_score")
-    if _absent(value):
+    if absent(value):
         errors.append("similarity_score is required")
         return None
     try:
@@ -174,32 +180,32 @@ def _similarity_score(values: dict, errors: list[str]) -> float | None:
             raise ValueError
         score = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        errors.append(f"similarity_score is not a number: {_shown(value)}")
+        errors.append(f"similarity_score is not a number: {shown(value)}")
         return None
     if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-        errors.append(f"similarity_score must be between 0 and 1, got {_shown(value)}")
+        errors.append(f"similarity_score must be between 0 and 1, got {shown(value)}")
         return None
     return score
 
 
 def _outcome(values: dict, errors: list[str]) -> str:
     value = values.get("outcome")
-    if _absent(value):
+    if absent(value):
         return ""
     outcome = str(value).strip().lower()
     if outcome not in OUTCOMES:
-        errors.append(f"outcome must be one of {', '.join(OUTCOMES)}, got {_shown(value)}")
+        errors.append(f"outcome must be one of {', '.join(OUTCOMES)}, got {shown(value)}")
         return ""
     return outcome
 
 
 def _merchant_category(values: dict, errors: list[str]) -> str:
     value = values.get("merchant_category")
-    if _absent(value):
+    if absent(value):
         return ""
     text = str(value).strip()
     if not MCC_PATTERN.fullmatch(text):
-        errors.append(f"merchant_category is not a 4-digit MCC: {_shown(value)}")
+        errors.append(f"merchant_category is not a 4-digit MCC: {shown(value)}")
         return ""
     return text
 
@@ -278,21 +284,21 @@ def _features(values: dict, errors: list[str]) -> dict | None:
 def validate_row(values: dict, *, embedding_dim: int) -> tuple[CleanTransaction | None, list[str]]:
     """Check one row against every contract rule; return (transaction, []) or (None, reasons)."""
     errors: list[str] = []
-    transaction_id = _text(values, "transaction_id", errors, required=True)
-    account_id = _text(values, "account_id", errors, required=True)
+    transaction_id = text_value(values, "transaction_id", errors, required=True)
+    account_id = text_value(values, "account_id", errors, required=True)
     occurred_at = _occurred_at(values, errors)
     amount = _amount(values, errors)
     currency = _code(values, "currency", CURRENCY_CODES, "ISO 4217 currency", errors, required=True)
-    merchant = _text(values, "merchant", errors)
+    merchant = text_value(values, "merchant", errors)
     merchant_category = _merchant_category(values, errors)
-    channel = _text(values, "channel", errors)
+    channel = text_value(values, "channel", errors)
     country = _code(
         values, "country", COUNTRY_CODES, "ISO 3166 alpha-2 country", errors, required=False
     )
     source_ip = _source_ip(values, errors)
-    device_id = _text(values, "device_id", errors)
+    device_id = text_value(values, "device_id", errors)
     similarity_score = _similarity_score(values, errors)
-    model_version = _text(values, "model_version", errors, required=True)
+    model_version = text_value(values, "model_version", errors, required=True)
     outcome = _outcome(values, errors)
     embedding = _embedding(values, embedding_dim, errors)
     features = _features(values, errors)
