@@ -178,6 +178,130 @@ def _batches(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[start : start + size]
 
 
+# One bulk fill at a time (advisory-lock key).
+GRAPH_FILL_LOCK = 0x4643_4752_4150
+FILL_TABLE = "cases_indexedembedding_fill"
+FILL_INDEX = "transaction_embedding_hnsw_fill"
+
+
+def similarity_graph_bulk_fill(*, progress: Callable[[str], None] | None = None) -> int:
+    """Add the whole backlog to the graph with one index build instead of row by row.
+
+    For after a large backfill: a row joins an HNSW graph at a few hundred a second, a build
+    takes minutes for a million. The graph and the backlog's embeddings are copied into a new
+    table, its index is built there while searches go on against the old graph, then the new
+    table takes the old one's place in one short transaction (writers wait; readers do not):
+    what the worker changed meanwhile is carried over, and the backlog entries now in the graph
+    are removed (an entry whose embedding changed again stays for the worker). Must run
+    outside a transaction. Returns how many backlog entries it settled.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("the bulk fill runs outside a transaction (it commits as it goes)")
+    say = progress or (lambda message: None)
+    index = next(index for model, index in similarity_indexes() if model is IndexedEmbedding)
+    dim = settings.FRAUDCASE_EMBEDDING_DIM
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [GRAPH_FILL_LOCK])
+        if not cursor.fetchone()[0]:
+            raise RuntimeError("another bulk fill of the graph is running")
+        try:
+            cursor.execute(f"DROP TABLE IF EXISTS {FILL_TABLE}")  # left by an interrupted run
+            cursor.execute(
+                f"CREATE TABLE {FILL_TABLE} (transaction_id bigint PRIMARY KEY, "
+                f"embedding vector({dim}) NOT NULL)"
+            )
+            say("copying the graph and the backlog's embeddings ...")
+            cursor.execute(
+                f"""
+                INSERT INTO {FILL_TABLE} SELECT transaction_id, embedding FROM cases_indexedembedding;
+                INSERT INTO {FILL_TABLE}
+                SELECT tx.id, tx.embedding FROM cases_embeddingbacklog backlog
+                JOIN cases_transaction tx ON tx.id = backlog.transaction_id
+                WHERE tx.embedding IS NOT NULL
+                ON CONFLICT (transaction_id) DO NOTHING;
+                """
+            )
+            cursor.execute(
+                "SELECT set_config('maintenance_work_mem', %s, false)",
+                [settings.FRAUDCASE_HNSW_BUILD_MEMORY],
+            )
+            say(f"building the graph of {_count(cursor, FILL_TABLE):,} embeddings ...")
+            cursor.execute(
+                f"CREATE INDEX {FILL_INDEX} ON {FILL_TABLE} USING hnsw (embedding vector_cosine_ops) "
+                f"WITH (m = {int(index.m)}, ef_construction = {int(index.ef_construction)})"
+            )
+            say("swapping it in ...")
+            with transaction.atomic():
+                settled, foreign_keys = _swap_in_filled_graph(cursor, index.name)
+            for name in foreign_keys:  # checked after the swap, without blocking anyone
+                cursor.execute(f'ALTER TABLE cases_indexedembedding VALIDATE CONSTRAINT "{name}"')
+            say(f"done: {settled:,} backlog entries settled")
+            return settled
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {FILL_TABLE}")
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [GRAPH_FILL_LOCK])
+
+
+def _swap_in_filled_graph(cursor, index_name: str) -> tuple[int, list[str]]:
+    # Writers (the catch-up worker) wait from here; searches read the old graph until commit.
+    cursor.execute("LOCK TABLE cases_indexedembedding IN EXCLUSIVE MODE")
+    # The transactions table is the truth: rows the worker added while the new graph was
+    # building join it, and any embedding that changed or went since the copy is put right.
+    cursor.execute(
+        f"""
+        INSERT INTO {FILL_TABLE} SELECT graph.transaction_id, tx.embedding
+        FROM cases_indexedembedding graph JOIN cases_transaction tx ON tx.id = graph.transaction_id
+        WHERE tx.embedding IS NOT NULL
+        ON CONFLICT (transaction_id) DO NOTHING;
+        UPDATE {FILL_TABLE} fill SET embedding = tx.embedding FROM cases_transaction tx
+        WHERE tx.id = fill.transaction_id AND tx.embedding IS NOT NULL
+          AND fill.embedding IS DISTINCT FROM tx.embedding;
+        DELETE FROM {FILL_TABLE} fill WHERE NOT EXISTS (
+            SELECT 1 FROM cases_transaction tx
+            WHERE tx.id = fill.transaction_id AND tx.embedding IS NOT NULL);
+        """
+    )
+    # Settled: backlog entries whose embedding the new graph holds as it is now (one changed
+    # again since stays for the worker).
+    cursor.execute(
+        f"""
+        DELETE FROM cases_embeddingbacklog backlog USING {FILL_TABLE} fill, cases_transaction tx
+        WHERE fill.transaction_id = backlog.transaction_id AND tx.id = backlog.transaction_id
+          AND tx.embedding = fill.embedding
+        """
+    )
+    settled = cursor.rowcount
+    cursor.execute(  # and those of transactions that no longer have one (or are gone)
+        """
+        DELETE FROM cases_embeddingbacklog backlog WHERE NOT EXISTS (
+            SELECT 1 FROM cases_transaction tx
+            WHERE tx.id = backlog.transaction_id AND tx.embedding IS NOT NULL)
+        """
+    )
+    settled += cursor.rowcount
+    cursor.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'cases_indexedembedding'::regclass "
+        "AND contype = 'f'"
+    )
+    foreign_keys = [row[0] for row in cursor.fetchall()]
+    cursor.execute("DROP TABLE cases_indexedembedding")
+    cursor.execute(f"ALTER TABLE {FILL_TABLE} RENAME TO cases_indexedembedding")
+    cursor.execute(f"ALTER INDEX {FILL_TABLE}_pkey RENAME TO cases_indexedembedding_pkey")
+    cursor.execute(f'ALTER INDEX {FILL_INDEX} RENAME TO "{index_name}"')
+    for name in foreign_keys:  # as Django made it; NOT VALID: no scan under the lock
+        cursor.execute(
+            f'ALTER TABLE cases_indexedembedding ADD CONSTRAINT "{name}" FOREIGN KEY '
+            "(transaction_id) REFERENCES cases_transaction (id) DEFERRABLE INITIALLY DEFERRED "
+            "NOT VALID"
+        )
+    return settled, foreign_keys
+
+
+def _count(cursor, table: str) -> int:
+    cursor.execute(f"SELECT count(*) FROM {table}")
+    return cursor.fetchone()[0]
+
+
 # --- index rebuilds ------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ similarity of e0 and e0 + t*e1 is 1 / sqrt(1 + t^2), so every expected number be
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -173,6 +174,9 @@ def test_time_window_keeps_only_transactions_inside_it():
     assert result.plan.method == "exact"  # a small window is scanned exactly
 
 
+# Committed, then truncated: rolled back, its 1,200 graph entries would stay in the HNSW index
+# as dead ones and starve later tests' searches.
+@pytest.mark.django_db(transaction=True)
 def test_a_starved_index_search_widens_then_falls_back_to_an_exact_scan(settings):
     """ef_search 1 and no exact-first window: the index hands over near rows the window
     filters out; the lookup must widen, and when fewer than k exist settle it exactly."""
@@ -203,7 +207,7 @@ def test_a_starved_index_search_widens_then_falls_back_to_an_exact_scan(settings
     assert three.plan.attempts > 1
     assert names(all_there_are.neighbours) == ["recent-0", "recent-1", "recent-2"]
     assert (all_there_are.plan.method, all_there_are.plan.ef_search) == ("exact", 1000)
-    with connection.cursor() as cursor:  # inside the test's transaction: put back, not leaked
+    with connection.cursor() as cursor:  # the settings were the query's alone: not leaked
         cursor.execute("SELECT current_setting('enable_indexscan')")
         assert cursor.fetchone()[0] == "on"
 
@@ -500,6 +504,48 @@ def test_an_interrupted_catch_up_puts_its_batch_back():
     assert len(backlog_ids()) == 1
     assert similarity_index_catch_up() == 1
     assert set(graph()) == waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_fill_moves_the_backlog_into_a_rebuilt_graph_that_takes_the_old_ones_place():
+    case = empty_case()
+    kept = add_tx(case, "kept", tilted(0, 1, 0.1))
+    changed = add_tx(case, "changed", tilted(0, 2, 0.1))
+    dropped = add_tx(case, "dropped", tilted(0, 3, 0.1))
+    similarity_index_catch_up()  # these three are in the graph already
+    waiting = [add_tx(case, f"wait-{i}", tilted(0, 10 + i, 0.2 + i / 100)) for i in range(40)]
+    add_tx(case, "no-embedding", None)
+    Transaction.objects.filter(pk=changed.pk).update(embedding=tilted(5))
+    Transaction.objects.filter(pk=dropped.pk).update(embedding=None)
+    query = add_tx(empty_case(), "query", tilted(0))
+    out = io.StringIO()
+
+    call_command("rebuild_similarity_index", "--fill-backlog", stdout=out, stderr=io.StringIO())
+
+    stored = graph()
+    assert set(stored) == {kept.pk, changed.pk, query.pk, *(tx.pk for tx in waiting)}
+    np.testing.assert_allclose(stored[changed.pk], tilted(5), rtol=1e-6)
+    assert backlog_ids() == set()
+    assert "43 backlog entries settled" in out.getvalue()  # 40, changed, dropped, query
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'cases_indexedembedding'::regclass ORDER BY 1"
+        )
+        assert cursor.fetchall() == [
+            ("cases_indexedembedding_pkey", True), ("transaction_embedding_hnsw", True),
+        ]  # fmt: skip
+        cursor.execute(
+            "SELECT convalidated FROM pg_constraint "
+            "WHERE conrelid = 'cases_indexedembedding'::regclass AND contype = 'f'"
+        )
+        assert cursor.fetchall() == [(True,)]
+    nearest = similar_transactions_for_transaction(query, k=5)
+    assert nearest.plan.method == "hnsw"
+    assert names(nearest.neighbours)[0] == "kept"
+    similarity_index_catch_up()  # the worker carries on as before
+    add_tx(case, "after", tilted(0, 60, 0.1))
+    assert similarity_index_catch_up() == 1
 
 
 # --- index rebuilds and the ingest hand-off (real transactions, a real worker) ----------------

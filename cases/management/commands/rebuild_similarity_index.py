@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.services.similarity import similarity_index_rebuild, similarity_indexes
+from cases.services.similarity import (
+    similarity_graph_bulk_fill,
+    similarity_index_rebuild,
+    similarity_indexes,
+)
 
 
 class Command(BaseCommand):
@@ -21,8 +25,25 @@ class Command(BaseCommand):
             choices=[index.name for _, index in similarity_indexes()],
             help="only this index (default: all of them)",
         )
+        parser.add_argument(
+            "--fill-backlog",
+            action="store_true",
+            help=(
+                "instead: add every embedding waiting in the backlog to the nearest-neighbour "
+                "graph with one index build (after a large backfill: minutes instead of hours)"
+            ),
+        )
 
-    def handle(self, *args, index: str | None, **options):
+    def handle(self, *args, index: str | None, fill_backlog: bool, **options):
+        if fill_backlog:
+            try:
+                settled = similarity_graph_bulk_fill(
+                    progress=lambda message: self.stderr.write(message)
+                )
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(f"{settled} backlog entries settled in one graph build")
+            return
         try:
             results = similarity_index_rebuild(
                 only=index, progress=lambda message: self.stderr.write(message)
