@@ -36,6 +36,9 @@ from cases.errors import InvalidInput
 from cases.models import Case, CaseStatus, Label, Resolution, Transaction
 
 K_MAX = 100
+# Leads every statement of a search: how many a lookup takes depends on the index's state
+# (dead entries, a graph still filling), so query counts of pages leave them out by it.
+SEARCH_MARK = "/* nearest-neighbour search */"
 EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 WIDENING_FACTOR = 4
 # A window search asks the index for enough candidates that this many times k should pass.
@@ -483,7 +486,10 @@ def _ladder(
 def _rows_at_most(from_sql: str, limit: int) -> bool:
     """Whether `SELECT ... {from_sql}` has at most limit rows (reads at most limit + 1)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM (SELECT 1 {from_sql} LIMIT %s) AS held", [limit + 1])
+        cursor.execute(
+            f"{SEARCH_MARK} SELECT count(*) FROM (SELECT 1 {from_sql} LIMIT %s) AS held",
+            [limit + 1],
+        )
         return cursor.fetchone()[0] <= limit
 
 
@@ -499,7 +505,7 @@ def _fetch_with_settings(sql: str, params: dict, values: dict[str, int | str]) -
     savepoint = transaction.savepoint() if connection.in_atomic_block else None
     try:
         with connection.cursor() as cursor:
-            cursor.execute("; ".join([*setters, sql]), params)
+            cursor.execute(SEARCH_MARK + " " + "; ".join([*setters, sql]), params)
             for _ in setters:
                 cursor.nextset()
             return cursor.fetchall()

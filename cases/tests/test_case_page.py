@@ -30,6 +30,7 @@ from cases.models import (
     Transaction,
 )
 from cases.selectors_case import case_detail, case_page
+from cases.selectors_similarity import SEARCH_MARK
 from cases.services.ingest_cases import cases_refresh_priority
 from cases.services.sign_in import otp_required_for
 from cases.services.similarity import similarity_index_catch_up
@@ -197,6 +198,9 @@ def _case_with(queue, transactions: int) -> Case:
     return case
 
 
+SAVEPOINT_SQL = re.compile(r"(SAVEPOINT|ROLLBACK TO SAVEPOINT|RELEASE SAVEPOINT) ")
+
+
 def test_the_page_runs_a_fixed_number_of_queries_for_3_or_30_transactions(team):
     analyst = team["analyst"]
     _case_with(team["queue"], 12)  # neighbours for the similar-transactions panel
@@ -218,12 +222,18 @@ def test_the_page_runs_a_fixed_number_of_queries_for_3_or_30_transactions(team):
         assert page.count('class="case-verdict"') == size
         assert page.count('class="case-why"') == size
         assert "most similar transaction" in page  # the nearest-neighbour panel found some
-        counts[size] = len(queries)
+        # The search's statements (and the savepoint around each) vary with the graph's state:
+        # test_similarity's business. The page's own reads must not.
+        counts[size] = sum(
+            SEARCH_MARK not in query["sql"] and not SAVEPOINT_SQL.match(query["sql"])
+            for query in queries
+        )
+        assert any(SEARCH_MARK in query["sql"] for query in queries)
 
-    # Session, user, roles and permissions (5), the page's reads (17), the nearest-neighbour
-    # lookup (centroid, then the HNSW search: a few, its module's business), the session save (3).
+    # 27 today: session, user, roles and permissions, the page's reads (the IP map's and the
+    # case centroid's included), the session save.
     assert counts[3] == counts[30], counts
-    assert counts[30] <= 33, counts
+    assert counts[30] <= 27, counts
 
 
 # --- offered actions per role --------------------------------------------------------------

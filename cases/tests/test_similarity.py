@@ -174,9 +174,6 @@ def test_time_window_keeps_only_transactions_inside_it():
     assert result.plan.method == "exact"  # a small window is scanned exactly
 
 
-# Committed, then truncated: rolled back, its 1,200 graph entries would stay in the HNSW index
-# as dead ones and starve later tests' searches.
-@pytest.mark.django_db(transaction=True)
 def test_a_starved_index_search_widens_then_falls_back_to_an_exact_scan(settings):
     """ef_search 1 and no exact-first window: the index hands over near rows the window
     filters out; the lookup must widen, and when fewer than k exist settle it exactly."""
@@ -207,7 +204,7 @@ def test_a_starved_index_search_widens_then_falls_back_to_an_exact_scan(settings
     assert three.plan.attempts > 1
     assert names(all_there_are.neighbours) == ["recent-0", "recent-1", "recent-2"]
     assert (all_there_are.plan.method, all_there_are.plan.ef_search) == ("exact", 1000)
-    with connection.cursor() as cursor:  # the settings were the query's alone: not leaked
+    with connection.cursor() as cursor:  # inside the test's transaction: put back, not leaked
         cursor.execute("SELECT current_setting('enable_indexscan')")
         assert cursor.fetchone()[0] == "on"
 
