@@ -35,24 +35,19 @@ RATIO_GOALS = {"parquet": 0.5, "csv.gz": 0.25}
 PEAK_RSS_GOAL_MB = 400
 ID_TAGS = {"parquet": "pq", "csv.gz": "cg", "csv": "cv", "jsonl": "jl", "jsonl.gz": "jg"}
 
-BARE_COLUMNS = (
-    ("transaction_id", "text"),
-    ("account_id", "text"),
-    ("occurred_at", "timestamptz"),
-    ("amount", "numeric"),
-    ("currency", "text"),
-    ("merchant", "text"),
-    ("merchant_category", "text"),
-    ("channel", "text"),
-    ("country", "text"),
-    ("source_ip", "inet"),
-    ("device_id", "text"),
-    ("similarity_score", "float8"),
-    ("model_version", "text"),
-    ("outcome", "text"),
-    ("embedding", "vector(384)"),
-    ("features", "jsonb"),
-)
+
+def bare_columns() -> tuple[tuple[str, str], ...]:
+    """The contract's columns with the types ingest COPYs them as (the embedding as a vector:
+    the bare COPY dumps it with pgvector's own adapter), in ingest's order."""
+    from cases.ingest.contract import CONTRACT_COLUMNS
+    from cases.ingest.copy import COPY_COLUMNS
+
+    return tuple(
+        (name, "vector(384)" if name == "embedding" else type_name)
+        for name, type_name in COPY_COLUMNS
+        if name in CONTRACT_COLUMNS
+    )
+
 
 # --- rows ----------------------------------------------------------------------------------
 
@@ -143,13 +138,11 @@ class RowFactory:
         return rows
 
 
-def bare_tuple(row: dict) -> tuple:
+def bare_tuple(row: dict, names: list[str]) -> tuple:
     import ipaddress
 
-    return (
-        *(row[name] for name, _ in BARE_COLUMNS[:9]),
-        ipaddress.ip_address(row["source_ip"]),
-        *(row[name] for name, _ in BARE_COLUMNS[10:]),
+    return tuple(
+        ipaddress.ip_address(row[name]) if name == "source_ip" else row[name] for name in names
     )
 
 
@@ -223,9 +216,10 @@ class Stopwatch:
 
 def bare_copy(cursor, stopwatch: Stopwatch, rows: list[dict]) -> Timing:
     """Timing of one binary COPY of rows (already Python tuples) into bench_bare."""
-    tuples = [bare_tuple(row) for row in rows]
-    names = ", ".join(name for name, _ in BARE_COLUMNS)
-    types = [type_name.split("(")[0] for _, type_name in BARE_COLUMNS]
+    columns = bare_columns()
+    tuples = [bare_tuple(row, [name for name, _ in columns]) for row in rows]
+    names = ", ".join(name for name, _ in columns)
+    types = [type_name.split("(")[0] for _, type_name in columns]
     with stopwatch as timing:
         with cursor.copy(f"COPY bench_bare ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
@@ -246,7 +240,7 @@ def generate_upload_and_copy(args, formats: list[str], run_tag: str) -> Timing:
     ensure_bucket(s3, BUCKET)
     factory = RowFactory(args.rows)
     copy_timing = Timing()
-    columns = ", ".join(f"{name} {type_name}" for name, type_name in BARE_COLUMNS)
+    columns = ", ".join(f"{name} {type_name}" for name, type_name in bare_columns())
     stopwatch = Stopwatch()
     with psycopg_connection().cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_bare")

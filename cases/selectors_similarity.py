@@ -197,19 +197,12 @@ def similar_transactions_for_transaction(
     k rows whenever k match the filters (see the module docstring). The time window is
     occurred_after <= occurred_at < occurred_before.
     """
-    _check_k(k)
-    vector = transaction_obj.embedding
-    if vector is None:
-        return SimilarTransactions([], k, has_embedding=False, message=NO_EMBEDDING_TRANSACTION)
-    if not np.any(vector):
-        return SimilarTransactions([], k, has_embedding=True, message=ZERO_EMBEDDING)
-    neighbours, plan = nearest_transactions(
-        vector, k=k, only_labelled=only_labelled,
+    return _similar_to(
+        transaction_obj.embedding, NO_EMBEDDING_TRANSACTION, k=k, only_labelled=only_labelled,
         exclude_transaction_pk=transaction_obj.pk,
         exclude_account_id=transaction_obj.account_id if exclude_same_account else None,
         occurred_after=occurred_after, occurred_before=occurred_before,
     )  # fmt: skip
-    return SimilarTransactions(neighbours, k, has_embedding=True, plan=plan)
 
 
 def similar_transactions_for_case(
@@ -224,16 +217,22 @@ def similar_transactions_for_case(
     """The k transactions of other cases nearest to this case's centroid (the mean of its
     transactions' embeddings), most similar first; the same promise as for one transaction."""
     _check_k(k)
-    centroid = case_centroid(case.pk)
-    if centroid is None:
-        return SimilarTransactions([], k, has_embedding=False, message=NO_EMBEDDING_CASE)
-    if not np.any(centroid):
-        return SimilarTransactions([], k, has_embedding=True, message=ZERO_EMBEDDING)
-    neighbours, plan = nearest_transactions(
-        centroid, k=k, only_labelled=only_labelled, exclude_case_id=case.pk,
+    return _similar_to(
+        case_centroid(case.pk), NO_EMBEDDING_CASE, k=k, only_labelled=only_labelled,
+        exclude_case_id=case.pk,
         exclude_account_id=case.account_id if exclude_same_account else None,
         occurred_after=occurred_after, occurred_before=occurred_before,
     )  # fmt: skip
+
+
+def _similar_to(vector, no_embedding_message: str, *, k: int, **search) -> SimilarTransactions:
+    """The nearest transactions to vector, or why there is nothing to compare it with."""
+    _check_k(k)
+    if vector is None:
+        return SimilarTransactions([], k, has_embedding=False, message=no_embedding_message)
+    if not np.any(vector):
+        return SimilarTransactions([], k, has_embedding=True, message=ZERO_EMBEDDING)
+    neighbours, plan = nearest_transactions(vector, k=k, **search)
     return SimilarTransactions(neighbours, k, has_embedding=True, plan=plan)
 
 
