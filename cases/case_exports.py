@@ -14,10 +14,8 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from cases.models import AuditAction, Case, CaseStatus, Resolution, Transaction
+from cases.services.audit_export import FORMULA_TRIGGERS  # one CSV-injection rule for both
 
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection); a leading
-# quote is escaped too, so stripping one quote always gives the original text back.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 CSV_COLUMNS = (
     "case", "transaction_id", "account_id", "occurred_at", "amount", "currency", "merchant",
     "merchant_category", "channel", "country", "source_ip", "device_id", "similarity_score",
@@ -32,6 +30,7 @@ HEADING = FontFace(emphasis="BOLD", fill_color=(230, 233, 240))
 
 
 def neutralised(value) -> str:
+    """The cell as text a spreadsheet will not run as a formula (as the audit export does)."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 

@@ -7,7 +7,7 @@ transactions the case holds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import markdown
 import nh3
@@ -72,13 +72,18 @@ def case_detail(reference: str) -> Case | None:
     )
 
 
+def _shown_transactions(case: Case):
+    return case.transactions.select_related("decided_by", "labelled_by").defer("embedding")
+
+
 def case_transactions(case: Case) -> list[Transaction]:
     """The case's transactions, oldest first, with who decided and labelled them (no embeddings)."""
-    return list(
-        case.transactions.select_related("decided_by", "labelled_by")
-        .defer("embedding")
-        .order_by("occurred_at", "id")
-    )
+    return list(_shown_transactions(case).order_by("occurred_at", "id"))
+
+
+def case_transaction(case: Case, transaction_id: str) -> Transaction | None:
+    """One of the case's transactions, loaded as case_transactions loads them; None if not its."""
+    return _shown_transactions(case).filter(transaction_id=transaction_id).first()
 
 
 def account_transactions(account_id: str, *, limit: int = ACCOUNT_HISTORY_LIMIT) -> list[dict]:
@@ -215,21 +220,25 @@ def _short(value, limit: int = 140) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def duration_text(value: timedelta) -> str:
+    """'2 d 4 h', '3 h 05 min' or '7 min' (whole minutes, rounded down; negative is 0 min)."""
+    minutes = max(0, int(value.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
+
+
 def sla_text(due_at: datetime | None, *, now: datetime | None = None) -> tuple[str, bool]:
     """('due in 3 h 05 min', False) or ('overdue by 2 d 4 h', True); ('no SLA', False)."""
     if due_at is None:
         return "no SLA", False
-    seconds = (due_at - (now or timezone.now())).total_seconds()
-    minutes = int(abs(seconds) // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        span = f"{days} d {hours} h"
-    elif hours:
-        span = f"{hours} h {minutes:02d} min"
-    else:
-        span = f"{minutes} min"
-    return (f"overdue by {span}", True) if seconds < 0 else (f"due in {span}", False)
+    left = due_at - (now or timezone.now())
+    span = duration_text(abs(left))
+    return (f"overdue by {span}", True) if left < timedelta(0) else (f"due in {span}", False)
 
 
 @dataclass

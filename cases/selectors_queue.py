@@ -258,7 +258,7 @@ def _tab_condition(user, tab: str) -> Q:
             )
         return Q()
     queue_id = tab.removeprefix(QUEUE_TAB_PREFIX)
-    if tab.startswith(QUEUE_TAB_PREFIX) and queue_id.isdigit() and len(queue_id) <= 18:
+    if tab.startswith(QUEUE_TAB_PREFIX) and queue_id.isdecimal() and len(queue_id) <= 18:
         if not sees_every_case(user) and not user.queues.filter(pk=int(queue_id)).exists():
             raise ActionNotPermitted(
                 f"{user.get_username()} may not list queue {queue_id}: not one of your queues"
@@ -334,7 +334,7 @@ def _search_condition(term: str) -> Q:
     id, source IP or device id of one of its transactions."""
     condition = Q(account_id__icontains=term)
     number = term.upper().removeprefix(REFERENCE_PREFIX)
-    if number.isdigit() and len(number) <= 18:
+    if number.isdecimal() and len(number) <= 18:  # not isdigit: int("²") fails
         condition |= Q(pk=int(number))
     matches = Q(transaction_id=term) | Q(device_id=term)
     with contextlib.suppress(ValueError):  # not an address: only the text columns can match

@@ -34,7 +34,7 @@ class OneTimeCodeForm(forms.Form):
 
     def clean_otp_token(self) -> str:
         code = self.cleaned_data["otp_token"].replace(" ", "")
-        if not (code.isdigit() and len(code) == 6):
+        if not (code.isdecimal() and len(code) == 6):
             raise forms.ValidationError("Enter the 6 digits your authenticator app shows.")
         return code
 

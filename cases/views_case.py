@@ -15,18 +15,20 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
 from cases.case_exports import case_report_pdf, case_transactions_csv
 from cases.errors import ActionNotPermitted, CaseError, InvalidInput, NotFound
-from cases.models import Case, Transaction
+from cases.models import Case
 from cases.s3 import s3_client
 from cases.selectors_case import (
     HISTORY_LIMIT,
     case_actions,
     case_detail,
     case_page,
+    case_transaction,
     case_transactions,
     transaction_explanation,
 )
@@ -136,7 +138,7 @@ def case_why_flagged(request, case: Case):
     """?transaction=<pk>: that transaction's why-was-this-flagged table (htmx: the fragment)."""
     transaction_pk = request.GET.get("transaction", "")
     explanation = (
-        transaction_explanation(case, int(transaction_pk)) if transaction_pk.isdigit() else None
+        transaction_explanation(case, int(transaction_pk)) if transaction_pk.isdecimal() else None
     )
     if explanation is None:
         return _problem(
@@ -167,7 +169,7 @@ def case_attachment_download(request, case: Case, attachment_id: int):
         body.iter_chunks(DOWNLOAD_CHUNK_BYTES), content_type=attachment.content_type
     )
     response["Content-Length"] = str(attachment.size_bytes)
-    response["Content-Disposition"] = f'attachment; filename="{attachment.filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, attachment.filename)
     return response
 
 
@@ -179,7 +181,9 @@ def case_report(request, case: Case):
         case_page(case, with_similar=False), generated_by=request.user.get_username()
     )
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{case.reference}-report.pdf"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"{case.reference}-report.pdf"
+    )
     return response
 
 
@@ -191,7 +195,9 @@ def case_export(request, case: Case):
         case_transactions_csv(case, case_transactions(case)),
         content_type="text/csv; charset=utf-8",
     )
-    response["Content-Disposition"] = f'attachment; filename="{case.reference}-transactions.csv"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"{case.reference}-transactions.csv"
+    )
     return response
 
 
@@ -365,7 +371,7 @@ def case_transaction_verdict(request, case: Case):
     transaction_id = request.POST.get("transaction_id", "")
     field = next((name for name in VERDICTS if name in request.POST), "decision")
     value = request.POST.get(field, "")
-    tx = case.transactions.filter(transaction_id=transaction_id).only("id").first()
+    tx = case_transaction(case, transaction_id)
     status, message, failed = 200, "", False
     try:
         if tx is None:
@@ -383,12 +389,11 @@ def case_transaction_verdict(request, case: Case):
         return _back(case, "transactions")
     if tx is None:
         return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
-    row = Transaction.objects.select_related("decided_by", "labelled_by").defer("embedding")
     return render(
         request,
         "cases/case/_transaction_row.html",
         {
-            "tx": row.get(pk=tx.pk),
+            "tx": case_transaction(case, transaction_id),  # as the service left it
             "case": case,
             "actions": case_actions(case, request.user),
             "row_message": message,

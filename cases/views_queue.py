@@ -13,13 +13,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
 from cases.errors import CaseError
 from cases.models import CaseStatus, Resolution
+from cases.selectors_case import duration_text
 from cases.selectors_queue import (
     PAGE_SIZE,
     QueueFilters,
@@ -222,10 +223,7 @@ def queue_bulk(request):
 
 
 def case_detail_url(reference: str) -> str:
-    try:
-        return reverse("case-detail", kwargs={"reference": reference})
-    except NoReverseMatch:  # the case page's route, before its view is wired in
-        return f"/cases/{reference}/"
+    return reverse("case-detail", kwargs={"reference": reference})
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -323,17 +321,6 @@ def _decorate_rows(rows) -> None:
             case.sla_text = duration_text(case.due_at - now)
         else:
             case.sla_text = f"overdue {duration_text(now - case.due_at)}"
-
-
-def duration_text(value: timedelta) -> str:
-    minutes = max(0, int(value.total_seconds() // 60))
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min"
 
 
 def _each_case(request, case_ids: list[int], done: str, change) -> None:

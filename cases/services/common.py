@@ -11,7 +11,7 @@ from cases.models import REFERENCE_PREFIX, Case
 def parse_case_reference(reference: str | int) -> int:
     """FC-000123, 000123 or 123 -> 123; anything else is refused."""
     text = str(reference).strip().upper().removeprefix(REFERENCE_PREFIX)
-    if not text.isdigit():
+    if not text.isdecimal():  # isdigit() also passes "²", which int() refuses
         raise InvalidInput(f"{reference!r} is not a case reference like {REFERENCE_PREFIX}000123")
     return int(text)
 

@@ -119,7 +119,7 @@ def test_the_page_needs_a_sign_in(team):
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
 
 
-@pytest.mark.parametrize("reference", ["FC-999999", "999999", "not-a-case"])
+@pytest.mark.parametrize("reference", ["FC-999999", "999999", "not-a-case", "FC-²"])
 def test_an_unknown_case_is_a_404_page(team, reference):
     response = signed_in(team["analyst"]).get(f"/cases/{reference}/")
 
@@ -689,6 +689,7 @@ def test_the_other_transactions_tables_load_when_opened(team):
     assert '<td class="case-num case-dev">-0.83</td>' in fragment
     assert full.status_code == 200 and "<h1>Why tx_1 was flagged</h1>" in full.content.decode()
     assert foreign.status_code == 404
+    assert client.get(url("case-why-flagged", case) + "?transaction=%C2%B2").status_code == 404
 
 
 def test_the_timeline_holds_every_transaction_of_the_account_marked_by_what_became_of_it(team):

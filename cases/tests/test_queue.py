@@ -107,7 +107,9 @@ def test_an_analyst_is_refused_all_cases_and_other_queues(client, world):
     every = client.get("/?tab=all")
     other_queue = client.get(f"/?tab=queue-{world['ring'].pk}")
     unknown = client.get("/?tab=nonsense")
+    superscript = client.get("/?tab=queue-%C2%B2")  # "²" passes isdigit() but not int()
 
+    assert superscript.status_code == 400 and "is not a tab" in superscript.content.decode()
     assert every.status_code == 403 and "may not list every case" in every.content.decode()
     assert other_queue.status_code == 403 and shown(other_queue) == []
     assert unknown.status_code == 400 and "is not a tab of the queue" in unknown.content.decode()
@@ -226,6 +228,8 @@ def test_search_by_reference_account_transaction_ip_and_device(client, world, va
     ):  # fmt: skip
         response = client.get("/", {"tab": "all", "q": term})
         assert shown(response) == [target.pk], term
+    superscript = client.get("/", {"tab": "all", "q": "FC-²"})  # isdigit(), yet not a number
+    assert superscript.status_code == 200 and shown(superscript) == []
     nothing = client.get("/", {"tab": "all", "q": "no-such-thing"})
     assert shown(nothing) == [] and "No case matches these filters" in nothing.content.decode()
     assert 'href="?tab=all">Clear filters</a>' in nothing.content.decode()
