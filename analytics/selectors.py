@@ -20,14 +20,24 @@ from django.utils import timezone
 from cases.models import FINISHED_CASE_STATUSES, REFERENCE_PREFIX, Label
 from cases.selectors_ip import ip_places
 from cases.selectors_links import ip_page_url
+from cases.services.ip_enrichment import (
+    DOCUMENTATION_NETWORKS,
+    PRIVATE_NETWORKS,
+    RESERVED_NETWORKS,
+    SHARED_NETWORK,
+)
 
-# Never on the map: what the GeoIP databases cannot place (RFC 6890 and friends).
-SPECIAL_NETWORKS = (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3",
-    "::/127", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "2001:db8::/32", "3fff::/20",
-    "fc00::/7", "fe80::/10", "ff00::/8",
+# Never on the map: what the GeoIP databases cannot place (RFC 6890 and friends). The
+# enrichment's own lists, plus what it tells by Python's flags, which SQL must name (loopback,
+# link-local, multicast and above, 6to4 relay, NAT64), and IPv4-mapped IPv6, kept apart here.
+SPECIAL_NETWORKS = tuple(
+    str(network)
+    for network in (
+        *DOCUMENTATION_NETWORKS, *PRIVATE_NETWORKS, SHARED_NETWORK, *RESERVED_NETWORKS,
+    )
+) + (
+    "127.0.0.0/8", "169.254.0.0/16", "192.88.99.0/24", "224.0.0.0/3",
+    "::/127", "::ffff:0:0/96", "64:ff9b::/96", "fe80::/10", "ff00::/8",
 )  # fmt: skip
 UNPLACED_LISTED = 50  # rows of the "not on the map" table
 SAMPLES = 3  # account ids and case references named in a point's hover
@@ -167,7 +177,8 @@ UNION ALL
 # First octets of the IPv4 networks in SPECIAL_NETWORKS below 224 (224.0.0.0/3 is tested
 # apart): an IP whose first octet is not here cannot be special.
 SPECIAL_FIRST_OCTETS = sorted(
-    {int(network.split(".")[0]) for network in SPECIAL_NETWORKS if "." in network} - {224}
+    {int(network.split(".")[0]) for network in SPECIAL_NETWORKS if "." in network}
+    - set(range(224, 256))
 )
 # The aggregation of a million rows hashes in memory instead of spilling to disk.
 AGGREGATION_WORK_MEM = "64MB"

@@ -14,6 +14,7 @@ from analytics.selectors import IpMapFilters, ip_map
 from cases.errors import ActionNotPermitted
 from cases.models import Outcome
 from cases.services.access import refusals_audited, require_permission
+from cases.views_case import _problem
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 LONGEST_RANGE_DAYS = 366
@@ -55,10 +56,7 @@ def ip_map_page(request):
         with refusals_audited(actor=request.user, attempted="view the IP map"):
             require_permission(request.user, "view_transaction", attempted="view the IP map")
     except ActionNotPermitted as error:
-        return render(
-            request, "cases/case/problem.html",
-            {"title": "Not allowed", "message": error.message}, status=403,
-        )  # fmt: skip
+        return _problem(request, 403, "Not allowed", error.message)
     form = IpMapForm(request.GET or None)
     filters = form.filters() if form.is_valid() else IpMapFilters.default()
     if not form.is_bound:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import ipaddress
 import json
 import uuid
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
+from cases.ipaddr import canonical_ip, parse_ip
 from cases.models import AuditAction, AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -165,13 +165,9 @@ def audit_record_many(*, actor, action: AuditAction | str, entries: list[dict]) 
 
 
 def _canonical_ip(ip: str | None) -> str | None:
-    """The form PostgreSQL's inet returns (2001:DB8::1 -> 2001:db8::1), so hashes verify later."""
-    if not ip:
-        return None
-    try:
-        return str(ipaddress.ip_address(ip))
-    except ValueError:
-        return None
+    """The form PostgreSQL's inet returns, so the hash verifies when the event is read back."""
+    address = parse_ip(ip)
+    return None if address is None else canonical_ip(address)
 
 
 def _actor_name(actor) -> str:

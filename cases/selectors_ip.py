@@ -301,6 +301,17 @@ class IpUsage:
         }
 
 
+def _most_used(rows, field: str) -> list[tuple[str, int]]:
+    """(value, rows) for each non-empty value of field, most rows first, ties by value."""
+    return list(
+        rows.exclude(**{field: ""})
+        .values(field)
+        .annotate(n=Count("id"))
+        .order_by("-n", field)
+        .values_list(field, "n")
+    )
+
+
 def ip_usage(ip: str, *, limit: int = IP_PAGE_LIST_LIMIT) -> IpUsage | None:
     """Everything known about one IP: its place and who used it (lists capped at limit, with
     full counts). None when the text is not an IP address."""
@@ -333,23 +344,11 @@ def ip_usage(ip: str, *, limit: int = IP_PAGE_LIST_LIMIT) -> IpUsage | None:
         ),
         key=lambda row: (-(row[1] + row[2]), row[0]),
     )
-    devices = list(
-        transactions.exclude(device_id="")
-        .values("device_id")
-        .annotate(n=Count("id"))
-        .order_by("-n", "device_id")
-        .values_list("device_id", "n")
-    )
+    devices = _most_used(transactions, "device_id")
     case_ids = transactions.values("case_id")
     cases = Case.objects.filter(pk__in=case_ids)
     labels = dict(transactions.values("label").annotate(n=Count("id")).values_list("label", "n"))
-    user_agents = list(
-        curation.exclude(user_agent="")
-        .values("user_agent")
-        .annotate(n=Count("id"))
-        .order_by("-n", "user_agent")
-        .values_list("user_agent", "n")
-    )
+    user_agents = _most_used(curation, "user_agent")
     return IpUsage(
         place=place,
         first_seen=min(firsts) if firsts else None,

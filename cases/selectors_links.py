@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from cases.models import FINISHED_CASE_STATUSES, Case, Label
+from cases.selectors_rings import account_cases
 
 ACCOUNT, IP, DEVICE = "account", "ip", "device"
 
@@ -236,13 +237,7 @@ def _describe_accounts(graph: LinkGraph) -> None:
             [names, Label.FRAUD.value],
         )
         fraud = {row[0] for row in cursor.fetchall()}
-    best_case: dict[str, Case] = {}
-    for found in Case.objects.filter(account_id__in=names).only("id", "account_id", "status"):
-        is_open = found.status not in FINISHED_CASE_STATUSES
-        current = best_case.get(found.account_id)
-        current_open = current is not None and current.status not in FINISHED_CASE_STATUSES
-        if current is None or (is_open, found.pk) > (current_open, current.pk):
-            best_case[found.account_id] = found
+    best_case = account_cases(names)
     for node in accounts:
         node.fraud = node.value in fraud
         found = best_case.get(node.value)
@@ -256,11 +251,8 @@ def _describe_accounts(graph: LinkGraph) -> None:
 
 
 def ip_page_url(ip: str) -> str:
-    """The IP page (cases' ip-detail), or its known path while that page is not installed."""
-    try:
-        return reverse("ip-detail", args=[ip])
-    except NoReverseMatch:
-        return f"/ips/{ip}/"
+    """The IP page (cases' ip-detail)."""
+    return reverse("ip-detail", args=[ip])
 
 
 def _lay_out(graph: LinkGraph, iterations: int = 120) -> None:

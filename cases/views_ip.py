@@ -10,12 +10,7 @@ from cases.errors import ActionNotPermitted
 from cases.selectors_ip import geo_source_info, ip_usage
 from cases.services.access import refusals_audited, require_permission
 from cases.services.ip_enrichment import canonical_ip, parse_ip
-
-
-def _problem(request, status: int, title: str, message: str):
-    return render(
-        request, "cases/case/problem.html", {"title": title, "message": message}, status=status
-    )
+from cases.views_case import _problem
 
 
 @require_GET

@@ -10,7 +10,6 @@ user agent) counts as a duplicate, never as a second record.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from cases.ingest.readers import SourceRecord
-from cases.ingest.validation import absent, shown, text_value
+from cases.ingest.validation import absent, moment_value, shown, text_value
 from cases.models import IngestRun, QuarantinedRow
 from cases.services.ip_enrichment import canonical_ip, parse_ip
 
@@ -69,25 +68,6 @@ def reader_contract(run: IngestRun) -> dict:
     if run.kind == IngestRun.Kind.CURATION:
         return {"columns": CURATION_COLUMNS, "required": CURATION_REQUIRED}
     return {}
-
-
-def _observed_at(values: dict, errors: list[str]) -> datetime | None:
-    value = values.get("observed_at")
-    if absent(value):
-        return None
-    moment = None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            moment = datetime.fromisoformat(value.strip())
-    if moment is None:
-        errors.append(f"observed_at is not an ISO 8601 date-time: {shown(value)}")
-        return None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        errors.append(f"observed_at has no UTC offset: {shown(str(value))}")
-        return None
-    return moment
 
 
 def _metadata(values: dict, errors: list[str]) -> dict:
@@ -137,7 +117,7 @@ def validate_curation_row(values: dict) -> tuple[CleanCuration | None, list[str]
             source_ip = canonical_ip(address)
     transaction_id = text_value(values, "transaction_id", errors, limit=MAX_KEY_LENGTH)
     account_id = text_value(values, "account_id", errors, limit=MAX_KEY_LENGTH)
-    observed_at = _observed_at(values, errors)
+    observed_at = moment_value(values, "observed_at", errors)
     user_agent = text_value(values, "user_agent", errors, limit=MAX_USER_AGENT_LENGTH)
     metadata = _metadata(values, errors)
     if errors:

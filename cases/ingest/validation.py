@@ -19,6 +19,7 @@ import pycountry
 
 from cases.ingest.contract import MAX_AMOUNT_EXCLUSIVE, MAX_FEATURES, MAX_LENGTHS, OUTCOMES
 from cases.ingest.jsontext import json_loads
+from cases.ipaddr import parse_ip
 
 CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 # XK (Kosovo) is user-assigned in ISO 3166 but used by card networks and GeoIP databases.
@@ -80,10 +81,14 @@ def text_value(
     return text
 
 
-def _occurred_at(values: dict, errors: list[str]) -> datetime | None:
-    value = values.get("occurred_at")
+def moment_value(
+    values: dict, name: str, errors: list[str], *, required: bool = False
+) -> datetime | None:
+    """The column's ISO 8601 date-time with its UTC offset; problems appended to errors."""
+    value = values.get(name)
     if absent(value):
-        errors.append("occurred_at is required")
+        if required:
+            errors.append(f"{name} is required")
         return None
     if isinstance(value, datetime):
         moment = value
@@ -91,14 +96,14 @@ def _occurred_at(values: dict, errors: list[str]) -> datetime | None:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
-            errors.append(f"occurred_at is not an ISO 8601 date-time: {shown(value)}")
+            errors.append(f"{name} is not an ISO 8601 date-time: {shown(value)}")
             return None
     else:
-        errors.append(f"occurred_at is not an ISO 8601 date-time: {shown(value)}")
+        errors.append(f"{name} is not an ISO 8601 date-time: {shown(value)}")
         return None
     if moment.tzinfo is None or moment.utcoffset() is None:
         errors.append(
-            f"occurred_at has no UTC offset: {shown(str(value))} "
+            f"{name} has no UTC offset: {shown(str(value))} "
             "(write it like 2026-11-28T14:03:00+00:00)"
         )
         return None
@@ -149,15 +154,8 @@ def _code(values: dict, name: str, allowed: frozenset[str], what: str, errors, *
     return code
 
 
-@functools.lru_cache(maxsize=65_536)
-def _parse_ip(text: str):
-    """Parsed address or None; cached because a file repeats its IPs and parsing is slow."""
-    if "%" in text:  # scoped IPv6 addresses cannot be stored as inet
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
+# Cached because a file repeats its IPs and parsing is slow.
+_parse_ip = functools.lru_cache(maxsize=65_536)(parse_ip)
 
 
 def _source_ip(values: dict, errors: list[str]):
@@ -286,7 +284,7 @@ def validate_row(values: dict, *, embedding_dim: int) -> tuple[CleanTransaction 
     errors: list[str] = []
     transaction_id = text_value(values, "transaction_id", errors, required=True)
     account_id = text_value(values, "account_id", errors, required=True)
-    occurred_at = _occurred_at(values, errors)
+    occurred_at = moment_value(values, "occurred_at", errors, required=True)
     amount = _amount(values, errors)
     currency = _code(values, "currency", CURRENCY_CODES, "ISO 4217 currency", errors, required=True)
     merchant = text_value(values, "merchant", errors)

@@ -22,13 +22,12 @@ from pathlib import Path
 import maxminddb
 from django.conf import settings
 from django.utils import timezone
-from django.utils.ipv6 import clean_ipv6_address
 
+from cases.ipaddr import IpAddress, canonical_ip, parse_ip  # noqa: F401 - also imported from here
 from cases.models import IpEnrichment, IpKind
 
 logger = logging.getLogger(__name__)
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 BATCH_SIZE = 2000
 
 DOCUMENTATION_NETWORKS = tuple(
@@ -53,27 +52,20 @@ RESERVED_NETWORKS = tuple(
 )
 
 
-def parse_ip(text: str | None) -> IpAddress | None:
-    """The address in text, or None when it is not a plain IPv4/IPv6 address."""
-    if text is None:
-        return None
-    text = str(text).strip()
-    if not text or "%" in text or "/" in text:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
 def _in_any(address: IpAddress, networks) -> bool:
     return any(address.version == network.version and address in network for network in networks)
 
 
+def _lookup_address(address: IpAddress) -> IpAddress:
+    """::ffff:a.b.c.d is the IPv4 address a.b.c.d: classified and looked up as such."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def ip_kind(address: IpAddress) -> str:
     """The range an address belongs to (IpKind value); only "public" may be placed on a map."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 address a.b.c.d
+    address = _lookup_address(address)
     if address.is_unspecified:
         return IpKind.UNSPECIFIED
     if address.is_loopback:
@@ -91,14 +83,6 @@ def ip_kind(address: IpAddress) -> str:
     if address.is_reserved or _in_any(address, RESERVED_NETWORKS) or not address.is_global:
         return IpKind.RESERVED
     return IpKind.PUBLIC
-
-
-def canonical_ip(address: IpAddress) -> str:
-    """The text under which an address is cached (what PostgreSQL's inet gives back)."""
-    if address.version == 6:
-        # ::ffff:10.0.0.1, not Python 3.11's ::ffff:a00:1: the spelling Django and inet use.
-        return clean_ipv6_address(str(address))
-    return str(address)
 
 
 # --- the databases ------------------------------------------------------------------------
@@ -182,12 +166,6 @@ def geo_databases_in_use() -> GeoDatabases:
 
 
 # --- enrichment ---------------------------------------------------------------------------
-
-
-def _lookup_address(address: IpAddress) -> IpAddress:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def _english(record: dict | None) -> str:

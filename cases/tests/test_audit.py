@@ -302,6 +302,22 @@ def test_removing_the_first_event_is_caught_against_the_genesis_hash(committed_t
     assert "genesis" in report.problem
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("client_ip", ["::ffff:10.0.0.1", "2001:DB8::1", "203.0.113.9"])
+def test_events_from_any_spelling_of_a_client_ip_verify_once_read_back(client_ip):
+    """The hash covers the address as the database gives it back (Python 3.11 alone would
+    spell ::ffff:10.0.0.1 as ::ffff:a00:1 and the chain would not verify)."""
+    token = set_request_context(request_id="req-1", client_ip=client_ip)
+    try:
+        event = audit_record(actor=system_actor(), action=AuditAction.NOTE_ADDED, object_repr="x")
+    finally:
+        reset_request_context(token)
+
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert event_hash(stored) == stored.hash
+    assert audit_chain_verify().ok
+
+
 # --- CSV export -----------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cases.demo.files import encode_rows
+from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
 from cases.ingest.curation import curation_commit_chunk, validate_curation_row
 from cases.models import CurationRecord, IngestRun, IpEnrichment, QuarantinedRow, Transaction
@@ -100,7 +100,10 @@ def test_bad_ip_text_and_other_breaches_are_quarantined_with_reasons(s3, bucket)
             "source_ip is not an IPv4 or IPv6 address: 'fe80::1%eth0'",
             "observed_at is not an ISO 8601 date-time: 'yesterday'",
         ],
-        6: ["observed_at has no UTC offset: '2026-11-01T10:00:00'"],
+        6: [
+            "observed_at has no UTC offset: '2026-11-01T10:00:00' "
+            "(write it like 2026-11-28T14:03:00+00:00)"
+        ],
         7: ["metadata must be a JSON object, got list"],
     }
     quarantined = QuarantinedRow.objects.get(ingest_run=run, row_number=2)
