@@ -232,7 +232,7 @@ def generate_upload_and_copy(args, formats: list[str], run_tag: str) -> Timing:
     """Write every format's parts to S3; COPY each part's rows bare. Returns the COPY's timing."""
     from tqdm import tqdm
 
-    from cases.demo.files import encode_rows
+    from cases.fileformats import encode_rows
     from cases.ingest.copy import psycopg_connection
     from cases.s3 import ensure_bucket, s3_client
 

@@ -15,18 +15,23 @@ from cases.selectors_labels import label_export_backlog
 from cases.services.labels import label_batch_quarantine, label_review
 
 
-def _backlog_context() -> dict:
-    backlog = label_export_backlog()
-    age = backlog.oldest_pending_age
-    return {
-        "label_backlog": backlog,
-        "label_backlog_age": "" if age is None else f"{int(age.total_seconds())} s",
-    }
+class BacklogSummaryAdmin(ReadOnlyAdmin):
+    """A change list with the retraining export backlog above it."""
+
+    change_list_template = "admin/cases/label_backlog_change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        backlog = label_export_backlog()
+        age = backlog.oldest_pending_age
+        summary = {
+            "label_backlog": backlog,
+            "label_backlog_age": "" if age is None else f"{int(age.total_seconds())} s",
+        }
+        return super().changelist_view(request, {**summary, **(extra_context or {})})
 
 
 @admin.register(LabelVersion)
-class LabelVersionAdmin(ReadOnlyAdmin):
-    change_list_template = "admin/cases/label_backlog_change_list.html"
+class LabelVersionAdmin(BacklogSummaryAdmin):
     list_display = (
         "transaction", "version", "label", "status", "hold_reason", "analyst", "decided_at",
         "model_version", "similarity_score", "contradicts_model", "first_exported_at",
@@ -36,9 +41,6 @@ class LabelVersionAdmin(ReadOnlyAdmin):
     list_select_related = ("transaction", "analyst")
     date_hierarchy = "decided_at"
     actions = ["approve_held", "reject_held"]
-
-    def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {**_backlog_context(), **(extra_context or {})})
 
     def _review(self, request, queryset, approve: bool):
         for version in queryset:
@@ -58,8 +60,7 @@ class LabelVersionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LabelExportBatch)
-class LabelExportBatchAdmin(ReadOnlyAdmin):
-    change_list_template = "admin/cases/label_backlog_change_list.html"
+class LabelExportBatchAdmin(BacklogSummaryAdmin):
     list_display = (
         "batch_id", "state", "row_count", "object_key", "decided_from", "decided_to",
         "created_at", "exported_at", "quarantined_at",
@@ -67,9 +68,6 @@ class LabelExportBatchAdmin(ReadOnlyAdmin):
     list_filter = ("state", "created_at")
     search_fields = ("batch_id", "object_key", "sha256")
     actions = ["quarantine_batches"]
-
-    def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {**_backlog_context(), **(extra_context or {})})
 
     @admin.action(description="Quarantine the selected batches (retracts their labels)")
     def quarantine_batches(self, request, queryset):
@@ -84,11 +82,7 @@ class LabelExportBatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LabelOutbox)
-class LabelOutboxAdmin(ReadOnlyAdmin):
-    change_list_template = "admin/cases/label_backlog_change_list.html"
+class LabelOutboxAdmin(BacklogSummaryAdmin):
     list_display = ("id", "label_version", "action", "created_at", "batch")
     list_filter = ("action", ("batch", admin.EmptyFieldListFilter))
     list_select_related = ("label_version__transaction", "batch")
-
-    def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {**_backlog_context(), **(extra_context or {})})

@@ -5,11 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from cases.models import LabelExportBatch, LabelStatus, LabelVersion
-from cases.services.label_export import exportable_outbox
+from cases.models import LabelExportAction, LabelExportBatch, LabelOutbox, LabelStatus, LabelVersion
+
+
+def exportable_outbox():
+    """Outbox rows waiting to go out: retractions, and exports of pending versions.
+
+    Held, quarantined, rejected or superseded versions wait (or never go).
+    """
+    return LabelOutbox.objects.filter(batch__isnull=True).filter(
+        Q(action=LabelExportAction.RETRACT)
+        | Q(action=LabelExportAction.EXPORT, label_version__status=LabelStatus.PENDING)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +69,6 @@ def held_labels(limit: int = 200):
         LabelVersion.objects.filter(status=LabelStatus.HELD)
         .select_related("transaction", "case", "analyst", "supersedes")
         .order_by("decided_at", "id")[:limit]
-    )
-
-
-def current_exported_label(transaction_id: str) -> LabelVersion | None:
-    """The newest exported, not quarantined version of one transaction."""
-    return (
-        LabelVersion.objects.filter(
-            transaction__transaction_id=transaction_id, status=LabelStatus.EXPORTED
-        )
-        .order_by("-version")
-        .first()
     )
 
 

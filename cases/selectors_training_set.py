@@ -12,7 +12,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -31,7 +31,6 @@ class TrainingSet:
     rows: list[dict]
     batches_read: int
     rows_read: int
-    problems: list[str] = field(default_factory=list)
 
 
 def exported_manifest_keys(client, *, bucket: str, prefix: str, since: datetime) -> Iterator[str]:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from cases.services import label_export
+from cases.task_options import recomputable
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +28,11 @@ RETRYABLE = (
 )
 
 EXPORT_TASK_OPTIONS = {
-    "acks_late": True,
+    **recomputable(soft_seconds=1800, max_retries=12),
     "reject_on_worker_lost": True,
     "autoretry_for": RETRYABLE,
     "retry_backoff": settings.FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF,
     "retry_backoff_max": settings.FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX,
-    "max_retries": 12,
-    "soft_time_limit": 1800,
-    "time_limit": 1900,
 }
 
 

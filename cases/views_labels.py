@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.errors import ActionNotPermitted, CaseError, InvalidInput
@@ -154,6 +155,4 @@ def _quarantine_or_release(request, *, release: bool):
 
 
 def _aware(value: datetime) -> datetime:
-    from django.utils import timezone
-
     return value if timezone.is_aware(value) else timezone.make_aware(value)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from cases.demo.files import encode_rows
+from cases.fileformats import encode_rows
 
 PART_FORMATS = ("parquet", "csv.gz", "jsonl.gz", "csv", "jsonl")
 NEEDS_REVIEW_GOOD_ROWS = 25

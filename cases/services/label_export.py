@@ -16,19 +16,17 @@ S3 errors propagate: the Celery task retries with backoff and the outbox keeps e
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
-import io
 import json
 import logging
 import os
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from cases.audit import audit_record, system_actor
+from cases.fileformats import encode_rows
 from cases.models import (
     AuditAction,
     LabelExportAction,
@@ -38,6 +36,7 @@ from cases.models import (
     LabelVersion,
 )
 from cases.s3 import ensure_bucket, s3_client
+from cases.selectors_labels import exportable_outbox
 from cases.services.labels import analyst_pseudonym
 
 logger = logging.getLogger(__name__)
@@ -52,17 +51,6 @@ class ExportNotConfirmed(RuntimeError):
 
 class SimulatedCrash(RuntimeError):
     """Raised by the fault-injection setting between the S3 write and the mark (tests)."""
-
-
-def exportable_outbox():
-    """Outbox rows waiting to go out: retractions, and exports of pending versions.
-
-    Held, quarantined, rejected or superseded versions wait (or never go).
-    """
-    return LabelOutbox.objects.filter(batch__isnull=True).filter(
-        Q(action=LabelExportAction.RETRACT)
-        | Q(action=LabelExportAction.EXPORT, label_version__status=LabelStatus.PENDING)
-    )
 
 
 def batch_keys(batch_id: str, created_at) -> tuple[str, str]:
@@ -131,15 +119,8 @@ def label_row(entry: LabelOutbox, batch: LabelExportBatch) -> dict:
 
 
 def render_batch(rows: list[dict]) -> bytes:
-    """Gzipped JSON Lines, byte-identical for the same rows (no gzip timestamp or name)."""
-    text = "".join(
-        json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-        for row in rows
-    )
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as compressed:
-        compressed.write(text.encode())
-    return buffer.getvalue()
+    """Gzipped JSON Lines with sorted keys, byte-identical for the same rows (gzip mtime 0)."""
+    return encode_rows([dict(sorted(row.items())) for row in rows], "jsonl.gz")
 
 
 def build_manifest(batch: LabelExportBatch, rows: list[dict], body: bytes) -> dict:

@@ -13,6 +13,7 @@ from cases.models import (
     Case,
     CaseStatus,
     Label,
+    LabelStatus,
     Outcome,
     ReasonCode,
     Resolution,
@@ -82,12 +83,7 @@ def case_transition(*, actor, case_id, to_status: str, expected_version: int | N
 def _reason_codes(codes: list[str], resolution: str) -> list[ReasonCode]:
     if not codes:
         raise InvalidInput("closing needs at least one reason code")
-    found = {
-        reason.code: reason for reason in ReasonCode.objects.filter(code__in=codes, active=True)
-    }
-    unknown = sorted(set(codes) - set(found))
-    if unknown:
-        raise InvalidInput(f"unknown or retired reason code(s): {', '.join(unknown)}")
+    found = {reason.code: reason for reason in _known_reason_codes(codes)}
     misfits = sorted(
         code
         for code, reason in found.items()
@@ -159,9 +155,12 @@ def _apply_resolution_defaults(*, actor, case: Case, resolution: str) -> None:
     if label:
         codes = sorted(case.reason_codes.values_list("code", flat=True))
         # A label held for a lead is a decision already: the default does not overrule it.
-        unlabelled = case.transactions.filter(label="").exclude(label_versions__status="held")
+        unlabelled = case.transactions.filter(label="").exclude(
+            label_versions__status=LabelStatus.HELD
+        )
         for tx in unlabelled.select_for_update(of=("self",)).select_related("case"):
-            _record_label(
+            # A new version with its outbox row, held by the poisoning guards when they say so.
+            label_version_record(
                 actor=actor, tx=tx, label=label, when=now, why="resolution default",
                 reason_codes=codes,
             )  # fmt: skip
@@ -175,15 +174,6 @@ def _record_decision(*, actor, tx: Transaction, decision: str, when, why: str) -
         actor=actor, action=AuditAction.TRANSACTION_DECIDED, obj=tx, object_repr=tx.transaction_id,
         before=before, after={"decision": decision, "why": why, "case_id": tx.case_id},
     )  # fmt: skip
-
-
-def _record_label(
-    *, actor, tx: Transaction, label: str, when, why: str, reason_codes: list[str]
-) -> None:
-    # A new version with its outbox row, held by the poisoning guards when they say so.
-    label_version_record(
-        actor=actor, tx=tx, label=label, reason_codes=reason_codes, why=why, when=when
-    )
 
 
 def case_reopen(*, actor, case_id, reason: str, expected_version: int | None = None) -> Case:
@@ -288,7 +278,7 @@ def transaction_label(
                     codes = sorted(case.reason_codes.values_list("code", flat=True))
                 else:
                     codes = sorted(reason.code for reason in _known_reason_codes(reason_codes))
-                _record_label(
+                label_version_record(
                     actor=actor, tx=tx, label=label, when=timezone.now(), why="analyst",
                     reason_codes=codes,
                 )  # fmt: skip

@@ -10,8 +10,10 @@ from decimal import Decimal
 import numpy as np
 from django.conf import settings
 
-from cases.models import Case, Transaction
-from cases.tests.workflow_fixtures import make_queue, make_reason_codes, make_user
+from cases import services
+from cases.models import Case, CaseStatus, LabelVersion, Transaction
+from cases.services.label_export import labels_export_pending
+from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -24,6 +26,16 @@ def make_team():
     queue = make_queue("General", analyst, other_analyst, lead, sla_hours=8, is_default=True)
     make_reason_codes()
     return analyst, other_analyst, lead, second_lead, queue
+
+
+def make_held_flip():
+    """An analyst's flip of an exported label, held for a lead: (analyst, lead, tx, held)."""
+    analyst, _, lead, _, queue = make_team()
+    tx = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
+    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="fraud")
+    labels_export_pending()
+    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="legitimate")
+    return analyst, lead, tx, LabelVersion.objects.get(status="held")
 
 
 def axis(index: int, towards: int | None = None, by: float = 0.0) -> np.ndarray:

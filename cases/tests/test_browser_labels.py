@@ -5,11 +5,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from cases import services
-from cases.models import AuditAction, AuditEvent, CaseStatus, LabelVersion
-from cases.services.label_export import labels_export_pending
-from cases.tests.label_fixtures import make_team
-from cases.tests.workflow_fixtures import make_case
+from cases.models import AuditAction, AuditEvent
+from cases.tests.label_fixtures import make_held_flip
 from conftest import sign_in_browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -28,12 +25,7 @@ def test_a_lead_approves_a_held_flip_on_the_labels_page(
     live_server, browser_page, settings, bucket
 ):
     settings.FRAUDCASE_RETRAINING_BUCKET = bucket
-    analyst, _, lead, _, queue = make_team()
-    tx = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
-    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="fraud")
-    labels_export_pending()
-    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="legitimate")
-    held = LabelVersion.objects.get(status="held")
+    _, lead, tx, held = make_held_flip()
     page = browser_page
     sign_in_lead(page, live_server, lead)
 

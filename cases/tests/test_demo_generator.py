@@ -26,7 +26,6 @@ import pytest
 from cases.demo.bundle import NEEDS_REVIEW_RULES, needs_review_rows
 from cases.demo.curation import COMMON_USER_AGENTS, ODD_USER_AGENTS
 from cases.demo.embedding import FEATURE_NAMES, embed_transactions, similarity_scores
-from cases.demo.files import CONTRACT_COLUMNS, FORMATS, encode_rows
 from cases.demo.generator import (
     MODEL_VERSION,
     demo_files,
@@ -37,6 +36,7 @@ from cases.demo.generator import (
 from cases.demo.ips import ip_country
 from cases.demo.population import build_world
 from cases.demo.world import COUNTRIES, COUNTRY_BY_CODE, MERCHANT_TYPE_BY_KEY
+from cases.fileformats import CONTRACT_COLUMNS, FORMATS, encode_rows
 
 END = datetime(2026, 11, 28, 12, tzinfo=UTC)
 DIM = 384
@@ -82,7 +82,7 @@ def test_demo_package_imports_without_django():
         key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"
     }
     code = (
-        "import sys, cases.demo.generator, cases.demo.files, cases.demo.embedding;"
+        "import sys, cases.demo.generator, cases.fileformats, cases.demo.embedding;"
         "print('django' in sys.modules)"
     )
     result = subprocess.run(

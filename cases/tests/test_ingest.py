@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cases.demo.files import encode_rows
+from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
 from cases.models import Case, CaseStatus, IngestRun, QuarantinedRow, Transaction
 from cases.services import case_priority, cases_refresh_priority

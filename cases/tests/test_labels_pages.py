@@ -14,9 +14,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases import services
 from cases.models import AuditAction, AuditEvent, CaseStatus, LabelVersion, Queue
-from cases.services.label_export import labels_export_pending
 from cases.services.sign_in import otp_required_for
-from cases.tests.label_fixtures import make_team
+from cases.tests.label_fixtures import make_held_flip
 from cases.tests.workflow_fixtures import make_case
 
 pytestmark = pytest.mark.django_db
@@ -37,12 +36,7 @@ def signed_in(user) -> Client:
 def held_flip(settings, bucket):
     """An analyst's flip of an exported label, held for a lead."""
     settings.FRAUDCASE_RETRAINING_BUCKET = bucket
-    analyst, other_analyst, lead, second_lead, queue = make_team()
-    tx = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
-    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="fraud")
-    labels_export_pending()
-    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="legitimate")
-    return analyst, lead, tx, LabelVersion.objects.get(status="held")
+    return make_held_flip()
 
 
 def test_a_lead_sees_held_labels_and_the_backlog_and_approves_one(held_flip):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from cases.demo.files import encode_rows
+from cases.fileformats import encode_rows
 from cases.models import IngestRun, Transaction
 from conftest import BASE_DIR, contract_row, put_file, subprocess_env
 

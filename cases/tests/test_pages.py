@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from cases.demo.files import encode_rows
+from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
 from cases.models import IngestRun
 from conftest import contract_row, put_file

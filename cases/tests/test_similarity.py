@@ -18,8 +18,8 @@ from django.core.management import call_command
 from django.db import DataError, connection, transaction
 from django.template.loader import render_to_string
 
-from cases.demo.files import encode_rows
 from cases.errors import InvalidInput
+from cases.fileformats import encode_rows
 from cases.models import Case, CaseStatus, Transaction
 from cases.models.case import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
 from cases.selectors_similarity import (

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cases.demo.files import encode_rows
+from cases.fileformats import encode_rows
 from cases.models import IngestRun, QuarantinedRow, Transaction
 from conftest import contract_row, put_file, wait_until
 
