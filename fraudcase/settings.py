@@ -35,7 +35,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Where the embedded servers keep their data and sockets.
-FRAUDCASE_VAR_DIR = Path(env.str("FRAUDCASE_VAR_DIR", default=str(BASE_DIR / "var")))
+# Absolute: the embedded Redis changes its working directory to its own folder.
+FRAUDCASE_VAR_DIR = Path(env.str("FRAUDCASE_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

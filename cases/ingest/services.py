@@ -36,6 +36,7 @@ from cases.ingest.validation import CleanTransaction, validate_row
 from cases.models import AuditAction, IngestRun, QuarantinedRow
 from cases.s3 import s3_client
 from cases.services.access import refusals_audited, require_permission
+from cases.sqlarrays import text_array
 
 logger = logging.getLogger(__name__)
 
@@ -360,8 +361,8 @@ def _load_transactions(
     # One array parameter: the ORM's IN (...) spends milliseconds per thousand ids on them.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT transaction_id FROM cases_transaction WHERE transaction_id = ANY(%s)",
-            [list(first_by_id)],
+            "SELECT transaction_id FROM cases_transaction WHERE transaction_id = ANY(%s::text[])",
+            [text_array(first_by_id)],
         )
         known = {row[0] for row in cursor.fetchall()}
     new_rows = [row for tx_id, row in first_by_id.items() if tx_id not in known]

@@ -53,10 +53,10 @@ class Case(models.Model):
     on them without scanning transactions.
     """
 
-    account_id = models.CharField(max_length=128, db_index=True)
-    status = models.CharField(
-        max_length=24, choices=CaseStatus.choices, default=CaseStatus.OPEN, db_index=True
-    )
+    # Indexes in Meta: db_index=True adds a LIKE-pattern twin per text column, which nothing
+    # here asks and every case opened or updated by ingest paid for.
+    account_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=24, choices=CaseStatus.choices, default=CaseStatus.OPEN)
     priority = models.PositiveSmallIntegerField(default=0, help_text="0 (lowest) to 100")
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -120,6 +120,8 @@ class Case(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["account_id"], name="case_account_idx"),
+            # Also the index for status alone (its leading column).
             models.Index(fields=["status", "-priority"], name="case_queue_idx"),
             # The triage queue reads open cases only, by priority or by SLA, per queue/assignee.
             models.Index(

@@ -12,6 +12,7 @@ from django.db.models import Count, IntegerField, Max, Sum, Value, When
 from django.utils import timezone
 
 from cases.models import FINISHED_CASE_STATUSES, Case, Outcome, Transaction
+from cases.sqlarrays import number_array, text_array
 
 # How much each part weighs in a case's priority (they add up to 100).
 SCORE_WEIGHT = 60
@@ -61,6 +62,7 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
     if not accounts:
         return {}, []
     now = timezone.now()
+    account_array = text_array(accounts)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             """
@@ -77,13 +79,13 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
             ON CONFLICT DO NOTHING
             RETURNING id
             """,
-            ["open", now, now, accounts, list(FINISHED_CASE_STATUSES)],
+            ["open", now, now, account_array, list(FINISHED_CASE_STATUSES)],
         )
         opened = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             "SELECT account_id, id FROM cases_case "
-            "WHERE account_id = ANY(%s) AND status <> ALL(%s)",
-            [accounts, list(FINISHED_CASE_STATUSES)],
+            "WHERE account_id = ANY(%s::text[]) AND status <> ALL(%s)",
+            [account_array, list(FINISHED_CASE_STATUSES)],
         )
         case_ids = dict(cursor.fetchall())
     return case_ids, opened
@@ -100,8 +102,10 @@ def cases_fold_in_transactions(
 
     What cases_refresh_priority computes for these cases when the transactions are new to
     them (a maximum, a sum, a count and the sternest outcome only grow), without reading the
-    cases' older transactions: ingest's path. Each case row is updated in place under its row
-    lock, so two workers adding to one case at once both count. Returns how many cases moved.
+    cases' older transactions: ingest's path. The cases are locked and read first, so two
+    workers adding to one case at once both count, and each case row is written once (a
+    second write per case, for the priority, was a third of a chunk's database time).
+    Returns how many cases were updated.
     """
     added: dict[int, list] = {}
     for case_id, score, outcome, amount in zip(case_ids, scores, outcomes, amounts, strict=True):
@@ -116,52 +120,60 @@ def cases_fold_in_transactions(
         entry[3] += 1
     if not added:
         return 0
-    ids = sorted(added)
     outcome_by_rank = {rank: outcome for outcome, rank in OUTCOME_RANK.items()}
-    rank_sql = " ".join(f"WHEN '{outcome}' THEN {rank}" for outcome, rank in OUTCOME_RANK.items())
+    columns: dict[str, list] = {
+        name: [] for name in ("id", "score", "outcome", "amount", "count", "priority")
+    }
     with connection.cursor() as cursor:
+        # In id order, as every writer of several cases locks them: no deadlock between workers.
         cursor.execute(
-            f"""
-            UPDATE cases_case SET
-                max_similarity_score = GREATEST(cases_case.max_similarity_score, added.score),
-                worst_outcome = CASE
-                    WHEN added.rank > (CASE cases_case.worst_outcome {rank_sql} ELSE 0 END)
-                    THEN added.outcome ELSE cases_case.worst_outcome END,
-                amount_at_risk = cases_case.amount_at_risk + added.amount,
-                transaction_count = cases_case.transaction_count + added.count,
-                updated_at = %s
-            FROM unnest(%s::bigint[], %s::float8[], %s::int[], %s::text[], %s::numeric[], %s::int[])
-                 AS added(id, score, rank, outcome, amount, count)
-            WHERE cases_case.id = added.id
-            RETURNING cases_case.id, cases_case.max_similarity_score, cases_case.worst_outcome,
-                      cases_case.amount_at_risk, cases_case.neighbour_fraud_score,
-                      cases_case.priority
+            """
+            SELECT id, max_similarity_score, worst_outcome, amount_at_risk, transaction_count,
+                   neighbour_fraud_score
+            FROM cases_case WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE
             """,
-            [
-                timezone.now(), ids, [added[i][0] for i in ids], [added[i][1] for i in ids],
-                [outcome_by_rank.get(added[i][1], "") for i in ids],
-                [added[i][2] for i in ids], [added[i][3] for i in ids],
-            ],
-        )  # fmt: skip
-        moved_ids, priorities = [], []
-        for case_id, score, outcome, amount, neighbour, old_priority in cursor.fetchall():
-            priority = case_priority(
-                max_similarity_score=score, worst_outcome=outcome, amount_at_risk=amount,
-                neighbour_fraud_score=neighbour,
-            )  # fmt: skip
-            if priority != old_priority:
-                moved_ids.append(case_id)
-                priorities.append(priority)
-        if moved_ids:
-            cursor.execute(
-                """
-                UPDATE cases_case SET priority = fresh.priority
-                FROM unnest(%s::bigint[], %s::int[]) AS fresh(id, priority)
-                WHERE cases_case.id = fresh.id
-                """,
-                [moved_ids, priorities],
+            [number_array(added)],
+        )
+        for case_id, old_score, old_outcome, old_amount, old_count, neighbour in cursor.fetchall():
+            score, rank, amount, count = added[case_id]
+            score = max(old_score, score)
+            outcome = (
+                outcome_by_rank[rank] if rank > OUTCOME_RANK.get(old_outcome, 0) else old_outcome
             )
-    return len(ids)
+            amount += old_amount
+            columns["id"].append(case_id)
+            columns["score"].append(score)
+            columns["outcome"].append(outcome)
+            columns["amount"].append(amount)
+            columns["count"].append(old_count + count)
+            columns["priority"].append(
+                case_priority(
+                    max_similarity_score=score, worst_outcome=outcome, amount_at_risk=amount,
+                    neighbour_fraud_score=neighbour,
+                )
+            )  # fmt: skip
+        _write_case_aggregates(cursor, columns)
+    return len(columns["id"])
+
+
+def _write_case_aggregates(cursor, columns: dict[str, list]) -> int:
+    """One UPDATE from arrays (bulk_update's CASE expressions cost seconds per thousand cases)."""
+    cursor.execute(
+        """
+        UPDATE cases_case SET max_similarity_score = fresh.score, worst_outcome = fresh.outcome,
+               amount_at_risk = fresh.amount, transaction_count = fresh.count,
+               priority = fresh.priority, updated_at = %s
+        FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::numeric[], %s::int[], %s::int[])
+             AS fresh(id, score, outcome, amount, count, priority)
+        WHERE cases_case.id = fresh.id
+        """,
+        [
+            timezone.now(), number_array(columns["id"]), number_array(columns["score"]),
+            text_array(columns["outcome"]), number_array(columns["amount"]),
+            number_array(columns["count"]), number_array(columns["priority"]),
+        ],
+    )  # fmt: skip
+    return cursor.rowcount
 
 
 def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
@@ -216,17 +228,5 @@ def cases_refresh_priority(*, case_ids: Iterable[int]) -> int:
     for case_id in sorted(set(ids) - set(columns["id"])):
         for name, value in zip(columns, (case_id, 0.0, "", Decimal(0), 0, 0), strict=True):
             columns[name].append(value)
-    # One UPDATE from arrays: bulk_update's CASE expressions cost seconds per thousand cases.
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE cases_case SET max_similarity_score = fresh.score, worst_outcome = fresh.outcome,
-                   amount_at_risk = fresh.amount, transaction_count = fresh.count,
-                   priority = fresh.priority, updated_at = %s
-            FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::numeric[], %s::int[], %s::int[])
-                 AS fresh(id, score, outcome, amount, count, priority)
-            WHERE cases_case.id = fresh.id
-            """,
-            [timezone.now(), *columns.values()],
-        )
-        return cursor.rowcount
+        return _write_case_aggregates(cursor, columns)
