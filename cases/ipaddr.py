@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 from django.utils.ipv6 import clean_ipv6_address
 
@@ -17,6 +18,13 @@ def parse_ip(text: str | None) -> IpAddress | None:
     text = str(text).strip()
     if not text or "%" in text or "/" in text:
         return None
+    try:
+        # Dotted-quad IPv4 first, in C: ipaddress parses text in Python (about 12 µs an
+        # address, most of validating a row with a new IP). inet_pton is as strict (four
+        # decimal octets up to 255, no leading zeros); anything else goes to ipaddress.
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):  # not dotted-quad IPv4 (ValueError: a NUL in the text)
+        pass
     try:
         return ipaddress.ip_address(text)
     except ValueError:

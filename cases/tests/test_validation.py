@@ -1,5 +1,6 @@
 """Every rule of the input contract, one breaking value at a time."""
 
+import ipaddress
 from datetime import datetime
 from decimal import Decimal
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from cases.ingest.validation import validate_row
+from cases.ipaddr import parse_ip
 from conftest import contract_row
 
 DIM = 384
@@ -121,3 +123,22 @@ def test_optional_columns_may_be_absent():
 
     assert reasons == []
     assert clean.embedding is None and clean.source_ip is None and clean.outcome == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.2.3.4", "0.0.0.0", "255.255.255.255", " 10.0.0.1\n", "01.2.3.4", "1.2.3.04", "000.1.1.1",
+     "256.1.1.1", "1.2.3", "1.2.3.4.5", "1..3.4", "+1.2.3.4", "1.2.3.-4", "0x1.2.3.4",
+     "1.2.3.1234", "١.٢.٣.٤", "1.2.3.4\x00", "::1", "::ffff:1.2.3.4", "2001:DB8::1", "fe80::1%eth0",
+     "10.0.0.0/8", "", "x"],
+)  # fmt: skip
+def test_source_ip_parsing_agrees_with_the_standard_library(text):
+    """parse_ip's C fast path for dotted quads accepts and refuses exactly what ipaddress does."""
+    stripped = text.strip()
+    try:
+        expected = None if "%" in stripped or "/" in stripped else ipaddress.ip_address(stripped)
+    except ValueError:
+        expected = None
+    got = parse_ip(text)
+    assert got == expected
+    assert type(got) is type(expected)
