@@ -23,6 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from cases.audit import (
     GENESIS_HASH,
     audit_record,
+    audit_record_many,
     event_hash,
     reset_request_context,
     set_request_context,
@@ -315,6 +316,41 @@ def test_events_from_any_spelling_of_a_client_ip_verify_once_read_back(client_ip
 
     stored = AuditEvent.objects.get(pk=event.pk)
     assert event_hash(stored) == stored.hash
+    assert audit_chain_verify().ok
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("client_ip", [None, "::ffff:10.0.0.1", "203.0.113.9"])
+def test_many_events_at_once_extend_the_chain_in_order_and_verify_once_read_back(client_ip):
+    """audit_record_many (ingest opening cases) writes with COPY: ids follow the chain, the
+    JSON and the client IP read back exactly as they were hashed."""
+    user = get_user_model().objects.create_user("copy-writer")
+    first = audit_record(actor=user, action=AuditAction.NOTE_ADDED, object_repr="before")
+    token = set_request_context(request_id="req-many", client_ip=client_ip)
+    try:
+        audit_record_many(
+            actor=user,
+            action=AuditAction.CASE_OPENED,
+            entries=[
+                {"obj": user, "after": {"n": n, "text": 'quote " \\ tab\t é', "when": timezone.now(),
+                                        "nested": {"list": [1, 2.5, None]}}}
+                for n in range(25)
+            ],
+        )  # fmt: skip
+    finally:
+        reset_request_context(token)
+    audit_record(actor=user, action=AuditAction.NOTE_ADDED, object_repr="after")
+
+    events = list(AuditEvent.objects.filter(id__gt=first.pk).order_by("id"))
+    assert [event.action for event in events] == [AuditAction.CASE_OPENED] * 25 + [
+        AuditAction.NOTE_ADDED
+    ]
+    assert [event.after["n"] for event in events[:25]] == list(range(25))
+    assert events[0].previous_hash == first.hash
+    for earlier, later in zip(events, events[1:], strict=False):
+        assert later.previous_hash == earlier.hash
+    assert all(event_hash(event) == event.hash for event in events)
+    assert events[3].actor_id == user.pk and events[3].request_id == "req-many"
     assert audit_chain_verify().ok
 
 
