@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import date, timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
-from django.http import HttpResponse, QueryDict
-from django.shortcuts import redirect, render, resolve_url
+from django.http import QueryDict
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -149,22 +147,7 @@ class BulkActionForm(forms.Form):
         return cleaned
 
 
-def signed_in(view):
-    """login_required, except that an htmx request gets HX-Redirect to the sign-in page, so
-    an expired session reloads the whole page instead of swapping the form into the table."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.headers.get("HX-Request") == "true" and not request.user.is_authenticated:
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = f"{resolve_url(settings.LOGIN_URL)}?next=/"
-            return response
-        return login_required(view)(request, *args, **kwargs)
-
-    return wrapper
-
-
-@signed_in
+@login_required
 @require_GET
 def queue_page(request):
     """The queue as a whole page; /cases/ with HX-Request gives the rows and counts only."""
@@ -188,7 +171,7 @@ def queue_claim_next(request):
     return redirect(case_detail_url(case.reference))
 
 
-@signed_in
+@login_required
 @require_POST
 def queue_bulk(request):
     """Assign, close as false positive or tag the selected cases; back to the same list."""

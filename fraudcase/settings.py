@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "cases.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # An htmx request bound for the sign-in or 2FA page loads it as a whole page instead.
+    "cases.middleware_auth.HtmxFullPageSignInMiddleware",
     # Sends a signed-in user whose role needs a second factor to /accounts/2fa/ until verified.
     "cases.middleware_auth.TwoFactorRequiredMiddleware",
     # Last, as axes asks: turns a lockout flagged during the request into the lockout page.

@@ -242,6 +242,50 @@ def test_sign_in_and_sign_out_are_audited_with_actor_and_client_ip(web):
     assert signed_out[0].object_id == str(analyst.pk)
 
 
+HTMX_FROM_CASE_PAGE = {
+    "HTTP_HX_REQUEST": "true",
+    "HTTP_HX_CURRENT_URL": "http://testserver/cases/FC-000042/?tab=notes",
+}
+
+
+def test_htmx_requests_of_any_page_after_the_session_ended_load_the_sign_in_page_whole(web):
+    """Not only the queue: a case page's panel or form, a label, a link graph."""
+    for method, path in (
+        ("get", "/cases/FC-000042/why/"),
+        ("post", "/cases/FC-000042/notes/"),
+        ("get", reverse("ingest-runs")),
+    ):
+        response = getattr(web, method)(path, **HTMX_FROM_CASE_PAGE)
+        assert response.status_code == 204, path
+        assert response["HX-Redirect"] == (
+            f"{reverse('login')}?next={quote('/cases/FC-000042/?tab=notes', safe='')}"
+        )
+
+
+def test_htmx_sign_in_redirect_comes_back_home_for_a_page_of_another_site(web):
+    response = web.get(
+        "/cases/FC-000042/why/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="https://elsewhere.example/phish/",
+    )
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == f"{reverse('login')}?next=%2F"
+
+
+def test_htmx_request_of_a_lead_owing_the_second_factor_loads_the_2fa_page_whole(web):
+    make_user("lea", [Role.LEAD])
+    sign_in(web, "lea")
+
+    response = web.get("/cases/FC-000042/why/", **HTMX_FROM_CASE_PAGE)
+    plain = web.get("/cases/FC-000042/why/")
+
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == (
+        f"{reverse('two-factor')}?next={quote('/cases/FC-000042/?tab=notes', safe='')}"
+    )
+    assert plain.status_code == 302 and plain.url.startswith(reverse("two-factor"))
+
+
 # --- User and role services ------------------------------------------------------------------
 
 

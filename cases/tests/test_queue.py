@@ -81,7 +81,7 @@ def test_an_htmx_refresh_after_the_session_ended_reloads_to_the_sign_in_page(cli
 
     for response in (refresh, action):
         assert response.status_code == 204
-        assert response["HX-Redirect"] == f"{reverse('login')}?next=/"
+        assert response["HX-Redirect"] == f"{reverse('login')}?next=%2F"
 
 
 def test_an_analyst_sees_their_queues_and_own_cases_per_tab(client, world):
