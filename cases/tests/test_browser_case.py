@@ -132,6 +132,10 @@ def test_a_merchant_named_like_a_script_stays_text(live_server, browser_page, te
     expect(page.locator(".case-transactions tbody td").nth(2)).to_have_text(XSS)
     assert alerts == []
     assert page.evaluate("document.querySelectorAll('main script').length") == 0
+    # The charts' hover text goes through the shared escape (static/js/escape.js).
+    assert page.evaluate(f"window.FraudCase.escapeHtml({XSS!r})") == (
+        "&lt;script&gt;alert(1)&lt;/script&gt;"
+    )
 
 
 def test_a_lead_merges_two_cases_through_the_dialog(live_server, browser_page, team):

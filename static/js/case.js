@@ -67,12 +67,7 @@
     "flagged, undecided": "#b45309"
   };
 
-  function escapeHtml(text) {
-    // Plotly reads hover text as a small HTML subset: data from S3 must stay text.
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
 
   function drawTimeline() {
     var holder = document.getElementById("case-timeline");

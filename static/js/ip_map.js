@@ -3,12 +3,7 @@
 (function () {
   "use strict";
 
-  function escapeHtml(text) {
-    // Plotly reads hover text as a small HTML subset: account ids come from S3, keep them text.
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
 
   function hoverText(p) {
     var asn = p.asn ? "AS" + p.asn + (p.as_org ? " " + escapeHtml(p.as_org) : "") : "ASN unknown";

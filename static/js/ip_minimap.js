@@ -4,12 +4,7 @@
 (function () {
   "use strict";
 
-  function escapeHtml(text) {
-    // Plotly reads hover text as a small HTML subset: IPs and places come from outside.
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
 
   function draw(holder) {
     var data = JSON.parse(holder.getAttribute("data-map"));

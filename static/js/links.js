@@ -14,11 +14,7 @@
   };
   var SYMBOLS = { account: "circle", ip: "square", device: "diamond" };
 
-  function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
 
   function draw() {
     var holder = document.getElementById("case-links-graph");
