@@ -237,3 +237,40 @@ def sign_in_browser(
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state("networkidle")
+
+
+def signed_in(client, user, *, second_factor: bool = True):
+    """client (a Django test client) signed in as user, past the second factor unless
+    second_factor is False: a confirmed TOTP device bound to the session, as after the 2FA page."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    if second_factor:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
+
+
+def client_for(user):
+    """A new test client signed in as user, past the second factor where the role needs one."""
+    from django.test import Client
+
+    from cases.services.sign_in import otp_required_for
+
+    return signed_in(Client(), user, second_factor=otp_required_for(user))
+
+
+def sign_in_lead_browser(page, live_server, lead) -> None:
+    """Password, then the current TOTP code of a new device of the lead, through the real forms."""
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=lead, name="phone", confirmed=True)
+    sign_in_browser(page, live_server, lead.username)
+    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+    page.get_by_label("6-digit code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_load_state("networkidle")

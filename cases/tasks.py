@@ -78,12 +78,13 @@ def refresh_open_case_neighbour_verdicts() -> int:
     return similarity_services.cases_refresh_all_neighbour_verdicts()
 
 
-# Drains the backlog until it is empty; several at once share it (SKIP LOCKED). Queued after
-# each ingest chunk and by beat every minute, so a lost message only delays the graph.
+# Drains the backlog until it is empty; several at once share it (SKIP LOCKED), and a backlog
+# large against the graph (a backfill) is built in at once. Queued after each ingest chunk and
+# by beat every minute, so a lost message only delays the graph.
 @shared_task(**recomputable(soft_seconds=6 * 3600, max_retries=5))
 def index_new_embeddings() -> int:
     """Add the embeddings waiting in the backlog to the nearest-neighbour graph."""
-    return similarity_services.similarity_index_catch_up()
+    return similarity_services.similarity_graph_refresh()
 
 
 # A snapshot in one transaction: a retry or a second run writes a new one and drops the old.

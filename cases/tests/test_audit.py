@@ -17,8 +17,6 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases.audit import (
     GENESIS_HASH,
@@ -34,7 +32,7 @@ from cases.models import AuditAction, AuditEvent
 from cases.roles import Role
 from cases.selectors_audit import audit_chain_verify, case_kpis
 from cases.services.audit_export import CSV_COLUMNS, audit_export_csv
-from conftest import BASE_DIR, subprocess_env
+from conftest import BASE_DIR, signed_in, subprocess_env
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -48,16 +46,6 @@ def make_user(username: str, *roles: str, staff: bool = False):
     )
     user.groups.add(*Group.objects.filter(name__in=roles))
     return get_user_model().objects.get(pk=user.pk)  # fresh permission cache
-
-
-def signed_in(client, user):
-    """Signed in with the second factor passed, as leads, auditors and admins must be."""
-    device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
 
 
 def append_event(*, at: datetime, action, actor=None, case_id=None, **fields) -> AuditEvent:

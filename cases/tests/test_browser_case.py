@@ -10,8 +10,6 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from django.core.cache import cache
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from cases import services
@@ -19,7 +17,7 @@ from cases.models import Case, CaseStatus, Transaction
 from cases.services.ingest_cases import cases_refresh_priority
 from cases.services.similarity import cases_refresh_neighbour_verdict
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
-from conftest import BASE_DIR, sign_in_browser, unit_vector
+from conftest import BASE_DIR, sign_in_browser, sign_in_lead_browser, unit_vector
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -44,16 +42,6 @@ def team():
 
 def case_url(live_server, case: Case) -> str:
     return f"{live_server.url}/cases/{case.reference}/"
-
-
-def sign_in_lead(page, live_server, lead) -> None:
-    """Password, then the current TOTP code of the lead's device, through the real forms."""
-    device = TOTPDevice.objects.create(user=lead, name="phone", confirmed=True)
-    sign_in_browser(page, live_server, lead.username)
-    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
-    page.get_by_label("6-digit code from your authenticator app").fill(code)
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_load_state("networkidle")
 
 
 def test_an_analyst_notes_decides_and_closes_a_case(live_server, browser_page, team):
@@ -142,7 +130,7 @@ def test_a_lead_merges_two_cases_through_the_dialog(live_server, browser_page, t
     _, lead, queue = team
     source, target = make_case(queue), make_case(queue)
     page = browser_page
-    sign_in_lead(page, live_server, lead)
+    sign_in_lead_browser(page, live_server, lead)
     page.goto(case_url(live_server, source))
 
     page.get_by_role("button", name="Merge into…").click()

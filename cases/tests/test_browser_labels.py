@@ -1,24 +1,13 @@
 """The leads' labels page in a real browser: a held flip approved by a second lead."""
 
 import pytest
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from cases.models import AuditAction, AuditEvent
 from cases.tests.label_fixtures import make_held_flip
-from conftest import sign_in_browser
+from conftest import sign_in_lead_browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in_lead(page, live_server, lead) -> None:
-    device = TOTPDevice.objects.create(user=lead, name="phone", confirmed=True)
-    sign_in_browser(page, live_server, lead.username)
-    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
-    page.get_by_label("6-digit code from your authenticator app").fill(code)
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_load_state("networkidle")
 
 
 def test_a_lead_approves_a_held_flip_on_the_labels_page(
@@ -27,7 +16,7 @@ def test_a_lead_approves_a_held_flip_on_the_labels_page(
     settings.FRAUDCASE_RETRAINING_BUCKET = bucket
     _, lead, tx, held = make_held_flip()
     page = browser_page
-    sign_in_lead(page, live_server, lead)
+    sign_in_lead_browser(page, live_server, lead)
 
     page.get_by_role("link", name="Labels").click()
     expect(page.get_by_role("heading", name="Labels for retraining")).to_be_visible()

@@ -16,8 +16,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases import services
 from cases.models import (
@@ -32,9 +30,9 @@ from cases.models import (
 from cases.selectors_case import case_detail, case_page
 from cases.selectors_similarity import SEARCH_MARK
 from cases.services.ingest_cases import cases_refresh_priority
-from cases.services.sign_in import otp_required_for
 from cases.services.similarity import similarity_index_catch_up
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -62,18 +60,6 @@ def team():
         "auditor": auditor,
         "queue": queue,
     }
-
-
-def signed_in(user) -> Client:
-    """A client signed in as user, past the second factor when the role needs one."""
-    client = Client()
-    client.force_login(user)
-    if otp_required_for(user):
-        device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return client
 
 
 def url(name: str, case: Case, *args) -> str:
@@ -121,7 +107,7 @@ def test_the_page_needs_a_sign_in(team):
 
 @pytest.mark.parametrize("reference", ["FC-999999", "999999", "not-a-case", "FC-²"])
 def test_an_unknown_case_is_a_404_page(team, reference):
-    response = signed_in(team["analyst"]).get(f"/cases/{reference}/")
+    response = client_for(team["analyst"]).get(f"/cases/{reference}/")
 
     assert response.status_code == 404
     assert f"There is no case {reference}." in response.content.decode()
@@ -131,7 +117,7 @@ def test_a_user_without_a_role_is_refused_with_a_403_and_the_refusal_is_audited(
     case = make_case(team["queue"])
     nobody = make_user("nobody")
 
-    response = signed_in(nobody).get(url("case-detail", case))
+    response = client_for(nobody).get(url("case-detail", case))
 
     assert response.status_code == 403
     assert "may not view cases" in response.content.decode()
@@ -152,7 +138,7 @@ def test_the_page_shows_the_header_transactions_notes_attachments_related_and_hi
     services.case_set_tags(actor=analyst, case_id=case.pk, add=["ato", "card-testing"])
     services.case_assign_to_me(actor=analyst, case_id=case.pk)
 
-    page = page_of(signed_in(analyst), case)
+    page = page_of(client_for(analyst), case)
 
     assert f'<h1 id="case-title">{case.reference}</h1>' in page
     assert re.search(r"SLA: <time [^>]+>due in 3 h (29|30) min</time>", page)
@@ -177,8 +163,8 @@ def test_a_merged_case_shows_a_banner_linking_to_the_case_it_went_into(team):
         actor=lead, source_case_id=source.pk, target_case_id=target.pk, justification="same ring"
     )
 
-    source_page = page_of(signed_in(team["analyst"]), source)
-    target_page = page_of(signed_in(team["analyst"]), target)
+    source_page = page_of(client_for(team["analyst"]), source)
+    target_page = page_of(client_for(team["analyst"]), target)
 
     assert "This case was merged into" in source_page
     assert f'href="{url("case-detail", target)}">{target.reference}</a>' in source_page
@@ -213,7 +199,7 @@ def test_the_page_runs_a_fixed_number_of_queries_for_3_or_30_transactions(team):
             actor=analyst, transaction_id=case.transactions.first().transaction_id, decision="block"
         )
         similarity_index_catch_up()  # the worker's part: new embeddings join the graph
-        client = signed_in(analyst)
+        client = client_for(analyst)
         cache.clear()
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url("case-detail", case))
@@ -272,7 +258,7 @@ def offered(page: str) -> set[str]:
 def test_each_role_is_offered_only_what_the_services_allow(team, role, status, expected):
     case = make_case(team["queue"], status=status)
 
-    page = page_of(signed_in(team[role]), case)
+    page = page_of(client_for(team[role]), case)
 
     assert offered(page) == expected
     if not expected:
@@ -282,7 +268,7 @@ def test_each_role_is_offered_only_what_the_services_allow(team, role, status, e
 def test_only_the_transitions_of_the_workflow_are_offered(team):
     case = make_case(team["queue"], status=CaseStatus.IN_REVIEW)
 
-    page = page_of(signed_in(team["analyst"]), case)
+    page = page_of(client_for(team["analyst"]), case)
 
     offered_statuses = re.findall(r'name="to_status" value="([a-z_]+)"', page)
     assert offered_statuses == ["escalated", "waiting_on_customer"]
@@ -293,7 +279,7 @@ def test_an_assignee_is_offered_unassign_not_assign_to_me(team):
     case = make_case(team["queue"])
     services.case_assign_to_me(actor=team["analyst"], case_id=case.pk)
 
-    actions = offered(page_of(signed_in(team["analyst"]), case))
+    actions = offered(page_of(client_for(team["analyst"]), case))
 
     assert "unassign" in actions and "assign to me" not in actions
 
@@ -304,7 +290,7 @@ def test_an_assignee_is_offered_unassign_not_assign_to_me(team):
 def test_assign_to_me_then_unassign(team):
     analyst = team["analyst"]
     case = make_case(team["queue"])
-    client = signed_in(analyst)
+    client = client_for(analyst)
 
     taken = follow(client, url("case-assign-to-me", case), {"expected_version": 1})
     case.refresh_from_db()
@@ -321,7 +307,7 @@ def test_a_lead_assigns_a_member_of_the_queue(team):
     case = make_case(team["queue"])
 
     response = follow(
-        signed_in(team["lead"]), url("case-assign", case),
+        client_for(team["lead"]), url("case-assign", case),
         {"assignee_id": team["analyst"].pk, "expected_version": 1},
     )  # fmt: skip
 
@@ -332,7 +318,7 @@ def test_a_lead_assigns_a_member_of_the_queue(team):
 
 def test_a_status_change_and_a_stale_version_conflict(team):
     case = make_case(team["queue"])
-    client = signed_in(team["analyst"])
+    client = client_for(team["analyst"])
 
     moved = follow(
         client, url("case-transition", case), {"to_status": "in_review", "expected_version": 1}
@@ -356,7 +342,7 @@ def test_a_refused_transition_shows_the_allowed_moves(team):
     case = make_case(team["queue"])
 
     response = follow(
-        signed_in(team["analyst"]), url("case-transition", case),
+        client_for(team["analyst"]), url("case-transition", case),
         {"to_status": "escalated", "expected_version": 1},
     )  # fmt: skip
 
@@ -368,7 +354,7 @@ def test_a_refused_transition_shows_the_allowed_moves(team):
 def test_closing_through_the_dialog_applies_the_resolution(team):
     case = make_case(team["queue"], transactions=2)
     first = case.transactions.order_by("id").first()
-    client = signed_in(team["analyst"])
+    client = client_for(team["analyst"])
     client.post(
         url("case-transaction-verdict", case),
         {"transaction_id": first.transaction_id, "decision": "approve"},
@@ -395,7 +381,7 @@ def test_closing_without_a_comment_is_refused_with_the_services_message(team):
     case = make_case(team["queue"])
 
     response = follow(
-        signed_in(team["analyst"]), url("case-close", case),
+        client_for(team["analyst"]), url("case-close", case),
         {"resolution": "false_positive", "reason_codes": ["customer-confirmed"], "comment": " ",
          "expected_version": 1},
     )  # fmt: skip
@@ -408,7 +394,7 @@ def test_closing_without_a_comment_is_refused_with_the_services_message(team):
 def test_an_outsider_posting_a_close_gets_a_403_and_nothing_changes(team):
     case = make_case(team["queue"])
 
-    response = signed_in(team["outsider"]).post(
+    response = client_for(team["outsider"]).post(
         url("case-close", case),
         {"resolution": "false_positive", "reason_codes": ["customer-confirmed"], "comment": "x"},
     )
@@ -425,7 +411,7 @@ def test_a_lead_reopens_a_closed_case(team):
     case = make_case(team["queue"], status=CaseStatus.CLOSED, resolution="inconclusive")
 
     response = follow(
-        signed_in(team["lead"]),
+        client_for(team["lead"]),
         url("case-reopen", case),
         {"reason": "new evidence", "expected_version": 1},
     )
@@ -439,7 +425,7 @@ def test_a_lead_merges_through_the_dialog_and_lands_on_the_target(team):
     source, target = make_case(team["queue"]), make_case(team["queue"])
 
     response = follow(
-        signed_in(team["lead"]), url("case-merge", source),
+        client_for(team["lead"]), url("case-merge", source),
         {"target": target.reference, "justification": "same device ring", "expected_version": 1},
     )  # fmt: skip
 
@@ -453,11 +439,11 @@ def test_a_lead_merges_through_the_dialog_and_lands_on_the_target(team):
 def test_an_analyst_cannot_merge_and_a_bad_target_is_a_message(team):
     source = make_case(team["queue"])
 
-    refused = signed_in(team["analyst"]).post(
+    refused = client_for(team["analyst"]).post(
         url("case-merge", source), {"target": "FC-000001", "justification": "x"}
     )
     bad = follow(
-        signed_in(team["lead"]), url("case-merge", source), {"target": "", "justification": "x"}
+        client_for(team["lead"]), url("case-merge", source), {"target": "", "justification": "x"}
     )
 
     assert refused.status_code == 403
@@ -468,7 +454,7 @@ def test_an_analyst_cannot_merge_and_a_bad_target_is_a_message(team):
 
 def test_notes_and_tags(team):
     case = make_case(team["queue"])
-    client = signed_in(team["analyst"])
+    client = client_for(team["analyst"])
 
     noted = follow(client, url("case-add-note", case), {"body": "Spoke to the *merchant*."})
     tagged = follow(client, url("case-tags", case), {"add": "ato, card-testing"})
@@ -485,7 +471,7 @@ def test_notes_and_tags(team):
 
 def test_an_attachment_is_stored_in_s3_and_downloaded_through_the_page(team):
     case = make_case(team["queue"])
-    client = signed_in(team["analyst"])
+    client = client_for(team["analyst"])
     body = b"transaction_id,amount\ntx_1,10.00\n"
 
     uploaded = follow(
@@ -504,7 +490,7 @@ def test_an_attachment_is_stored_in_s3_and_downloaded_through_the_page(team):
     assert b"".join(download.streaming_content) == body
     other = make_case(team["queue"])
     assert client.get(url("case-attachment-download", other, attachment.pk)).status_code == 404
-    nobody = signed_in(make_user("nobody"))
+    nobody = client_for(make_user("nobody"))
     assert nobody.get(url("case-attachment-download", case, attachment.pk)).status_code == 403
 
 
@@ -512,7 +498,7 @@ def test_an_attachment_whose_content_is_not_its_type_is_refused(team):
     case = make_case(team["queue"])
 
     response = follow(
-        signed_in(team["analyst"]), url("case-attach", case),
+        client_for(team["analyst"]), url("case-attach", case),
         {"file": SimpleUploadedFile("x.pdf", b"not a pdf", content_type="application/pdf")},
     )  # fmt: skip
 
@@ -523,7 +509,7 @@ def test_an_attachment_whose_content_is_not_its_type_is_refused(team):
 def test_deciding_and_labelling_with_htmx_returns_the_updated_row(team):
     case = make_case(team["queue"])
     tx = case.transactions.order_by("id").first()
-    client = signed_in(team["analyst"])
+    client = client_for(team["analyst"])
 
     decided = client.post(
         url("case-transaction-verdict", case), {"transaction_id": tx.transaction_id, "decision": "block"},
@@ -554,15 +540,15 @@ def test_a_refused_decision_keeps_the_row_and_says_why(team):
     case = make_case(team["queue"])
     tx = case.transactions.order_by("id").first()
 
-    refused = signed_in(team["outsider"]).post(
+    refused = client_for(team["outsider"]).post(
         url("case-transaction-verdict", case), {"transaction_id": tx.transaction_id, "decision": "block"},
         HTTP_HX_REQUEST="true",
     )  # fmt: skip
-    invalid = signed_in(team["analyst"]).post(
+    invalid = client_for(team["analyst"]).post(
         url("case-transaction-verdict", case), {"transaction_id": tx.transaction_id, "decision": "maybe"},
         HTTP_HX_REQUEST="true",
     )  # fmt: skip
-    foreign = signed_in(team["analyst"]).post(
+    foreign = client_for(team["analyst"]).post(
         url("case-transaction-verdict", case), {"transaction_id": "tx_elsewhere", "decision": "block"}, follow=True
     )  # fmt: skip
 
@@ -590,7 +576,7 @@ def test_a_merchant_and_a_note_from_untrusted_text_stay_text(team):
              '<a href="javascript:alert(3)">this</a> <img src=x onerror="alert(4)">',
     )  # fmt: skip
 
-    page = page_of(signed_in(team["analyst"]), case)
+    page = page_of(client_for(team["analyst"]), case)
 
     assert "<script>alert" not in page
     assert "<img" not in page and 'onerror="alert' not in page
@@ -646,7 +632,7 @@ def test_why_flagged_ranks_features_by_deviation_with_exact_figures(team):
     assert first.features[1].account_deviation == pytest.approx(-2 / 7)
     assert first.features[1].population_deviation == pytest.approx(-2 / 7)
 
-    html = page_of(signed_in(team["analyst"]), case)
+    html = page_of(client_for(team["analyst"]), case)
     section = html.split('id="why-title"')[1].split("</details>")[0]
     assert "tx_odd" in section and "model <code>detector-2026.11.2</code>" in section
     assert (
@@ -669,7 +655,7 @@ def test_the_other_transactions_tables_load_when_opened(team):
     add_transaction(
         case, "tx_3", minutes=3, features={"amount_z": 5, "hour": 0.6}, similarity_score=0.9
     )
-    client = signed_in(team["analyst"])
+    client = client_for(team["analyst"])
     why = url("case-why-flagged", case) + f"?transaction={first.pk}"
 
     page = page_of(client, case)
@@ -744,7 +730,7 @@ def test_the_pdf_report_holds_the_case(team):
     )
     services.transaction_decide(actor=analyst, transaction_id="tx_pdf", decision="block")
 
-    response = signed_in(team["auditor"]).get(url("case-report-pdf", case))
+    response = client_for(team["auditor"]).get(url("case-report-pdf", case))
 
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == f'attachment; filename="{case.reference}-report.pdf"'
@@ -771,7 +757,7 @@ def test_the_csv_export_neutralises_spreadsheet_formulas(team):
     for index, merchant in enumerate(merchants):
         add_transaction(case, f"tx_csv_{index}", minutes=index, merchant=merchant)
 
-    response = signed_in(team["analyst"]).get(url("case-export-csv", case))
+    response = client_for(team["analyst"]).get(url("case-export-csv", case))
 
     assert response.status_code == 200
     assert (
@@ -808,7 +794,7 @@ def test_the_page_shows_transactions_of_other_cases_most_similar_to_this_one(tea
     far = make_case(team["queue"], transactions=0)
     add_transaction(far, "tx_far", embedding=unit_vector(3))
 
-    page = page_of(signed_in(team["analyst"]), case)
+    page = page_of(client_for(team["analyst"]), case)
 
     panel = page.split('id="similar-heading"')[1].split("</section>")[0]
     assert panel.index(near.reference) < panel.index(far.reference)

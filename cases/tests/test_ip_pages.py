@@ -16,7 +16,7 @@ from cases.geo import GeoPoint, haversine_km, travel_leg
 from cases.models import AuditAction, AuditEvent, Case, CurationRecord, IngestRun, Transaction
 from cases.selectors_ip import case_ip_map, ip_usage
 from cases.tests.workflow_fixtures import make_queue, make_user
-from conftest import sign_in_browser
+from conftest import client_for, sign_in_browser
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 STOCKHOLM = "89.160.20.128"  # GeoLite2 2018: Stockholm, SE, radius 200 km
@@ -191,16 +191,10 @@ def html_attribute(html: str, element_id: str, name: str) -> str:
     return unescape(re.search(rf'{name}="([^"]*)"', tag).group(1))
 
 
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_ip_page_shows_place_users_and_escapes_the_hostile_user_agent(shared_ip):
     first, _ = shared_ip
-    response = signed_in(make_user("ana", "analyst")).get(reverse("ip-detail", args=[STOCKHOLM]))
+    response = client_for(make_user("ana", "analyst")).get(reverse("ip-detail", args=[STOCKHOLM]))
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -217,7 +211,7 @@ def test_ip_page_shows_place_users_and_escapes_the_hostile_user_agent(shared_ip)
 
 @pytest.mark.django_db
 def test_ip_page_labels_a_private_ip_and_puts_nothing_on_the_map():
-    response = signed_in(make_user("ana", "analyst")).get(reverse("ip-detail", args=["10.9.8.7"]))
+    response = client_for(make_user("ana", "analyst")).get(reverse("ip-detail", args=["10.9.8.7"]))
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -228,7 +222,7 @@ def test_ip_page_labels_a_private_ip_and_puts_nothing_on_the_map():
 
 @pytest.mark.django_db
 def test_ip_page_redirects_other_spellings_and_refuses_non_ips_and_strangers():
-    analyst = signed_in(make_user("ana", "analyst"))
+    analyst = client_for(make_user("ana", "analyst"))
     long_form = analyst.get("/ips/2001:4860:4860:0:0:0:0:8888/")
     assert (long_form.status_code, long_form["Location"]) == (302, "/ips/2001:4860:4860::8888/")
     assert analyst.get("/ips/999.1.1.1/").status_code == 404
@@ -236,7 +230,7 @@ def test_ip_page_redirects_other_spellings_and_refuses_non_ips_and_strangers():
     anonymous = Client().get(reverse("ip-detail", args=[STOCKHOLM]))
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
 
-    nobody = signed_in(make_user("nobody"))
+    nobody = client_for(make_user("nobody"))
     assert nobody.get(reverse("ip-detail", args=[STOCKHOLM])).status_code == 403
     assert AuditEvent.objects.filter(
         action=AuditAction.PERMISSION_DENIED, object_repr=STOCKHOLM
@@ -247,7 +241,7 @@ def test_ip_page_redirects_other_spellings_and_refuses_non_ips_and_strangers():
 def test_case_page_shows_the_ip_map_and_the_impossible_travel_flag(travelling_case):
     analyst = make_user("ana", "analyst")
     travelling_case.queue.members.add(analyst)
-    html = signed_in(analyst).get(reverse("case-detail", args=[travelling_case.reference])).content
+    html = client_for(analyst).get(reverse("case-detail", args=[travelling_case.reference])).content
     html = html.decode()
 
     assert 'id="ip-map"' in html
@@ -269,7 +263,7 @@ def test_case_page_escapes_hostile_transaction_ids_in_the_travel_flag():
     add_transaction(case, HOSTILE, T0, STOCKHOLM)
     add_transaction(case, "2", T0 + timedelta(minutes=1), CHANGCHUN)
 
-    html = signed_in(analyst).get(reverse("case-detail", args=[case.reference])).content.decode()
+    html = client_for(analyst).get(reverse("case-detail", args=[case.reference])).content.decode()
 
     assert 'id="impossible-travel"' in html
     assert HOSTILE not in html
@@ -284,7 +278,7 @@ def test_case_page_without_source_ips_says_so():
     case = Case.objects.create(account_id="acc-noip", queue=queue)
     add_transaction(case, "1", T0, None)
 
-    html = signed_in(analyst).get(reverse("case-detail", args=[case.reference])).content.decode()
+    html = client_for(analyst).get(reverse("case-detail", args=[case.reference])).content.decode()
 
     assert "No transaction of this case has a source IP." in html
     assert 'id="impossible-travel"' not in html
@@ -325,7 +319,7 @@ def test_ip_and_case_pages_show_the_asn_escaped(tmp_path, settings, travelling_c
     )
     analyst = make_user("ana", "analyst")
     travelling_case.queue.members.add(analyst)
-    client = signed_in(analyst)
+    client = client_for(analyst)
 
     ip_html = client.get(reverse("ip-detail", args=[STOCKHOLM])).content.decode()
     case_html = client.get(

@@ -6,30 +6,16 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases import services
 from cases.models import AuditAction, AuditEvent, CaseStatus, LabelVersion, Queue
-from cases.services.sign_in import otp_required_for
 from cases.tests.label_fixtures import make_held_flip
 from cases.tests.workflow_fixtures import make_case
+from conftest import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    if otp_required_for(user):
-        device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return client
 
 
 @pytest.fixture
@@ -41,7 +27,7 @@ def held_flip(settings, bucket):
 
 def test_a_lead_sees_held_labels_and_the_backlog_and_approves_one(held_flip):
     analyst, lead, tx, held = held_flip
-    client = signed_in(lead)
+    client = client_for(lead)
 
     page = client.get(reverse("held-labels"))
 
@@ -62,7 +48,7 @@ def test_a_lead_sees_held_labels_and_the_backlog_and_approves_one(held_flip):
 
 def test_an_analyst_may_not_open_the_page_or_review(held_flip):
     analyst, lead, tx, held = held_flip
-    client = signed_in(analyst)
+    client = client_for(analyst)
 
     assert client.get(reverse("held-labels")).status_code == 403
     answer = client.post(reverse("held-label-review", args=[held.pk]), {"decision": "approve"})
@@ -73,7 +59,7 @@ def test_an_analyst_may_not_open_the_page_or_review(held_flip):
 
 def test_a_lead_quarantines_and_releases_an_analysts_labels_through_the_page(held_flip):
     analyst, lead, tx, held = held_flip
-    client = signed_in(lead)
+    client = client_for(lead)
     start = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     end = (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     form = {"analyst": analyst.username, "start": start, "end": end, "reason": "Phished account"}
@@ -91,7 +77,7 @@ def test_a_lead_quarantines_and_releases_an_analysts_labels_through_the_page(hel
 def test_the_admin_shows_the_export_backlog(held_flip):
     analyst, lead, tx, held = held_flip
     admin_user = get_user_model().objects.create_superuser("root", password="x-long-password-1")
-    client = signed_in(admin_user)
+    client = client_for(admin_user)
     queue = Queue.objects.get(name="General")
     other_tx = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
     services.transaction_label(actor=analyst, transaction_id=other_tx.transaction_id, label="fraud")
@@ -108,7 +94,7 @@ def test_the_admin_shows_the_export_backlog(held_flip):
 
 def test_the_case_page_says_when_a_label_is_held(held_flip):
     analyst, lead, tx, held = held_flip
-    client = signed_in(analyst)
+    client = client_for(analyst)
     url = reverse("case-transaction-verdict", args=[tx.case.reference])
 
     answer = client.post(

@@ -10,11 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases.models import AuditAction, AuditEvent, Case, CaseStatus, Tag, Transaction
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -23,16 +22,6 @@ OPENED_BASE = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 
 
 # --- builders ----------------------------------------------------------------------------------
-
-
-def signed_in(client, user):
-    """Signed in, with the second factor passed where the role needs one."""
-    device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
 
 
 def shown(response) -> list[int]:

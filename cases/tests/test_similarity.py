@@ -33,7 +33,9 @@ from cases.selectors_similarity import (
 )
 from cases.services import case_priority, cases_refresh_priority
 from cases.services.similarity import (
+    GRAPH_FILL_LOCK,
     cases_refresh_neighbour_verdict,
+    similarity_graph_refresh,
     similarity_index_catch_up,
     similarity_index_rebuild,
 )
@@ -543,6 +545,65 @@ def test_a_bulk_fill_moves_the_backlog_into_a_rebuilt_graph_that_takes_the_old_o
     similarity_index_catch_up()  # the worker carries on as before
     add_tx(case, "after", tilted(0, 60, 0.1))
     assert similarity_index_catch_up() == 1
+
+
+def graph_table_oid() -> int:
+    """Changes when a bulk fill puts a rebuilt graph table in the old one's place."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'cases_indexedembedding'::regclass::oid")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_builds_a_backlog_large_against_the_graph_at_once_and_a_small_one_row_by_row(
+    settings,
+):
+    settings.FRAUDCASE_GRAPH_BULK_FILL_MIN_ROWS = 20
+    settings.FRAUDCASE_GRAPH_BULK_FILL_SHARE = 0.9
+    case = empty_case()
+
+    def add(prefix: str, count: int) -> set[int]:
+        return {
+            add_tx(case, f"{prefix}-{i}", tilted(i % 7, 7 + i % 9, 0.1)).pk for i in range(count)
+        }
+
+    def refresh_with_fresh_statistics() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE cases_indexedembedding")  # what autovacuum would do
+        return similarity_graph_refresh()
+
+    empty_graph = graph_table_oid()
+    first = add("first", 30)  # 30 waiting, an empty graph: built at once
+    assert refresh_with_fresh_statistics() == 30
+    assert graph_table_oid() != empty_graph
+    built = graph_table_oid()
+    small = add("small", 10)  # under the minimum: row by row, into the same table
+    assert refresh_with_fresh_statistics() == 10
+    under_share = add("share", 21)  # 21 < 0.9 x 40 in the graph: row by row
+    assert refresh_with_fresh_statistics() == 21
+    assert graph_table_oid() == built
+    large = add("large", 60)  # 60 >= 0.9 x 61: built at once again
+    assert refresh_with_fresh_statistics() == 60
+    assert graph_table_oid() != built
+    assert set(graph()) == first | small | under_share | large
+    assert backlog_ids() == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_another_worker_builds_the_graph_the_others_go_on_row_by_row(settings):
+    settings.FRAUDCASE_GRAPH_BULK_FILL_MIN_ROWS = 5
+    case = empty_case()
+    waiting = {add_tx(case, f"tx-{i}", tilted(0, 1 + i, 0.1)).pk for i in range(8)}
+    before = graph_table_oid()
+    builder = connection.copy()  # another worker's session, holding the build's lock
+    try:
+        with builder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [GRAPH_FILL_LOCK])
+        assert similarity_graph_refresh() == 8
+    finally:
+        builder.close()
+    assert graph_table_oid() == before
+    assert set(graph()) == waiting
 
 
 # --- index rebuilds and the ingest hand-off (real transactions, a real worker) ----------------
