@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
 from cases.errors import CaseError
-from cases.models import CaseStatus, Resolution
+from cases.models import CaseStatus
 from cases.selectors_case import duration_text
 from cases.selectors_queue import (
     PAGE_SIZE,
@@ -186,18 +186,16 @@ def queue_bulk(request):
         if action == "assign" and data["assignee"] not in (None, request.user.pk):
             _bulk_assign_to(request, data["case_ids"], data["assignee"])
         elif action in ("assign", "assign_to_me"):
-            _each_case(
-                request, data["case_ids"], "assigned to you",
-                lambda case_id: services.case_assign_to_me(actor=request.user, case_id=case_id),
-            )  # fmt: skip
+            outcome = services.cases_bulk_assign_to_me(
+                actor=request.user, case_ids=data["case_ids"]
+            )
+            _report_case_by_case(request, outcome, "assigned to you")
         elif action == "close_false_positive":
-            _each_case(
-                request, data["case_ids"], "closed as false positive",
-                lambda case_id: services.case_close(
-                    actor=request.user, case_id=case_id, resolution=Resolution.FALSE_POSITIVE,
-                    reason_codes=[data["reason_code"]], comment=data["comment"],
-                ),
+            outcome = services.cases_bulk_close_false_positive(
+                actor=request.user, case_ids=data["case_ids"],
+                reason_code=data["reason_code"], comment=data["comment"],
             )  # fmt: skip
+            _report_case_by_case(request, outcome, "closed as false positive")
         else:
             _bulk_tag(request, data["case_ids"], data["tag"].strip().lower())
     if request.headers.get("HX-Request") == "true":
@@ -306,17 +304,11 @@ def _decorate_rows(rows) -> None:
             case.sla_text = f"overdue {duration_text(now - case.due_at)}"
 
 
-def _each_case(request, case_ids: list[int], done: str, change) -> None:
-    """Apply change to each case on its own: what succeeds stays, each refusal is listed."""
-    changed, refusals = [], []
-    for case_id in case_ids:
-        try:
-            changed.append(change(case_id).reference)
-        except CaseError as error:
-            refusals.append(error.message)
-    if changed:
-        messages.success(request, f"{_references(changed)} {done}.")
-    _report_refusals(request, refusals)
+def _report_case_by_case(request, outcome: services.BulkOutcome, done: str) -> None:
+    if outcome.changed:
+        references = [case.reference for case in outcome.changed]
+        messages.success(request, f"{_references(references)} {done}.")
+    _report_refusals(request, outcome.refusals)
 
 
 def _bulk_assign_to(request, case_ids: list[int], assignee_id: int) -> None:

@@ -13,6 +13,11 @@ from cases.services.assignment import (
     case_unassign,
     cases_bulk_assign,
 )
+from cases.services.bulk import (
+    BulkOutcome,
+    cases_bulk_assign_to_me,
+    cases_bulk_close_false_positive,
+)
 from cases.services.ingest_cases import (
     case_priority,
     cases_fold_in_transactions,
@@ -34,6 +39,7 @@ from cases.services.queues import cases_route_new, queue_save, reason_code_save
 
 __all__ = [
     "TRANSITIONS",
+    "BulkOutcome",
     "allowed_transitions",
     "case_add_note",
     "case_assign",
@@ -48,6 +54,8 @@ __all__ = [
     "case_transition",
     "case_unassign",
     "cases_bulk_assign",
+    "cases_bulk_assign_to_me",
+    "cases_bulk_close_false_positive",
     "cases_bulk_tag",
     "cases_fold_in_transactions",
     "cases_open_for_accounts",

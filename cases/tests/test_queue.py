@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from cases import services
 from cases.models import AuditAction, AuditEvent, Case, CaseStatus, Tag, Transaction
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 from conftest import signed_in
@@ -397,6 +398,23 @@ def test_close_selected_cases_as_false_positive(client, world):
         assert list(case.reason_codes.values_list("code", flat=True)) == ["customer-confirmed"]
     assert "closed as false positive." in response.content.decode()
     assert shown(response) == []  # both left the open list
+
+
+def test_bulk_close_goes_case_by_case_keeping_what_succeeds_and_listing_each_refusal(world):
+    make_reason_codes()
+    open_case, closed, not_hers = world["general_free"], world["closed"], world["ring_free"]
+
+    outcome = services.cases_bulk_close_false_positive(
+        actor=world["ana"], case_ids=[open_case.pk, closed.pk, not_hers.pk],
+        reason_code="customer-confirmed", comment="Customer called, all genuine.",
+    )  # fmt: skip
+
+    assert [case.pk for case in outcome.changed] == [open_case.pk]
+    assert len(outcome.refusals) == 2
+    assert Case.objects.get(pk=open_case.pk).status == CaseStatus.CLOSED
+    assert Case.objects.get(pk=not_hers.pk).status == CaseStatus.OPEN
+    closings = AuditEvent.objects.filter(action=AuditAction.CASE_CLOSED)
+    assert list(closings.values_list("object_id", flat=True)) == [str(open_case.pk)]
 
 
 def test_closing_needs_a_reason_and_a_comment_and_a_misfit_reason_is_refused(client, world):
