@@ -268,6 +268,10 @@ FRAUDCASE_ATTACHMENT_MAX_BYTES = env.int("FRAUDCASE_ATTACHMENT_MAX_BYTES", defau
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
 # Rows per committed chunk: the unit of progress and of resumption after a crash.
 FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=5000)
+# random_page_cost for ingest's chunk transactions, which look cases up by key by the thousand
+# (cases.ingest.services._plan_for_lookups_by_key); empty: the server's own.
+_ingest_page_cost = env.str("FRAUDCASE_INGEST_RANDOM_PAGE_COST", default="1.1").strip()
+FRAUDCASE_INGEST_RANDOM_PAGE_COST = float(_ingest_page_cost) if _ingest_page_cost else None
 # A queued or running ingest untouched for this long is handed to a worker again by the scan.
 FRAUDCASE_INGEST_STALE_SECONDS = env.int("FRAUDCASE_INGEST_STALE_SECONDS", default=900)
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from cases.fileformats import encode_rows
@@ -443,3 +443,25 @@ def test_cases_opened_by_ingest_are_routed_and_audited_in_one_intact_chain(s3, b
         for c in Case.objects.select_related("queue")
     )
     assert audit_chain_verify().ok
+
+
+def show_random_page_cost() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_price_random_reads_as_cached_for_their_own_transaction_only(settings):
+    server_default = show_random_page_cost()
+    with transaction.atomic():
+        ingest_services._plan_for_lookups_by_key()
+        in_chunk = show_random_page_cost()
+    settings.FRAUDCASE_INGEST_RANDOM_PAGE_COST = None
+    with transaction.atomic():
+        ingest_services._plan_for_lookups_by_key()
+        switched_off = show_random_page_cost()
+
+    assert in_chunk == "1.1"
+    assert show_random_page_cost() == server_default  # nothing leaks to later work
+    assert switched_off == server_default
