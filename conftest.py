@@ -73,6 +73,11 @@ def contract_row(index: int = 0, **overrides) -> dict:
         "embedding": unit_vector(index),
         "features": {"log_amount": 1.5 + index % 3, "hour_sin": 0.25},
     }
+    return with_overrides(row, overrides)
+
+
+def with_overrides(row: dict, overrides: dict) -> dict:
+    """row with each override set; an override of ... (Ellipsis) removes the column."""
     for name, value in overrides.items():
         if value is ...:
             row.pop(name, None)

@@ -24,8 +24,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 sys.path.insert(0, str(BASE_DIR / "bench"))
 
-from ingest import RowFactory, postgres_backend_process, prepare_var_dir  # noqa: E402
+from ingest import RowFactory, postgres_backend_process  # noqa: E402
+from vardir import prepare_var_dir  # noqa: E402
 
+MARKER = ".fraudcase-bench-floor"  # only a folder carrying this is ever wiped
 # (step, SQL making table "floor_target" from the previous step's, or None for the real table)
 STEPS = (
     ("bare table (same columns, no index, no constraint)",
@@ -50,7 +52,7 @@ def payload(rows: int) -> bytes:
     """Ingest's COPY of `rows` generated transactions, as binary COPY bytes."""
     from django.db import connection
 
-    from cases.ingest.copy import COPY_COLUMNS, COPY_SQL, copy_transactions
+    from cases.ingest.copy import COPY_COLUMNS, copy_transactions
     from cases.ingest.validation import validate_row
     from cases.models import IngestRun
     from cases.services import cases_open_for_accounts
@@ -73,7 +75,6 @@ def payload(rows: int) -> bytes:
             for data in copy:
                 buffer.write(data)
         cursor.execute("TRUNCATE cases_transaction CASCADE")
-    assert COPY_SQL.startswith("COPY cases_transaction (")
     return buffer.getvalue()
 
 
@@ -105,7 +106,7 @@ def main() -> None:
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
         os.environ.pop(name, None)
-    prepare_var_dir(args.var_dir.resolve())
+    prepare_var_dir(args.var_dir.resolve(), marker=MARKER, made_by="bench/copy_floor.py")
     import django
 
     django.setup()

@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from vardir import prepare_var_dir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench"
 MARKER = ".fraudcase-bench"  # only a folder carrying this is ever wiped
@@ -147,23 +149,6 @@ def bare_tuple(row: dict, names: list[str]) -> tuple:
 
 
 # --- the benchmark (parent process) --------------------------------------------------------
-
-
-def prepare_var_dir(var_dir: Path) -> None:
-    """Start from empty servers: stop and wipe a folder this benchmark made earlier."""
-    from fraudcase import embedded
-
-    if var_dir.resolve() == (BASE_DIR / "var").resolve():
-        sys.exit(f"refusing to use the development var dir {var_dir} for the benchmark")
-    if var_dir.exists() and any(var_dir.iterdir()):
-        if not (var_dir / MARKER).exists():
-            sys.exit(
-                f"{var_dir} holds something this benchmark did not make; pick another --var-dir"
-            )
-        embedded.stop_all(var_dir)
-        shutil.rmtree(var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    (var_dir / MARKER).write_text("made by bench/ingest.py; wiped at each run\n")
 
 
 @dataclass
@@ -396,7 +381,7 @@ def run_benchmark(args) -> None:
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     commit = describe_commit()  # now: the work tree may change during a long run
-    prepare_var_dir(args.var_dir)
+    prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/ingest.py")
 
     import django
 
@@ -559,6 +544,7 @@ def rerun_at_head(args) -> None:
         script = Path(export) / "bench" / "ingest.py"
         script.parent.mkdir(exist_ok=True)
         shutil.copy2(Path(__file__).resolve(), script)
+        shutil.copy2(Path(__file__).resolve().with_name("vardir.py"), script.with_name("vardir.py"))
         env = dict(
             os.environ, FRAUDCASE_BENCH_COMMIT=commit, FRAUDCASE_BENCH_ARGS=" ".join(sys.argv[1:])
         )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import sys
 import time
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+from vardir import prepare_var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-ips"
@@ -43,22 +44,6 @@ COUNTRY_WEIGHTS = (30, 12, 8, 10, 8, 8, 6, 6, 3, 3, 3, 3)
 PUBLIC_FIRST_OCTETS = [o for o in range(1, 224) if o not in {10, 100, 127, 169, 172, 192, 198, 203}]
 
 sys.path.insert(0, str(BASE_DIR))
-
-
-def prepare_var_dir(var_dir: Path, reuse: bool) -> None:
-    from fraudcase import embedded
-
-    if var_dir.resolve() == (BASE_DIR / "var").resolve():
-        sys.exit(f"refusing to use the development var dir {var_dir} for the benchmark")
-    if var_dir.exists() and any(var_dir.iterdir()):
-        if not (var_dir / MARKER).exists():
-            sys.exit(f"{var_dir} holds something this benchmark did not make; pick another")
-        if reuse:
-            return
-        embedded.stop_all(var_dir)
-        shutil.rmtree(var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    (var_dir / MARKER).write_text("made by bench/ips.py; wiped at each run without --reuse\n")
 
 
 @dataclass
@@ -454,7 +439,7 @@ def main() -> None:
     os.environ.update(DEBUG="false", SECRET_KEY="bench-ips-" + "x" * 40,
                       ALLOWED_HOSTS="testserver,localhost")  # fmt: skip
     commit = describe_commit()
-    prepare_var_dir(args.var_dir, args.reuse)
+    prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/ips.py", reuse=args.reuse)
 
     import django
 

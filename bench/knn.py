@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+from vardir import prepare_var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-knn"
@@ -85,20 +85,6 @@ class ClusteredEmbeddings:
 
 
 # --- setup ---------------------------------------------------------------------------------
-
-
-def prepare_var_dir(var_dir: Path) -> None:
-    from fraudcase import embedded
-
-    if var_dir.resolve() == (BASE_DIR / "var").resolve():
-        sys.exit(f"refusing to use the development var dir {var_dir} for the benchmark")
-    if var_dir.exists() and any(var_dir.iterdir()):
-        if not (var_dir / MARKER).exists():
-            sys.exit(f"{var_dir} holds something this benchmark did not make; pick another")
-        embedded.stop_all(var_dir)
-        shutil.rmtree(var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    (var_dir / MARKER).write_text("made by bench/knn.py; wiped at each run\n")
 
 
 COPY_SQL = (
@@ -333,7 +319,7 @@ def run(args) -> None:
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
         os.environ.pop(name, None)  # always the benchmark's own embedded servers
     commit = describe_commit()
-    prepare_var_dir(args.var_dir)
+    prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/knn.py")
     import django
 
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+from vardir import prepare_var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-pages"
@@ -40,23 +41,6 @@ sys.path.insert(0, str(BASE_DIR))
 
 
 # --- servers and data ----------------------------------------------------------------------
-
-
-def prepare_var_dir(var_dir: Path, reuse: bool) -> None:
-    """Start from empty servers, or (with reuse) keep a folder this benchmark made earlier."""
-    from fraudcase import embedded
-
-    if var_dir.resolve() == (BASE_DIR / "var").resolve():
-        sys.exit(f"refusing to use the development var dir {var_dir} for the benchmark")
-    if var_dir.exists() and any(var_dir.iterdir()):
-        if not (var_dir / MARKER).exists():
-            sys.exit(f"{var_dir} holds something this benchmark did not make; pick another")
-        if reuse:
-            return
-        embedded.stop_all(var_dir)
-        shutil.rmtree(var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    (var_dir / MARKER).write_text("made by bench/pages.py; wiped at each run without --reuse\n")
 
 
 @dataclass
@@ -596,7 +580,7 @@ def main() -> None:
     os.environ.update(DEBUG="false", SECRET_KEY="bench-pages-" + "x" * 40,
                       ALLOWED_HOSTS="testserver,localhost")  # fmt: skip
     commit = describe_commit()
-    prepare_var_dir(args.var_dir, args.reuse)
+    prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/pages.py", reuse=args.reuse)
 
     import django
 

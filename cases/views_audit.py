@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from cases.errors import ActionNotPermitted, CaseError
 from cases.models import AuditAction
 from cases.selectors_audit import audit_events, case_kpis
+from cases.selectors_case import duration_text
 from cases.services.access import refusals_audited, require_permission
 from cases.services.audit_export import audit_export_csv
 
@@ -181,18 +182,12 @@ def _kpi_rows(kpis: dict) -> dict:
 
 
 def _duration_text(value: timedelta | None) -> str:
+    """A median: seconds under a minute, else to the nearest minute in the queue's wording."""
     if value is None:
         return "—"
     if value < timedelta(minutes=1):
         return f"{round(value.total_seconds())} s"
-    minutes = round(value.total_seconds() / 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min"
+    return duration_text(timedelta(minutes=round(value.total_seconds() / 60)))
 
 
 def _number_text(value: float | None) -> str:

@@ -45,7 +45,7 @@ def test_the_map_draws_one_point_per_placed_ip(live_server, browser_page):
     expect(page.locator("#ip-map path.countries, #ip-map .countries path").first).to_be_attached()
     assert offline_map_requests == []
     expect(page.locator("#ip-unplaced")).to_contain_text("<b>lan</b>")
-    # Hover text goes through the shared escape (static/js/escape.js), loaded on this page.
+    # Hover text goes through the shared escape (static/js/charts.js), loaded on this page.
     assert page.evaluate('window.FraudCase.escapeHtml(`<b a="1">&\'`)') == (
         "&lt;b a=&quot;1&quot;&gt;&amp;&#39;"
     )

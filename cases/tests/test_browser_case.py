@@ -120,7 +120,7 @@ def test_a_merchant_named_like_a_script_stays_text(live_server, browser_page, te
     expect(page.locator(".case-transactions tbody td").nth(2)).to_have_text(XSS)
     assert alerts == []
     assert page.evaluate("document.querySelectorAll('main script').length") == 0
-    # The charts' hover text goes through the shared escape (static/js/escape.js).
+    # The charts' hover text goes through the shared escape (static/js/charts.js).
     assert page.evaluate(f"window.FraudCase.escapeHtml({XSS!r})") == (
         "&lt;script&gt;alert(1)&lt;/script&gt;"
     )

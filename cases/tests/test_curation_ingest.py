@@ -10,7 +10,7 @@ from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
 from cases.ingest.curation import curation_commit_chunk, validate_curation_row
 from cases.models import CurationRecord, IngestRun, IpEnrichment, QuarantinedRow, Transaction
-from conftest import contract_row, put_file, wait_until
+from conftest import contract_row, put_file, wait_until, with_overrides
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +28,7 @@ def curation_row(index: int = 0, **overrides) -> dict:
         "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0",
         "metadata": {"asn": 3301, "isp": "Skyline Broadband", "is_vpn": index % 2 == 0},
     }
-    for name, value in overrides.items():
-        if value is ...:
-            row.pop(name, None)
-        else:
-            row[name] = value
-    return row
+    return with_overrides(row, overrides)
 
 
 def scan_and_ingest(bucket: str) -> list[IngestRun]:

@@ -67,7 +67,7 @@
     "flagged, undecided": "#b45309"
   };
 
-  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/charts.js
 
   function drawTimeline() {
     var holder = document.getElementById("case-timeline");

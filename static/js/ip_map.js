@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/charts.js
 
   function hoverText(p) {
     var asn = p.asn ? "AS" + p.asn + (p.as_org ? " " + escapeHtml(p.as_org) : "") : "ASN unknown";
@@ -84,14 +84,7 @@
       },
       font: { family: "system-ui, sans-serif", size: 12, color: "#1a1f2b" }
     };
-    window.Plotly.newPlot(holder, [trace], layout, {
-      displaylogo: false,
-      responsive: true,
-      topojsonURL: holder.getAttribute("data-topojson-url"),
-      modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"]
-    }).then(function () {
-      holder.setAttribute("data-rendered", String(points.length));
-    });
+    window.FraudCase.drawMap(holder, [trace], layout, points.length);
     holder.on("plotly_click", function (event) {
       var url = event.points.length && event.points[0].customdata;
       if (url) window.location.assign(url);

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
 
-  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/charts.js
 
   function draw(holder) {
     var data = JSON.parse(holder.getAttribute("data-map"));
@@ -68,15 +68,7 @@
       layout.geo.center = { lat: points[0].lat, lon: points[0].lon };
       layout.geo.projection.scale = 3;
     }
-    window.Plotly.newPlot(holder, traces, layout, {
-      displaylogo: false,
-      responsive: true,
-      topojsonURL: holder.getAttribute("data-topojson-url"),
-      modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"]
-    }).then(function () {
-      // Only once plotly has drawn (it fetches the world shapes first): tests wait on it.
-      holder.setAttribute("data-rendered", String(points.length));
-    });
+    window.FraudCase.drawMap(holder, traces, layout, points.length);
   }
 
   function drawAll() {

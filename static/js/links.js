@@ -14,7 +14,7 @@
   };
   var SYMBOLS = { account: "circle", ip: "square", device: "diamond" };
 
-  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/escape.js
+  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/charts.js
 
   function draw() {
     var holder = document.getElementById("case-links-graph");
