@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ sys.path.insert(0, str(BASE_DIR))
 sys.path.insert(0, str(BASE_DIR / "bench"))
 
 from ingest import RowFactory, postgres_backend_process  # noqa: E402
-from vardir import prepare_var_dir  # noqa: E402
+from vardir import prepare_var_dir, use_own_servers  # noqa: E402
 
 MARKER = ".fraudcase-bench-floor"  # only a folder carrying this is ever wiped
 # (step, SQL making table "floor_target" from the previous step's, or None for the real table)
@@ -99,13 +97,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="loads per step; the best counts")
     parser.add_argument("--var-dir", type=Path, default=BASE_DIR / "var" / "bench-floor")
     args = parser.parse_args()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="fraudcase.settings", FRAUDCASE_VAR_DIR=str(args.var_dir.resolve()),
-        DEBUG="false",
-    )  # fmt: skip
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
-        os.environ.pop(name, None)
+    if args.rows < 10_000 or args.repeat < 1:
+        sys.exit(
+            "--rows must be at least 10000 (CPU time comes in 10 ms ticks) and --repeat 1 or more"
+        )
+    use_own_servers(args.var_dir)
     prepare_var_dir(args.var_dir.resolve(), marker=MARKER, made_by="bench/copy_floor.py")
     import django
 

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import resource
-import secrets
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from vardir import prepare_var_dir
+from vardir import prepare_var_dir, use_own_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench"
@@ -372,14 +371,7 @@ def run_benchmark(args) -> None:
     unknown = [fmt for fmt in formats if fmt not in ID_TAGS]
     if unknown:
         sys.exit(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(ID_TAGS)}")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "fraudcase.settings"
-    os.environ["FRAUDCASE_VAR_DIR"] = str(args.var_dir)
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
-        os.environ.pop(name, None)  # always the benchmark's own embedded servers
-    # As a worker runs in production: with DEBUG on, Django would also keep and format the SQL
-    # of every query (thousands of ids each), costing time and memory that production does not.
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    use_own_servers(args.var_dir)  # DEBUG off, as a worker runs in production
     commit = describe_commit()  # now: the work tree may change during a long run
     prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/ingest.py")
 

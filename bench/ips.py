@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from vardir import prepare_var_dir
+from vardir import prepare_var_dir, use_own_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-ips"
@@ -432,12 +432,7 @@ def main() -> None:
     if args.ips > 2 * args.accounts:
         sys.exit("each account owns two IPs: --ips must be at most 2 x --accounts")
 
-    os.environ["DJANGO_SETTINGS_MODULE"] = "fraudcase.settings"
-    os.environ["FRAUDCASE_VAR_DIR"] = str(args.var_dir.resolve())
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
-        os.environ.pop(name, None)  # always the benchmark's own embedded servers
-    os.environ.update(DEBUG="false", SECRET_KEY="bench-ips-" + "x" * 40,
-                      ALLOWED_HOSTS="testserver,localhost")  # fmt: skip
+    use_own_servers(args.var_dir)
     commit = describe_commit()
     prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/ips.py", reuse=args.reuse)
 

@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from vardir import prepare_var_dir
+from vardir import prepare_var_dir, use_own_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-knn"
@@ -314,10 +314,7 @@ def results_table(results: list[dict]) -> str:
 
 
 def run(args) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "fraudcase.settings"
-    os.environ["FRAUDCASE_VAR_DIR"] = str(args.var_dir)
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
-        os.environ.pop(name, None)  # always the benchmark's own embedded servers
+    use_own_servers(args.var_dir, production_like=False)
     commit = describe_commit()
     prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/knn.py")
     import django

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from vardir import prepare_var_dir
+from vardir import prepare_var_dir, use_own_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-pages"
@@ -572,13 +572,7 @@ def main() -> None:
     if unknown or args.requests < 50:
         sys.exit(f"unknown page(s) {unknown}" if unknown else "--requests must be ≥ 50")
 
-    os.environ["DJANGO_SETTINGS_MODULE"] = "fraudcase.settings"
-    os.environ["FRAUDCASE_VAR_DIR"] = str(args.var_dir.resolve())
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
-        os.environ.pop(name, None)  # always the benchmark's own embedded servers
-    # As in production: DEBUG off (no query log, no debug pages).
-    os.environ.update(DEBUG="false", SECRET_KEY="bench-pages-" + "x" * 40,
-                      ALLOWED_HOSTS="testserver,localhost")  # fmt: skip
+    use_own_servers(args.var_dir)  # DEBUG off, as in production
     commit = describe_commit()
     prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/pages.py", reuse=args.reuse)
 

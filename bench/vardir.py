@@ -3,6 +3,8 @@ ever wiped when a benchmark made them (a marker file says which)."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -26,3 +28,17 @@ def prepare_var_dir(var_dir: Path, *, marker: str, made_by: str, reuse: bool = F
         shutil.rmtree(var_dir)
     var_dir.mkdir(parents=True, exist_ok=True)
     (var_dir / marker).write_text(f"made by {made_by}; its next run wipes it (unless --reuse)\n")
+
+
+def use_own_servers(var_dir: Path, *, production_like: bool = True) -> None:
+    """Point Django at this benchmark's embedded servers under var_dir, whatever the shell's
+    DATABASE_URL, CELERY_BROKER_URL or S3 endpoint say. production_like: DEBUG off (with DEBUG
+    on Django keeps and formats the SQL of every query, which production does not pay for)."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "fraudcase.settings"
+    os.environ["FRAUDCASE_VAR_DIR"] = str(var_dir.resolve())
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    if production_like:
+        os.environ["DEBUG"] = "false"
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+        os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
