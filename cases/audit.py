@@ -29,6 +29,7 @@ SYSTEM_USERNAME = "system"
 class RequestContext:
     request_id: str = ""
     client_ip: str | None = None
+    client_request_id: str = ""
 
 
 _request_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
@@ -36,9 +37,16 @@ _request_context: contextvars.ContextVar[RequestContext | None] = contextvars.Co
 )
 
 
-def set_request_context(*, request_id: str = "", client_ip: str | None = None):
-    """Bind the request id and client IP for events recorded in this context; returns a token."""
-    return _request_context.set(RequestContext(request_id or uuid.uuid4().hex, client_ip))
+def set_request_context(
+    *, request_id: str = "", client_ip: str | None = None, client_request_id: str = ""
+):
+    """Bind the request id and client IP for events recorded in this context; returns a token.
+
+    client_request_id is what the client said its request was (untrusted, kept apart).
+    """
+    return _request_context.set(
+        RequestContext(request_id or uuid.uuid4().hex, client_ip, client_request_id[:64])
+    )
 
 
 def reset_request_context(token) -> None:
@@ -81,6 +89,8 @@ def event_hash(event: AuditEvent) -> str:
         "client_ip": event.client_ip,
         "previous_hash": event.previous_hash,
     }
+    if event.client_request_id:  # only when set, so events from before the field still verify
+        content["client_request_id"] = event.client_request_id
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -120,6 +130,7 @@ def audit_record(
             before=_normalised(before),
             after=_normalised(after),
             request_id=context.request_id,
+            client_request_id=context.client_request_id,
             client_ip=_canonical_ip(context.client_ip),
             previous_hash=previous or GENESIS_HASH,
         )
@@ -155,6 +166,7 @@ def audit_record_many(*, actor, action: AuditAction | str, entries: list[dict]) 
                 before=_normalised(entry.get("before")),
                 after=_normalised(entry.get("after")),
                 request_id=context.request_id,
+                client_request_id=context.client_request_id,
                 client_ip=_canonical_ip(context.client_ip),
                 previous_hash=previous,
             )
@@ -169,7 +181,7 @@ _EVENT_COPY_COLUMNS = (
     ("occurred_at", "timestamptz"), ("actor_id", "int4"), ("actor_name", "text"),
     ("action", "text"), ("object_type", "text"), ("object_id", "text"),
     ("object_repr", "text"), ("before", "jsonb"), ("after", "jsonb"),
-    ("request_id", "text"), ("client_ip", "inet"), ("previous_hash", "text"), ("hash", "text"),
+    ("request_id", "text"), ("client_request_id", "text"), ("client_ip", "inet"), ("previous_hash", "text"), ("hash", "text"),
 )  # fmt: skip
 
 

@@ -41,6 +41,26 @@ class AuditAction(models.TextChoices):
     INGEST_RUN_FINISHED = "ingest_run_finished", "Ingest run finished"
     INGEST_RERUN = "ingest_rerun", "Ingest run re-run"
     AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
+    # Reads of case data (one event per page view; exports and downloads always).
+    CASE_VIEWED = "case_viewed", "Case viewed"
+    CASE_EXPORTED = "case_exported", "Case exported"
+    ATTACHMENT_DOWNLOADED = "attachment_downloaded", "Attachment downloaded"
+    CASE_TAKEN_OVER = "case_taken_over", "Case taken over from its assignee"
+    # Changes to who may do what, from any page (the admin included).
+    USER_CHANGED = "user_changed", "User changed"
+    USER_DELETED = "user_deleted", "User deleted"
+    USER_UNLOCKED = "user_unlocked", "User unlocked"
+    GROUP_CHANGED = "group_changed", "Group created or changed"
+    GROUP_DELETED = "group_deleted", "Group deleted"
+    QUEUE_DELETED = "queue_deleted", "Queue deleted"
+    REASON_CODE_DELETED = "reason_code_deleted", "Reason code deleted"
+    OTP_DEVICE_ADDED = "otp_device_added", "Two-factor device added"
+    OTP_DEVICE_CHANGED = "otp_device_changed", "Two-factor device changed"
+    OTP_DEVICE_REMOVED = "otp_device_removed", "Two-factor device removed"
+    OTP_DEVICES_RESET = "otp_devices_reset", "Two-factor devices reset"
+    OTP_ENROLMENT_ISSUED = "otp_enrolment_issued", "Two-factor enrolment code issued"
+    OTP_ENROLMENT_REFUSED = "otp_enrolment_refused", "Two-factor enrolment refused"
+    AUDIT_ANCHORED = "audit_anchored", "Audit chain head anchored"
 
 
 class AuditEvent(models.Model):
@@ -68,7 +88,9 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=255, blank=True)
     before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    # Made by the server for every request; what a client sent as X-Request-ID is kept apart.
     request_id = models.CharField(max_length=64, blank=True)
+    client_request_id = models.CharField(max_length=64, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
