@@ -100,3 +100,14 @@ def compute_rings(requested_by_name: str = "") -> int | None:
 # Label export tasks live in their own module; importing them here registers them with the
 # worker (autodiscovery looks at cases.tasks only).
 from cases.tasks_labels import export_labels, sweep_label_exports  # noqa: E402,F401
+
+
+# Safe to retry and to run twice: the anchor's key follows from the chain head, never overwritten.
+@shared_task(autoretry_for=RETRYABLE, retry_backoff=5, max_retries=5, soft_time_limit=300)
+def anchor_audit_chain() -> str:
+    """Beat: anchor the audit chain's head in the audit bucket (cases.services.audit_anchor)."""
+    from cases.audit import system_actor
+    from cases.services.audit_anchor import audit_anchor
+
+    result = audit_anchor(actor=system_actor())
+    return result.key if result else ""

@@ -239,6 +239,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.tasks.compute_rings",
         "schedule": env.float("FRAUDCASE_RINGS_REFRESH_SECONDS", default=3600.0),
     },
+    # The audit chain's head written to the audit bucket (tampering detectable from outside).
+    "anchor-audit": {
+        "task": "cases.tasks.anchor_audit_chain",
+        "schedule": env.float("FRAUDCASE_AUDIT_ANCHOR_SECONDS", default=3600.0),
+    },
 }
 
 # --- S3 -----------------------------------------------------------------------------------
@@ -263,6 +268,14 @@ FRAUDCASE_ATTACHMENTS_BUCKET = env.str(
     "FRAUDCASE_ATTACHMENTS_BUCKET", default="fraudcase-attachments"
 )
 FRAUDCASE_ATTACHMENT_MAX_BYTES = env.int("FRAUDCASE_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# Anchors of the audit chain (cases.services.audit_anchor): a bucket of their own, ideally
+# with Object Lock; signed with the HMAC key when set (keep it out of the database's reach).
+FRAUDCASE_AUDIT_BUCKET = env.str("FRAUDCASE_AUDIT_BUCKET", default="fraudcase-audit")
+FRAUDCASE_AUDIT_ANCHOR_SECONDS = env.float("FRAUDCASE_AUDIT_ANCHOR_SECONDS", default=3600.0)
+FRAUDCASE_AUDIT_ANCHOR_HMAC_KEY = env.str("FRAUDCASE_AUDIT_ANCHOR_HMAC_KEY", default="")
+FRAUDCASE_AUDIT_ANCHOR_RETENTION_DAYS = env.int(
+    "FRAUDCASE_AUDIT_ANCHOR_RETENTION_DAYS", default=2557
+)
 
 # --- Detector contract and ingest ---------------------------------------------------------
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
