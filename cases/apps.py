@@ -12,10 +12,14 @@ class CasesConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
         from cases import signals
-        from cases.roles import ensure_roles
+        from cases.model_changes import connect_model_change_receivers, ensure_roles_recorded
 
         # After our permissions exist (they are created by an earlier post_migrate receiver).
-        post_migrate.connect(ensure_roles, sender=self, dispatch_uid="cases.ensure_roles")
+        post_migrate.connect(ensure_roles_recorded, sender=self, dispatch_uid="cases.ensure_roles")
+
+        # Changes to users, groups, permissions, queues, reason codes and two-factor devices
+        # made outside our services (the admin above all) in the audit trail, with before/after.
+        connect_model_change_receivers()
 
         # Sign-in events in the audit trail.
         user_logged_in.connect(signals.audit_signed_in, dispatch_uid="cases.audit_signed_in")

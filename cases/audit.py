@@ -7,6 +7,7 @@ one before, computed under a transaction-scoped advisory lock so the chain has o
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -59,11 +60,59 @@ def current_request_context() -> RequestContext:
 
 def system_actor():
     """The named actor for work done by Celery tasks and management commands."""
-    user, _ = get_user_model().objects.get_or_create(
-        username=SYSTEM_USERNAME,
-        defaults={"is_active": False, "first_name": "FraudCase", "last_name": "system"},
-    )
+    # Created on first need by FraudCase itself: not a change anyone made, so not recorded.
+    with model_changes_recorded_by_service():
+        user, _ = get_user_model().objects.get_or_create(
+            username=SYSTEM_USERNAME,
+            defaults={"is_active": False, "first_name": "FraudCase", "last_name": "system"},
+        )
     return user
+
+
+# The signed-in user of the request being served (set by cases.middleware_actor), read lazily
+# because signing in changes request.user half-way through a request.
+_request_user: contextvars.ContextVar = contextvars.ContextVar(
+    "fraudcase_audit_request_user", default=None
+)
+
+
+def set_request_user(get_user):
+    """Bind a callable returning the request's user (or None); returns a token to reset."""
+    return _request_user.set(get_user)
+
+
+def reset_request_user(token) -> None:
+    _request_user.reset(token)
+
+
+def current_actor():
+    """Who is changing things now: the request's signed-in user, None for an anonymous
+    request (recorded as "anonymous"), and the system user outside requests (tasks, commands)."""
+    get_user = _request_user.get()
+    if get_user is None:
+        return system_actor()
+    user = get_user()
+    return user if user is not None and user.is_authenticated else None
+
+
+_service_records_changes: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "fraudcase_audit_service_records_changes", default=False
+)
+
+
+@contextlib.contextmanager
+def model_changes_recorded_by_service():
+    """Inside this block the caller writes its own event for the model changes it makes, so
+    the model-change receivers (cases.model_changes) record nothing for them."""
+    token = _service_records_changes.set(True)
+    try:
+        yield
+    finally:
+        _service_records_changes.reset(token)
+
+
+def model_changes_recorded_elsewhere() -> bool:
+    return _service_records_changes.get()
 
 
 def _normalised(value):

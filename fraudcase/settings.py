@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): has this session passed the second factor?
     "django_otp.middleware.OTPMiddleware",
+    # The signed-in user as actor of model changes recorded in the trail (cases.model_changes).
+    "cases.middleware_actor.CurrentActorMiddleware",
     # Request id and client IP for the audit events a request records.
     "cases.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

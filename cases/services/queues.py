@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 
-from cases.audit import audit_record, audit_record_many
+from cases.audit import audit_record, audit_record_many, model_changes_recorded_by_service
 from cases.errors import InvalidInput, NotFound
 from cases.models import AuditAction, Case, Outcome, Queue, ReasonCode, Resolution, Transaction
 from cases.services.access import refusals_audited, require_permission
@@ -35,7 +35,7 @@ def queue_save(
         bad_outcomes = sorted(set(fields.get("outcomes") or []) - set(Outcome.values))
         if bad_outcomes:
             raise InvalidInput(f"unknown outcome(s) in the routing rule: {', '.join(bad_outcomes)}")
-        with transaction.atomic():
+        with transaction.atomic(), model_changes_recorded_by_service():
             if queue_id is None:
                 queue, before = Queue(), None
             else:
@@ -78,7 +78,7 @@ def reason_code_save(
         require_permission(actor, "manage_queues", attempted="manage reason codes")
         if resolution and resolution not in Resolution.values:
             raise InvalidInput(f"resolution must be empty or one of {', '.join(Resolution.values)}")
-        with transaction.atomic():
+        with transaction.atomic(), model_changes_recorded_by_service():
             reason = ReasonCode.objects.filter(code=code).first() or ReasonCode(code=code)
             before = (
                 None

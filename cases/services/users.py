@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from cases.audit import SYSTEM_USERNAME, audit_record
+from cases.audit import SYSTEM_USERNAME, audit_record, model_changes_recorded_by_service
 from cases.errors import InvalidInput, NotFound
 from cases.models import AuditAction
 from cases.roles import Role, user_roles
@@ -43,7 +43,7 @@ def user_create(
         username = (username or "").strip()
         if username.lower() == SYSTEM_USERNAME:
             raise InvalidInput(f"the username {username!r} is reserved for FraudCase itself")
-        with transaction.atomic():
+        with transaction.atomic(), model_changes_recorded_by_service():
             if User.objects.filter(username__iexact=username).exists():
                 raise InvalidInput(f"the username {username!r} is taken")
             user = User(
@@ -90,7 +90,7 @@ def user_set_roles(*, actor, user_id: int, roles: list[str]) -> User:
     ):
         _require_user_manager(actor, attempted="change user roles")
         role_names = _valid_roles(roles)
-        with transaction.atomic():
+        with transaction.atomic(), model_changes_recorded_by_service():
             user = User.objects.select_for_update().filter(pk=user_id).first()
             if user is None:
                 raise NotFound(f"no user with id {user_id}")
