@@ -6,6 +6,7 @@ the part of the page it changed; a domain refusal shows its message, a permissio
 
 from __future__ import annotations
 
+import contextlib
 from functools import wraps
 
 from botocore.exceptions import ClientError
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
 from cases.case_exports import case_report_pdf, case_transactions_csv
-from cases.errors import ActionNotPermitted, CaseError, InvalidInput, NotFound
+from cases.errors import ActionNotPermitted, CaseError, CaseNotVisible, InvalidInput, NotFound
 from cases.models import Case
 from cases.s3 import s3_client
 from cases.selectors_case import (
@@ -33,6 +34,7 @@ from cases.selectors_case import (
     transaction_explanation,
 )
 from cases.selectors_labels import label_held_for
+from cases.services import read_audit
 from cases.services.access import refusals_audited, require_permission
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -49,9 +51,10 @@ def _is_htmx(request) -> bool:
 
 
 def with_case(view):
-    """Resolve the case named in the URL for a signed-in user who may view cases.
+    """Resolve the case named in the URL for a signed-in user who may read it (cases.policies).
 
-    Refusals are audited like the services' own; an unknown case is a 404 page.
+    A user whose role reads no case gets a 403 page (audited) before any lookup; a case that is
+    unknown, or that this user may not read, is the same 404 page, so references do not leak.
     """
 
     @wraps(view)
@@ -64,8 +67,15 @@ def with_case(view):
                 require_permission(request.user, "view_case", attempted="view cases")
         except ActionNotPermitted as error:
             return _problem(request, 403, "Not allowed", error.message)
-        case = case_detail(reference)
+        case = case_detail(reference, viewer=request.user)
         if case is None:
+            hidden = case_detail(reference)
+            if hidden is not None:  # there, but not for them: audit the denial
+                with contextlib.suppress(CaseNotVisible), refusals_audited(
+                    actor=request.user, attempted=f"{request.method} {request.path}"[:200],
+                    object_type="cases.case", object_id=hidden.pk, object_repr=hidden.reference,
+                ):  # fmt: skip
+                    raise CaseNotVisible(f"no case {reference}")
             return _problem(
                 request, 404, "No such case", f"There is no case {reference}. Check the reference."
             )
@@ -117,7 +127,8 @@ def _page_urls(case: Case) -> dict:
 @require_GET
 @with_case
 def case_detail_view(request, case: Case):
-    page = case_page(case)
+    page = case_page(case, viewer=request.user)
+    read_audit.case_viewed(actor=request.user, case=case)
     return render(
         request,
         "cases/case_detail.html",
@@ -159,6 +170,7 @@ def case_attachment_download(request, case: Case, attachment_id: int):
         return _problem(request, 404, "No such attachment", f"{case.reference} has no such file.")
     try:
         body = s3_client().get_object(Bucket=attachment.s3_bucket, Key=attachment.s3_key)["Body"]
+        read_audit.attachment_downloaded(actor=request.user, case=case, attachment=attachment)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
         return _problem(
@@ -177,8 +189,10 @@ def case_attachment_download(request, case: Case, attachment_id: int):
 @with_case
 def case_report(request, case: Case):
     """The suspicious-activity report as a PDF download."""
-    pdf = case_report_pdf(
-        case_page(case, with_similar=False), generated_by=request.user.get_username()
+    page = case_page(case, viewer=request.user, with_similar=False)
+    pdf = case_report_pdf(page, generated_by=request.user.get_username())
+    read_audit.case_exported(
+        actor=request.user, case=case, export_format="pdf", rows=len(page.transactions)
     )
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = content_disposition_header(
@@ -191,9 +205,12 @@ def case_report(request, case: Case):
 @with_case
 def case_export(request, case: Case):
     """The case's transactions as CSV (spreadsheet formulas neutralised)."""
+    transactions = case_transactions(case)
     response = HttpResponse(
-        case_transactions_csv(case, case_transactions(case)),
-        content_type="text/csv; charset=utf-8",
+        case_transactions_csv(case, transactions), content_type="text/csv; charset=utf-8"
+    )
+    read_audit.case_exported(
+        actor=request.user, case=case, export_format="csv", rows=len(transactions)
     )
     response["Content-Disposition"] = content_disposition_header(
         True, f"{case.reference}-transactions.csv"
@@ -210,7 +227,8 @@ def case_assign_to_me(request, case: Case):
     return _perform(
         request, case,
         lambda: services.case_assign_to_me(
-            actor=request.user, case_id=case.pk, expected_version=_expected_version(request)
+            actor=request.user, case_id=case.pk, expected_version=_expected_version(request),
+            reason=request.POST.get("reason", ""),
         ),
         success=f"{case.reference} is now assigned to you.",
     )  # fmt: skip

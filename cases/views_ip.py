@@ -34,7 +34,7 @@ def ip_detail(request, ip: str):
     canonical = canonical_ip(address)
     if canonical != ip:
         return redirect("ip-detail", ip=canonical)  # one page per address, however it is spelt
-    usage = ip_usage(canonical)
+    usage = ip_usage(canonical, viewer=request.user)
     return render(
         request,
         "cases/ip/detail.html",

@@ -132,6 +132,8 @@ class BulkActionForm(forms.Form):
     assignee = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     reason_code = forms.CharField(required=False, max_length=64)
     comment = forms.CharField(required=False, max_length=20_000)
+    # A lead taking over cases that colleagues hold says why (the analyst's own are refused).
+    reason = forms.CharField(required=False, max_length=2000)
     tag = forms.CharField(required=False, max_length=64)
     query = forms.CharField(required=False, max_length=2000)
 
@@ -187,7 +189,7 @@ def queue_bulk(request):
             _bulk_assign_to(request, data["case_ids"], data["assignee"])
         elif action in ("assign", "assign_to_me"):
             outcome = services.cases_bulk_assign_to_me(
-                actor=request.user, case_ids=data["case_ids"]
+                actor=request.user, case_ids=data["case_ids"], reason=data["reason"]
             )
             _report_case_by_case(request, outcome, "assigned to you")
         elif action == "close_false_positive":
