@@ -38,7 +38,7 @@ def may_view_cases(view):
 @with_case
 def case_links(request, case):
     """The case page's link analysis panel (htmx loads it when it scrolls into view)."""
-    graph = case_link_graph(case)
+    graph = case_link_graph(case, viewer=request.user)
     ring = account_ring(case.account_id)
     return render(
         request,
@@ -60,7 +60,7 @@ def rings(request):
         page = int(request.GET.get("page", "1"))
     except ValueError:
         page = 1
-    result = rings_page(sort=request.GET.get("sort", "fraud"), page=page)
+    result = rings_page(viewer=request.user, sort=request.GET.get("sort", "fraud"), page=page)
     return render(
         request,
         "cases/rings.html",
