@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET
 
 from analytics.selectors import IpMapFilters, ip_map
 from cases.errors import ActionNotPermitted
+from cases.http import problem as _problem
 from cases.models import Outcome
 from cases.services.access import refusals_audited, require_permission
-from cases.views_case import _problem
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 LONGEST_RANGE_DAYS = 366

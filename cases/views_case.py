@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from cases import services
 from cases.case_exports import case_report_pdf, case_transactions_csv
 from cases.errors import ActionNotPermitted, CaseError, CaseNotVisible, InvalidInput, NotFound
+from cases.http import problem
 from cases.models import Case
 from cases.s3 import s3_client
 from cases.selectors_case import (
@@ -38,12 +39,6 @@ from cases.services import read_audit
 from cases.services.access import refusals_audited, require_permission
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
-
-
-def _problem(request, status: int, title: str, message: str) -> HttpResponse:
-    return render(
-        request, "cases/case/problem.html", {"title": title, "message": message}, status=status
-    )
 
 
 def _is_htmx(request) -> bool:
@@ -66,7 +61,7 @@ def with_case(view):
             ):  # fmt: skip
                 require_permission(request.user, "view_case", attempted="view cases")
         except ActionNotPermitted as error:
-            return _problem(request, 403, "Not allowed", error.message)
+            return problem(request, 403, "Not allowed", error.message)
         case = case_detail(reference, viewer=request.user)
         if case is None:
             hidden = case_detail(reference)
@@ -76,7 +71,7 @@ def with_case(view):
                     object_type="cases.case", object_id=hidden.pk, object_repr=hidden.reference,
                 ):  # fmt: skip
                     raise CaseNotVisible(f"no case {reference}")
-            return _problem(
+            return problem(
                 request, 404, "No such case", f"There is no case {reference}. Check the reference."
             )
         return view(request, case, *args, **kwargs)
@@ -105,7 +100,7 @@ def _perform(request, case: Case, action, *, success: str, anchor: str = ""):
     try:
         action()
     except ActionNotPermitted as error:
-        return _problem(request, 403, "Not allowed", error.message)
+        return problem(request, 403, "Not allowed", error.message)
     except CaseError as error:
         messages.error(request, error.message)
     else:
@@ -152,7 +147,7 @@ def case_why_flagged(request, case: Case):
         transaction_explanation(case, int(transaction_pk)) if transaction_pk.isdecimal() else None
     )
     if explanation is None:
-        return _problem(
+        return problem(
             request, 404, "No such transaction", f"{case.reference} has no such transaction."
         )
     template = (
@@ -167,13 +162,13 @@ def case_attachment_download(request, case: Case, attachment_id: int):
     """Stream the attachment from S3 as a download (only attachments of this case)."""
     attachment = case.attachments.filter(pk=attachment_id).first()
     if attachment is None:
-        return _problem(request, 404, "No such attachment", f"{case.reference} has no such file.")
+        return problem(request, 404, "No such attachment", f"{case.reference} has no such file.")
     try:
         body = s3_client().get_object(Bucket=attachment.s3_bucket, Key=attachment.s3_key)["Body"]
         read_audit.attachment_downloaded(actor=request.user, case=case, attachment=attachment)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
-        return _problem(
+        return problem(
             request, 502, "File unavailable",
             f"{attachment.filename} could not be read from storage ({code}); try again later.",
         )  # fmt: skip
@@ -317,7 +312,7 @@ def case_merge(request, case: Case):
             source_version=_expected_version(request),
         )  # fmt: skip
     except ActionNotPermitted as error:
-        return _problem(request, 403, "Not allowed", error.message)
+        return problem(request, 403, "Not allowed", error.message)
     except CaseError as error:
         messages.error(request, error.message)
         return _back(case)
@@ -402,7 +397,7 @@ def case_transaction_verdict(request, case: Case):
         status, message, failed = error.http_status, error.message, True
     if not _is_htmx(request):
         if status == 403:
-            return _problem(request, 403, "Not allowed", message)
+            return problem(request, 403, "Not allowed", message)
         (messages.error if failed else messages.success)(request, f"{transaction_id}: {message}")
         return _back(case, "transactions")
     if tx is None:

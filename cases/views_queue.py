@@ -6,7 +6,6 @@ from datetime import date, timedelta
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.http import QueryDict
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
 from cases.errors import CaseError
+from cases.http import may_view_cases, may_work_cases
 from cases.models import CaseStatus
 from cases.selectors_case import duration_text
 from cases.selectors_queue import (
@@ -149,16 +149,16 @@ class BulkActionForm(forms.Form):
         return cleaned
 
 
-@login_required
 @require_GET
+@may_view_cases
 def queue_page(request):
     """The queue as a whole page; /cases/ with HX-Request gives the rows and counts only."""
     partial = request.headers.get("HX-Request") == "true"
     return _render_queue(request, request.GET, partial=partial)
 
 
-@login_required
 @require_POST
+@may_work_cases
 def queue_claim_next(request):
     """Take the highest-priority unassigned case of my queues and open it."""
     try:
@@ -173,8 +173,8 @@ def queue_claim_next(request):
     return redirect(case_detail_url(case.reference))
 
 
-@login_required
 @require_POST
+@may_work_cases
 def queue_bulk(request):
     """Assign, close as false positive or tag the selected cases; back to the same list."""
     form = BulkActionForm(request.POST)

@@ -496,7 +496,8 @@ def test_an_auditor_reads_every_case_but_cannot_claim(client, world):
 
     assert page.status_code == 200 and len(shown(page)) == 4
     assert "Claim next" not in page.content.decode()
-    assert "aud may not claim cases" in refused.content.decode()
+    assert refused.status_code == 403  # checked before anything else
+    assert "aud may not work cases" in refused.content.decode()
 
 
 # --- safety and cost ---------------------------------------------------------------------------
