@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from analytics.selectors import IpMapFilters, ip_map
+from analytics.selectors import IpMapFilters, ip_map, ip_map_seen_by
 from cases.errors import ActionNotPermitted
 from cases.http import problem as _problem
 from cases.models import Outcome
@@ -61,7 +61,7 @@ def ip_map_page(request):
     filters = form.filters() if form.is_valid() else IpMapFilters.default()
     if not form.is_bound:
         form = IpMapForm(initial={"since": filters.since, "until": filters.until})
-    result = ip_map(filters)
+    result = ip_map_seen_by(ip_map(filters), request.user)
     return render(
         request,
         "analytics/ip_map.html",

@@ -28,6 +28,7 @@ from cases.models import (
     ReasonCode,
     Resolution,
     Transaction,
+    parse_case_reference,
 )
 from cases.policies import (
     TRANSITIONS,
@@ -50,7 +51,6 @@ from cases.selectors_similarity import (
     hide_unreadable_neighbours,
     similar_transactions_for_case,
 )
-from cases.services.common import parse_case_reference
 
 # The timeline and the account's own baseline use at most this many of its latest transactions.
 ACCOUNT_HISTORY_LIMIT = 2000

@@ -10,6 +10,7 @@ from cases.models.case import (
     Outcome,
     Resolution,
     Transaction,
+    parse_case_reference,
 )
 from cases.models.ingest import IngestRun, QuarantinedRow
 from cases.models.ip import CurationRecord, IpEnrichment, IpKind
@@ -56,4 +57,5 @@ __all__ = [
     "RingSnapshot",
     "Tag",
     "Transaction",
+    "parse_case_reference",
 ]

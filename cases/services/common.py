@@ -5,17 +5,9 @@ from __future__ import annotations
 
 from django.db.models import F
 
-from cases.errors import ActionNotPermitted, CaseNotVisible, InvalidInput, NotFound, StaleVersion
-from cases.models import REFERENCE_PREFIX, Case
+from cases.errors import ActionNotPermitted, CaseNotVisible, NotFound, StaleVersion
+from cases.models import REFERENCE_PREFIX, Case, parse_case_reference
 from cases.policies import can_view_case, can_work_case
-
-
-def parse_case_reference(reference: str | int) -> int:
-    """FC-000123, 000123 or 123 -> 123; anything else is refused."""
-    text = str(reference).strip().upper().removeprefix(REFERENCE_PREFIX)
-    if not text.isdecimal():  # isdigit() also passes "²", which int() refuses
-        raise InvalidInput(f"{reference!r} is not a case reference like {REFERENCE_PREFIX}000123")
-    return int(text)
 
 
 def lock_case(case_id: int | str, expected_version: int | None = None) -> Case:
