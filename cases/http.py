@@ -17,9 +17,15 @@ from cases.errors import ActionNotPermitted
 from cases.services.access import refusals_audited, require_permission
 
 
-def problem(request, status: int, title: str, message: str) -> HttpResponse:
+def problem(
+    request, status: int, title: str, message: str, *, back_url: str = "", back_label: str = ""
+) -> HttpResponse:
+    """The problem page; its way back is back_url when given, else the queue."""
     return render(
-        request, "cases/case/problem.html", {"title": title, "message": message}, status=status
+        request,
+        "cases/case/problem.html",
+        {"title": title, "message": message, "back_url": back_url, "back_label": back_label},
+        status=status,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -34,6 +34,7 @@ from django.db.models import (
 from django.db.models import Case as SqlCase
 from django.utils import timezone
 
+from cases.dateranges import day_end, day_start
 from cases.errors import ActionNotPermitted, InvalidInput
 from cases.models import (
     FINISHED_CASE_STATUSES,
@@ -274,9 +275,9 @@ def _apply_filters(cases: QuerySet[Case], *, user, filters: QueueFilters) -> Que
     if filters.amount_max is not None:
         cases = cases.filter(amount_at_risk__lte=filters.amount_max)
     if filters.opened_from is not None:
-        cases = cases.filter(opened_at__gte=_day_start(filters.opened_from))
+        cases = cases.filter(opened_at__gte=day_start(filters.opened_from))
     if filters.opened_to is not None:
-        cases = cases.filter(opened_at__lt=_day_start(filters.opened_to + timedelta(days=1)))
+        cases = cases.filter(opened_at__lt=day_end(filters.opened_to))
     if filters.country:
         in_country = Transaction.objects.filter(case_id=OuterRef("pk"), country=filters.country)
         cases = cases.filter(Exists(in_country))
@@ -343,10 +344,6 @@ def _ordering(sort: str) -> list:
         # No NULLS LAST on a column without nulls: an index on (column DESC) serves it as is.
         first = F(column).desc()
     return [first, "opened_at", "id"] if key not in ("reference", "age") else [first, "id"]
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def queue_assignable_users():

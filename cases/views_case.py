@@ -17,6 +17,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
@@ -37,6 +38,9 @@ from cases.selectors_case import (
 from cases.selectors_labels import label_held_for
 from cases.services import read_audit
 from cases.services.access import refusals_audited, require_permission
+from cases.services.annotations import ATTACHMENT_TYPES
+from cases.services.common import require_can_work
+from cases.uploads import AttachmentSizeLimit
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
@@ -172,11 +176,17 @@ def case_attachment_download(request, case: Case, attachment_id: int):
             request, 502, "File unavailable",
             f"{attachment.filename} could not be read from storage ({code}); try again later.",
         )  # fmt: skip
+    # Always a download of the type checked at upload, never a page the browser may sniff.
+    content_type = attachment.content_type
+    if content_type not in ATTACHMENT_TYPES:
+        content_type = "application/octet-stream"
     response = StreamingHttpResponse(
-        body.iter_chunks(DOWNLOAD_CHUNK_BYTES), content_type=attachment.content_type
+        body.iter_chunks(DOWNLOAD_CHUNK_BYTES), content_type=content_type
     )
     response["Content-Length"] = str(attachment.size_bytes)
     response["Content-Disposition"] = content_disposition_header(True, attachment.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
 
@@ -348,12 +358,41 @@ def case_tags(request, case: Case):
     )  # fmt: skip
 
 
+@csrf_exempt  # checked in _case_attach_read, once the size limit is in place
 @require_POST
 @with_case
 def case_attach(request, case: Case):
+    """Attach a file: permission before a byte of it is read, then the upload streams through
+    AttachmentSizeLimit, which stops at FRAUDCASE_ATTACHMENT_MAX_BYTES.
+
+    An upload handler only counts if it is in place before anything reads the body, and the
+    CSRF check reads it: hence csrf_exempt here and csrf_protect on the part that reads (the
+    order Django's upload handler documentation gives).
+    """
+    try:
+        with refusals_audited(
+            actor=request.user, attempted="case_attach_file", object_type="cases.case",
+            object_id=case.pk,
+        ):  # fmt: skip
+            require_can_work(request.user, case, attempted="attach files")
+    except ActionNotPermitted as error:
+        return problem(request, 403, "Not allowed", error.message)
+    size_limit = AttachmentSizeLimit(request, max_bytes=settings.FRAUDCASE_ATTACHMENT_MAX_BYTES)
+    request.upload_handlers.insert(0, size_limit)
+    return _case_attach_read(request, case, size_limit)
+
+
+@csrf_protect
+def _case_attach_read(request, case: Case, size_limit: AttachmentSizeLimit):
     upload = request.FILES.get("file")
 
     def attach():
+        if size_limit.refusal:
+            with refusals_audited(
+                actor=request.user, attempted="case_attach_file", object_type="cases.case",
+                object_id=case.pk,
+            ):  # fmt: skip
+                raise InvalidInput(size_limit.refusal)
         if upload is None:
             raise InvalidInput("choose a file to attach")
         # Read no more than one byte past the limit: the service refuses anything longer.
