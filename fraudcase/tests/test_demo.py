@@ -37,7 +37,7 @@ class DemoProcess:
                          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
         }  # fmt: skip
         env.update(DJANGO_SETTINGS_MODULE="fraudcase.settings", FRAUDCASE_VAR_DIR=str(var_dir),
-                   PYTHONUNBUFFERED="1")  # fmt: skip
+                   DEBUG="true", PYTHONUNBUFFERED="1")  # fmt: skip  (as ./dev demo sets it)
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "demo", f"--port={port}",
              f"--transactions={TRANSACTIONS}", "--accounts=300"],
