@@ -23,6 +23,7 @@ from cases.models.labels import (
     LabelVersion,
 )
 from cases.models.rings import Ring, RingMember, RingSnapshot
+from cases.models.sign_in import OtpEnrolmentCode, UnknownUsernameFailures
 from cases.models.workflow import Attachment, Note, Queue, ReasonCode, Tag
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "LabelStatus",
     "LabelVersion",
     "Note",
+    "OtpEnrolmentCode",
     "Outcome",
     "QuarantinedRow",
     "Queue",
@@ -56,4 +58,5 @@ __all__ = [
     "RingSnapshot",
     "Tag",
     "Transaction",
+    "UnknownUsernameFailures",
 ]
