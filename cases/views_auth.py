@@ -139,12 +139,9 @@ def _enrol(request, next_url, credentials):
                 request.session.pop(ENROLMENT_GRANT_KEY, None)
             if refused := _count_failure(request, form, "otp_token", error, credentials):
                 return refused
-            if isinstance(error, sign_in.EnrolmentRefused):
-                form = EnrolmentCodeForm()
-                form.add_error("enrolment_code", capfirst(error.message) + ".")
-                return render(
-                    request, "registration/two_factor_enrolment_code.html", context | {"form": form}
-                )
+            if isinstance(error, sign_in.EnrolmentRefused):  # ask for a code again
+                context |= {"form": EnrolmentCodeForm(), "refusal": capfirst(error.message) + "."}
+                return render(request, "registration/two_factor_enrolment_code.html", context)
         else:
             request.session.pop(ENROLMENT_GRANT_KEY, None)
             return _second_factor_passed(request, device, next_url)
