@@ -262,17 +262,23 @@ def lockouts(request):
 @require_POST
 @login_required
 def unlock_user(request):
-    """Unlock the posted username (user_unlock); back to the lockouts page with a message."""
+    """Unlock the posted username (user_unlock) or address (sign_in_address_unlock); back to
+    the lockouts page with a message."""
+    ip_address = request.POST.get("ip_address")
     try:
-        cleared = sign_in.user_unlock(actor=request.user, username=request.POST.get("username", ""))
+        if ip_address is not None:
+            unlocked = ip_address.strip()
+            cleared = sign_in.sign_in_address_unlock(actor=request.user, ip_address=unlocked)
+        else:
+            unlocked = request.POST.get("username", "").strip()
+            cleared = sign_in.user_unlock(actor=request.user, username=unlocked)
     except ActionNotPermitted as error:
         return _problem(request, 403, "Not allowed", error.message)
     except CaseError as error:
         messages.error(request, capfirst(error.message) + ".")
     else:
-        username = request.POST.get("username", "").strip()
         messages.success(
-            request, f"Unlocked {username} ({cleared} failure record{pluralize(cleared)} cleared)."
+            request, f"Unlocked {unlocked} ({cleared} failure record{pluralize(cleared)} cleared)."
         )
     return redirect(reverse("lockouts"))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from base64 import b32encode
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -43,6 +44,7 @@ ENROLMENT_REFUSAL_MESSAGES = {
 }
 
 User = get_user_model()
+ADDRESS = "sign_in.address"  # the audit trail's object type for a client address
 
 
 class EnrolmentRefused(InvalidInput):
@@ -279,8 +281,6 @@ def user_unlock(*, actor, username: str) -> int:
     about the username. Refused when nothing is counted against it. Failures counted against
     an address as a whole are the address's; they also count toward its own, higher limit.
     """
-    from axes.models import AccessAttempt
-
     with refusals_audited(actor=actor, attempted="user_unlock", object_type="auth.user"):
         require_unlocker(actor)
         username = (username or "").strip()[:150]
@@ -305,6 +305,40 @@ def user_unlock(*, actor, username: str) -> int:
                     "locked_from": sorted(str(lock.ip_address) for lock in pairs),
                 },
                 after={"username": username, "failures": 0, "known_user": user is not None},
+            )
+            return len(rows)
+
+
+def sign_in_address_unlock(*, actor, ip_address: str) -> int:
+    """Clear every failed sign-in counted from the address, for every username (audited
+    USER_UNLOCKED, object type sign_in.address); returns how many attempt records were cleared.
+
+    For an office whose shared address was locked. Leads and admins, checked first; refused
+    for text that is not an address, or when nothing is counted from it.
+    """
+    with refusals_audited(actor=actor, attempted="sign_in_address_unlock", object_type=ADDRESS):
+        require_unlocker(actor)
+        address = parse_ip(ip_address)
+        if address is None:
+            raise InvalidInput("name the network address (IPv4 or IPv6) to unlock")
+        ip_address = canonical_ip(address)
+        with transaction.atomic():
+            attempts = AccessAttempt.objects.select_for_update().filter(ip_address=ip_address)
+            rows = list(attempts.values("username", "failures_since_start"))
+            if not rows:
+                raise InvalidInput(f"no failed sign-ins are counted from {ip_address}")
+            attempts.delete()
+            audit_record(
+                actor=actor,
+                action=AuditAction.USER_UNLOCKED,
+                object_type=ADDRESS,
+                object_id=ip_address,
+                object_repr=ip_address,
+                before={
+                    "failures": sum(row["failures_since_start"] for row in rows),
+                    "usernames": len({row["username"] for row in rows}),
+                },
+                after={"ip_address": ip_address, "failures": 0},
             )
             return len(rows)
 

@@ -87,8 +87,10 @@ def test_an_analyst_may_not_see_the_lockouts_page_or_unlock_anyone(settings):
     page = web.get(reverse("lockouts"))
     unlock = web.post(reverse("unlock-user"), {"username": "bob"})
     unlock_nobody = web.post(reverse("unlock-user"), {})  # permission before validation
+    unlock_address = web.post(reverse("unlock-user"), {"ip_address": ATTACKER_IP})
 
-    assert [page.status_code, unlock.status_code, unlock_nobody.status_code] == [403, 403, 403]
+    statuses = [page.status_code, unlock.status_code, unlock_nobody.status_code]
+    assert statuses + [unlock_address.status_code] == [403] * 4
     assert "bob" not in page.content.decode()
     assert AccessAttempt.objects.get(username="bob").failures_since_start == 5
     denied = events(AuditAction.PERMISSION_DENIED, actor=analyst)
@@ -96,6 +98,7 @@ def test_an_analyst_may_not_see_the_lockouts_page_or_unlock_anyone(settings):
         "view /accounts/lockouts/",
         "user_unlock",
         "user_unlock",
+        "sign_in_address_unlock",
     ]
     assert events(AuditAction.USER_UNLOCKED) == []
 
@@ -149,3 +152,27 @@ def test_the_lockouts_page_lists_locked_addresses_and_unknown_username_tallies(s
     assert "No username is locked out." in page
     assert f'<th scope="row">{ATTACKER_IP}</th>\n    <td>6</td>' in page
     assert "Failed sign-ins of unknown usernames" in page and "<td>6</td>\n    <td>1</td>" in page
+
+
+def test_a_lead_unlocks_a_locked_address_for_everyone_behind_it(settings):
+    settings.FRAUDCASE_LOGIN_IP_FAILURE_LIMIT = 6
+    lead = make_user("lea", [Role.LEAD])
+    make_user("ana", [Role.ANALYST])
+    for n in range(6):
+        sign_in(from_ip(OFFICE_IP), f"typo{n % 2}", "wrong-guess")
+    assert sign_in(from_ip(OFFICE_IP), "ana").status_code == 429
+    web = client_for(lead)
+
+    page = web.get(reverse("lockouts")).content.decode()
+    bad = web.post(reverse("unlock-user"), {"ip_address": "not-an-address"}, follow=True)
+    unlocked = web.post(reverse("unlock-user"), {"ip_address": OFFICE_IP}, follow=True)
+
+    assert f'aria-label="Unlock address {OFFICE_IP}"' in page
+    assert "Name the network address (IPv4 or IPv6) to unlock." in bad.content.decode()
+    assert f"Unlocked {OFFICE_IP} (2 failure records cleared)." in unlocked.content.decode()
+    assert sign_in(from_ip(OFFICE_IP), "ana").status_code == 302
+    (event,) = events(AuditAction.USER_UNLOCKED)
+    assert (event.actor, event.object_type, event.object_id) == (lead, "sign_in.address", OFFICE_IP)
+    assert event.before == {"failures": 6, "usernames": 2}
+    (refused,) = events(AuditAction.REFUSED, actor=lead)
+    assert refused.after["attempted"] == "sign_in_address_unlock"
