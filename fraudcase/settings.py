@@ -144,20 +144,27 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# A username is locked from one address only, so nobody can lock a colleague out from elsewhere;
+# an address is locked after a higher count across every username it tries (office NATs share
+# one). The handler gives each its own limit (cases/lockouts.py).
+AXES_HANDLER = "cases.lockouts.FraudCaseAxesHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_FAILURE_LIMIT = env.int("FRAUDCASE_LOGIN_FAILURE_LIMIT", default=5)
+FRAUDCASE_LOGIN_IP_FAILURE_LIMIT = env.int("FRAUDCASE_LOGIN_IP_FAILURE_LIMIT", default=50)
 FRAUDCASE_LOCKOUT_MINUTES = env.int("FRAUDCASE_LOCKOUT_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=FRAUDCASE_LOCKOUT_MINUTES)
-# By username alone: colleagues share an office NAT or proxy address, so counting per IP would
-# lock out a whole team, and username+IP would let a guesser rotate addresses.
-AXES_LOCKOUT_PARAMETERS = ["username"]
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]  # "no ip_address in the lockout": chosen, see above
 # Attempts during a lockout do not extend it, so "try again in N minutes" holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "cases.views_auth.locked_out"
-AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "enrolment_code"]
+# The same client address as the audit trail: REMOTE_ADDR, or X-Forwarded-For read from the
+# right through FRAUDCASE_TRUSTED_PROXY_COUNT proxies only (a client cannot pick its address).
+AXES_CLIENT_IP_CALLABLE = "cases.client_ip.client_ip"
 # Leads, auditors and admins (superusers too) need a TOTP code; analysts only when this is on.
 FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS = env.bool("FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS", default=False)
 OTP_TOTP_ISSUER = "FraudCase"
+# Enrolling an authenticator needs a one-time code from an admin, valid this long by default.
+FRAUDCASE_OTP_ENROLMENT_CODE_HOURS = env.int("FRAUDCASE_OTP_ENROLMENT_CODE_HOURS", default=24)
 # A session ends after this many idle minutes: every request pushes the expiry forward.
 FRAUDCASE_SESSION_IDLE_MINUTES = env.int("FRAUDCASE_SESSION_IDLE_MINUTES", default=30)
 SESSION_COOKIE_AGE = FRAUDCASE_SESSION_IDLE_MINUTES * 60

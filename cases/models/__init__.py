@@ -24,6 +24,7 @@ from cases.models.labels import (
     LabelVersion,
 )
 from cases.models.rings import Ring, RingMember, RingSnapshot
+from cases.models.sign_in import OtpEnrolmentCode, UnknownUsernameFailures
 from cases.models.workflow import Attachment, Note, Queue, ReasonCode, Tag
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "LabelStatus",
     "LabelVersion",
     "Note",
+    "OtpEnrolmentCode",
     "Outcome",
     "QuarantinedRow",
     "Queue",
@@ -57,5 +59,6 @@ __all__ = [
     "RingSnapshot",
     "Tag",
     "Transaction",
+    "UnknownUsernameFailures",
     "parse_case_reference",
 ]
