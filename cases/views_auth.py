@@ -23,12 +23,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from cases.errors import ActionNotPermitted, CaseError, InvalidInput
+from cases.http import problem as _problem
 from cases.lockouts import address_failure_limit, current_lockouts, lockout_of
 from cases.models import UnknownUsernameFailures
 from cases.services import sign_in
 from cases.services.access import refusals_audited
 from cases.services.sign_in import require_unlocker
-from cases.views_case import _problem
 
 # The lockouts page shows failures of unknown usernames from this far back.
 UNKNOWN_USERNAME_WINDOW = timedelta(hours=24)
