@@ -56,6 +56,9 @@ ROUTES = {
     # Signing out ends on the sign-in page, whoever asks.
     "logout": ("post", None, None, dict.fromkeys(ROLES, LOGIN)),
     "two-factor": ("get", None, None, EVERYONE_SIGNED_IN),
+    "add-authenticator": ("get", None, None, EVERYONE_SIGNED_IN),
+    "lockouts": ("get", None, None, LEADS),
+    "unlock-user": ("post", None, lambda w: {"username": "ana"}, LEADS),
     "home": ("get", None, None, READERS),
     "case-queue": ("get", None, None, READERS),
     "overview": ("get", None, None, READERS),
