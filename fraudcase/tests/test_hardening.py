@@ -297,8 +297,8 @@ def test_check_deploy_reports_nothing_with_debug_off():
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout + result.stderr
-    # The one silenced check is axes.W006, lockout by username alone, chosen (see settings).
-    assert "System check identified no issues (1 silenced)." in result.stdout
+    # Nothing silenced: the lockout now counts (username, address) pairs and addresses.
+    assert "System check identified no issues (0 silenced)." in result.stdout
 
 
 @pytest.mark.slow
