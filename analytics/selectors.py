@@ -9,7 +9,7 @@ carrier NAT...) are recognised in SQL, counted and listed apart, and never place
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
@@ -17,7 +17,8 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from cases.models import FINISHED_CASE_STATUSES, REFERENCE_PREFIX, Label
+from cases.models import FINISHED_CASE_STATUSES, REFERENCE_PREFIX, Label, parse_case_reference
+from cases.policies import sees_every_case, visible_account_ids, visible_case_ids
 from cases.selectors_ip import ip_places
 from cases.selectors_links import ip_page_url
 from cases.services.ip_enrichment import (
@@ -214,6 +215,31 @@ def ip_map(
     if seconds > 0:
         cache.set(_cache_key(filters, max_points), result, timeout=seconds)
     return result
+
+
+def ip_map_seen_by(result: IpMap, viewer) -> IpMap:
+    """The map as viewer may see it: the sample accounts and cases in each point's hover are
+    only those of cases viewer may read (cases.policies); counts stay whole. Two queries."""
+    if sees_every_case(viewer):
+        return result
+    points = result.points + result.unplaced
+    accounts = visible_account_ids(viewer, {a for p in points for a in p.sample_accounts})
+    case_ids = visible_case_ids(
+        viewer, {parse_case_reference(ref) for p in points for ref in p.sample_cases}
+    )
+
+    def seen(point: IpPoint) -> IpPoint:
+        return replace(
+            point,
+            sample_accounts=[a for a in point.sample_accounts if a in accounts],
+            sample_cases=[r for r in point.sample_cases if parse_case_reference(r) in case_ids],
+        )
+
+    return replace(
+        result,
+        points=[seen(point) for point in result.points],
+        unplaced=[seen(point) for point in result.unplaced],
+    )
 
 
 def ip_map_kept(filters: IpMapFilters, *, max_points: int | None = None) -> IpMap | None:

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from analytics.selectors import IpMapFilters, ip_map
+from analytics.selectors import IpMapFilters, ip_map, ip_map_seen_by
+from cases.dateranges import DayField, form_check_order
 from cases.errors import ActionNotPermitted
+from cases.http import problem as _problem
 from cases.models import Outcome
 from cases.services.access import refusals_audited, require_permission
-from cases.views_case import _problem
 
-DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-LONGEST_RANGE_DAYS = 366
+LONGEST_RANGE_DAYS = 366  # bounded work: one map covers at most this many days
 
 
 class IpMapForm(forms.Form):
-    since = forms.DateField(required=False, widget=DATE_INPUT, label="From")
-    until = forms.DateField(required=False, widget=DATE_INPUT, label="To")
+    since = DayField(required=False, label="From")
+    until = DayField(required=False, label="To")
     score_min = forms.FloatField(
         required=False, min_value=0, max_value=1, label="Score at least",
         widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "0-1"}),
@@ -36,14 +34,28 @@ class IpMapForm(forms.Form):
         required=False, label="Detector outcome", choices=[("", "Any"), *Outcome.choices]
     )
 
-    def filters(self) -> IpMapFilters:
+    def clean(self):
+        cleaned = super().clean()
+        if "since" in self.errors or "until" in self.errors:
+            return cleaned
         default = IpMapFilters.default()
+        until = cleaned.get("until") or default.until
+        since = cleaned.get("since") or until - (default.until - default.since)
+        cleaned["since"], cleaned["until"] = since, until
+        form_check_order(self, "since", "until")
+        days = (until - since).days + 1
+        if "until" not in self.errors and days > LONGEST_RANGE_DAYS:
+            self.add_error(
+                "since",
+                f"the map covers at most {LONGEST_RANGE_DAYS} days; {since.isoformat()} to "
+                f"{until.isoformat()} is {days}",
+            )
+        return cleaned
+
+    def filters(self) -> IpMapFilters:
         data = self.cleaned_data
-        until = data.get("until") or default.until
-        since = data.get("since") or until - (default.until - default.since)
-        since = max(since, until - timedelta(days=LONGEST_RANGE_DAYS))  # bounded work
         return IpMapFilters(
-            since=min(since, until), until=until, score_min=data.get("score_min"),
+            since=data["since"], until=data["until"], score_min=data.get("score_min"),
             country=(data.get("country") or "").upper(), outcome=data.get("outcome") or "",
         )  # fmt: skip
 
@@ -61,7 +73,7 @@ def ip_map_page(request):
     filters = form.filters() if form.is_valid() else IpMapFilters.default()
     if not form.is_bound:
         form = IpMapForm(initial={"since": filters.since, "until": filters.until})
-    result = ip_map(filters)
+    result = ip_map_seen_by(ip_map(filters), request.user)
     return render(
         request,
         "analytics/ip_map.html",

@@ -39,6 +39,18 @@ def use_own_servers(var_dir: Path, *, production_like: bool = True) -> None:
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL"):
         os.environ.pop(name, None)
     if production_like:
+        # With DEBUG off settings start no embedded server: start them here and name them.
+        from fraudcase import embedded
+
+        var_dir = var_dir.resolve()
+        os.environ["DATABASE_URL"] = embedded.postgres_url(var_dir)
+        os.environ["CELERY_BROKER_URL"] = embedded.redis_url(var_dir)
+        os.environ["FRAUDCASE_S3_ENDPOINT_URL"] = embedded.s3_endpoint_url(var_dir)
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "fraudcase-dev")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "fraudcase-dev")
         os.environ["DEBUG"] = "false"
         os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
         os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
+        os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the benchmarks speak plain HTTP
+    else:
+        os.environ["DEBUG"] = "true"

@@ -17,6 +17,13 @@ class NotFound(CaseError):
     http_status = 404
 
 
+class CaseNotVisible(NotFound):
+    """The case exists but not for this actor: they are told it does not exist (so ids do not
+    leak), the trail records a permission denial."""
+
+    audit_code = "not_visible"
+
+
 class ActionNotPermitted(CaseError):
     """The actor's role or queue membership does not allow this action."""
 

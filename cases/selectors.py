@@ -10,11 +10,13 @@ from cases.models import (
     QuarantinedRow,
     Transaction,
 )
+from cases.policies import visible_cases
 
 
-def overview() -> dict:
-    """Counts for the landing page: open cases by status, transactions, recent ingest runs."""
-    case_counts = Case.objects.aggregate(
+def overview(*, viewer) -> dict:
+    """Counts for the overview page as viewer may see them: their cases open and closed, the
+    top open ones, all transactions and quarantined rows (counts only), recent ingest runs."""
+    case_counts = visible_cases(viewer).aggregate(
         open_cases=Count("id", filter=~Q(status__in=FINISHED_CASE_STATUSES)),
         closed_cases=Count("id", filter=Q(status=CaseStatus.CLOSED)),
     )
@@ -22,15 +24,15 @@ def overview() -> dict:
         **case_counts,
         "transactions": Transaction.objects.count(),
         "quarantined_rows": QuarantinedRow.objects.count(),
-        "top_cases": top_open_cases(limit=10),
+        "top_cases": top_open_cases(visible_cases(viewer), limit=10),
         "runs": recent_ingest_runs(limit=10),
     }
 
 
-def top_open_cases(*, limit: int = 10):
-    """Open cases, highest priority first (ties: oldest first)."""
+def top_open_cases(cases, *, limit: int = 10):
+    """Open cases of the given ones, highest priority first (ties: oldest first)."""
     return (
-        Case.objects.exclude(status__in=FINISHED_CASE_STATUSES)
+        cases.exclude(status__in=FINISHED_CASE_STATUSES)
         .order_by("-priority", "opened_at")
         .only(
             "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",

@@ -28,6 +28,15 @@ from cases.models import (
     ReasonCode,
     Resolution,
     Transaction,
+    parse_case_reference,
+)
+from cases.policies import (
+    TRANSITIONS,
+    allowed_transitions,
+    can_take_over,
+    can_work_case,
+    visible_case_ids,
+    visible_cases,
 )
 from cases.selectors import related_cases
 from cases.selectors_case_explain import (
@@ -39,10 +48,9 @@ from cases.selectors_case_explain import (
 from cases.selectors_similarity import (
     NeighbourVerdict,
     SimilarTransactions,
+    hide_unreadable_neighbours,
     similar_transactions_for_case,
 )
-from cases.services.common import can_work_case, parse_case_reference
-from cases.services.lifecycle import TRANSITIONS, allowed_transitions
 
 # The timeline and the account's own baseline use at most this many of its latest transactions.
 ACCOUNT_HISTORY_LIMIT = 2000
@@ -57,15 +65,17 @@ NOTE_TAGS = {
 NOTE_ATTRIBUTES = {"a": {"href", "title"}}
 
 
-def case_detail(reference: str) -> Case | None:
+def case_detail(reference: str, *, viewer=None) -> Case | None:
     """The case named by reference (FC-000123, 000123 or 123) with assignee, queue, the case
-    it was merged into and tags loaded; None when unknown or malformed."""
+    it was merged into and tags loaded; None when unknown, malformed, or (given a viewer) not
+    one the viewer may read: to them it does not exist."""
     try:
         pk = parse_case_reference(reference)
     except InvalidInput:
         return None
+    cases = Case.objects.all() if viewer is None else visible_cases(viewer)
     return (
-        Case.objects.select_related("assignee", "queue", "merged_into")
+        cases.select_related("assignee", "queue", "merged_into")
         .prefetch_related("tags")
         .filter(pk=pk)
         .first()
@@ -187,7 +197,12 @@ def case_history(
             object_id__in=[str(pk) for pk in transaction_ids],
             after__case_id__in=case_ids,
         )
-    events = list(AuditEvent.objects.filter(condition).order_by("-id")[:limit])
+    # Page views are for auditors (the trail), not the case's story.
+    events = list(
+        AuditEvent.objects.filter(condition)
+        .exclude(action=AuditAction.CASE_VIEWED)
+        .order_by("-id")[:limit]
+    )
     for event in events:
         event.summary = audit_event_summary(event)
         event.is_refusal = event.action in (AuditAction.REFUSED, AuditAction.PERMISSION_DENIED)
@@ -247,6 +262,7 @@ class CaseActions:
 
     can_work: bool = False
     assign_to_me: bool = False
+    take_over: bool = False  # a lead taking a case someone else holds (with a reason)
     assign_others: bool = False
     assignee_choices: list = field(default_factory=list)
     unassign: bool = False
@@ -261,7 +277,7 @@ class CaseActions:
     @property
     def any_case_action(self) -> bool:
         return any(
-            (self.assign_to_me, self.assign_others, self.unassign, self.transitions,
+            (self.assign_to_me, self.take_over, self.assign_others, self.unassign, self.transitions,
              self.close, self.reopen, self.merge)
         )  # fmt: skip
 
@@ -272,7 +288,10 @@ def case_actions(case: Case, user) -> CaseActions:
     can_work = can_work_case(user, case)
     is_open = case.status not in FINISHED_CASE_STATUSES
     actions = CaseActions(can_work=can_work)
-    actions.assign_to_me = can_work and is_open and case.assignee_id != user.pk
+    actions.assign_to_me = can_work and is_open and case.assignee_id is None
+    actions.take_over = (
+        can_work and is_open and case.assignee_id not in (None, user.pk) and can_take_over(user)
+    )
     actions.assign_others = is_open and user.has_perm("cases.assign_case")
     if actions.assign_others:
         actions.assignee_choices = assignee_choices(case)
@@ -333,7 +352,9 @@ class CasePage:
     merged_from: list[str]
     sla: str
     sla_breached: bool
+    related_hidden: int = 0  # related cases in queues the viewer may not read
     similar: SimilarTransactions | None = None
+    similar_hidden: int = 0  # neighbours in cases the viewer may not read (shown without ids)
     verdict: NeighbourVerdict | None = None
     population_sample: int = POPULATION_SAMPLE
     timeline_limit: int = ACCOUNT_HISTORY_LIMIT
@@ -343,9 +364,10 @@ class CasePage:
 SIMILAR_K = 10
 
 
-def case_page(case: Case, *, with_similar: bool = True) -> CasePage:
+def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
     """Read everything shown about the case (a fixed number of queries); with_similar adds
-    the nearest transactions of other cases and the stored neighbour verdict."""
+    the nearest transactions of other cases and the stored neighbour verdict. Other cases the
+    viewer may not read (related, similar) show only as counts."""
     transactions = case_transactions(case)
     account_rows = account_transactions(case.account_id)
     merged_ids = merged_case_ids(case)
@@ -365,7 +387,7 @@ def case_page(case: Case, *, with_similar: bool = True) -> CasePage:
         account_transaction_count=len(account_rows),
         notes=case_notes(case),
         attachments=list(case.attachments.order_by("created_at", "id")),
-        related=related_cases(case),
+        related=[],
         history=case_history(
             case, transaction_ids=[tx.pk for tx in transactions], merged_ids=merged_ids
         ),
@@ -373,7 +395,12 @@ def case_page(case: Case, *, with_similar: bool = True) -> CasePage:
         sla=sla,
         sla_breached=breached,
     )
+    related = related_cases(case)
+    readable = visible_case_ids(viewer, [item["case"].pk for item in related])
+    page.related = [item for item in related if item["case"].pk in readable]
+    page.related_hidden = len(related) - len(page.related)
     if with_similar:
         page.similar = similar_transactions_for_case(case, k=SIMILAR_K)
+        page.similar_hidden = hide_unreadable_neighbours(page.similar, viewer)
         page.verdict = NeighbourVerdict.from_summary(case.neighbour_summary)
     return page

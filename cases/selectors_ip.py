@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
 
 from cases.geo import GeoPoint, TravelLeg, travel_leg
 from cases.models import Case, CurationRecord, IpEnrichment, IpKind, Label, Transaction
+from cases.policies import sees_every_case, visible_cases, visible_transactions
 from cases.services.ip_enrichment import (
     canonical_ip,
     geo_databases_in_use,
@@ -281,6 +282,8 @@ class IpUsage:
     label_counts: dict[str, int]  # fraud, legitimate, unlabelled
     curation_records: Counted  # CurationRecord rows, latest first
     user_agents: Counted  # (user agent, records)
+    # Per list, the uses in cases the viewer may not read: shown as counts only.
+    hidden: dict[str, int] = field(default_factory=dict)
 
     def chart_json(self) -> str:
         return json.dumps(self.chart_data())
@@ -312,19 +315,29 @@ def _most_used(rows, field: str) -> list[tuple[str, int]]:
     )
 
 
-def ip_usage(ip: str, *, limit: int = IP_PAGE_LIST_LIMIT) -> IpUsage | None:
+def ip_usage(ip: str, *, viewer, limit: int = IP_PAGE_LIST_LIMIT) -> IpUsage | None:
     """Everything known about one IP: its place and who used it (lists capped at limit, with
-    full counts). None when the text is not an IP address."""
+    full counts). None when the text is not an IP address.
+
+    Accounts, devices, transactions, cases and curation records of cases the viewer may not
+    read (cases.policies) are left out of the lists and counted in `hidden`; the span, label
+    counts and user agents cover every use.
+    """
     address = parse_ip(ip)
     if address is None:
         return None
     canonical = canonical_ip(address)
     place = ip_places([canonical])[canonical]
-    transactions = Transaction.objects.filter(source_ip=canonical)
-    curation = CurationRecord.objects.filter(source_ip=canonical)
+    every_transaction = Transaction.objects.filter(source_ip=canonical)
+    every_record = CurationRecord.objects.filter(source_ip=canonical)
+    transactions = visible_transactions(viewer, every_transaction)
+    curation = every_record
+    if not sees_every_case(viewer):
+        readable_accounts = visible_cases(viewer).values("account_id")
+        curation = every_record.filter(Q(account_id="") | Q(account_id__in=readable_accounts))
 
-    tx_span = transactions.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
-    cur_span = curation.aggregate(first=Min("observed_at"), last=Max("observed_at"))
+    tx_span = every_transaction.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    cur_span = every_record.aggregate(first=Min("observed_at"), last=Max("observed_at"))
     firsts = [moment for moment in (tx_span["first"], cur_span["first"]) if moment]
     lasts = [moment for moment in (tx_span["last"], cur_span["last"]) if moment]
 
@@ -345,11 +358,12 @@ def ip_usage(ip: str, *, limit: int = IP_PAGE_LIST_LIMIT) -> IpUsage | None:
         key=lambda row: (-(row[1] + row[2]), row[0]),
     )
     devices = _most_used(transactions, "device_id")
-    case_ids = transactions.values("case_id")
-    cases = Case.objects.filter(pk__in=case_ids)
-    labels = dict(transactions.values("label").annotate(n=Count("id")).values_list("label", "n"))
-    user_agents = _most_used(curation, "user_agent")
-    return IpUsage(
+    cases = visible_cases(viewer, Case.objects.filter(pk__in=every_transaction.values("case_id")))
+    labels = dict(
+        every_transaction.values("label").annotate(n=Count("id")).values_list("label", "n")
+    )
+    user_agents = _most_used(every_record, "user_agent")
+    usage = IpUsage(
         place=place,
         first_seen=min(firsts) if firsts else None,
         last_seen=max(lasts) if lasts else None,
@@ -374,3 +388,21 @@ def ip_usage(ip: str, *, limit: int = IP_PAGE_LIST_LIMIT) -> IpUsage | None:
         ),
         user_agents=Counted(user_agents[:limit], len(user_agents)),
     )
+    if not sees_every_case(viewer):
+        usage = replace(usage, hidden=_hidden_uses(usage, every_transaction, every_record))
+    return usage
+
+
+def _hidden_uses(usage: IpUsage, every_transaction, every_record) -> dict[str, int]:
+    """How many of each list the viewer was not shown (other queues' cases), as counts."""
+    all_cases = every_transaction.values("case_id").distinct().count()
+    all_accounts = len(
+        set(every_transaction.values_list("account_id", flat=True).distinct())
+        | set(every_record.exclude(account_id="").values_list("account_id", flat=True).distinct())
+    )
+    return {
+        "cases": all_cases - usage.cases.total,
+        "accounts": all_accounts - usage.accounts.total,
+        "transactions": every_transaction.count() - usage.transactions.total,
+        "curation_records": every_record.count() - usage.curation_records.total,
+    }

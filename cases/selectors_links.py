@@ -18,6 +18,7 @@ from django.db import connection
 from django.urls import reverse
 
 from cases.models import FINISHED_CASE_STATUSES, Case, Label
+from cases.policies import sees_every_case, visible_account_ids
 from cases.selectors_rings import account_cases
 
 ACCOUNT, IP, DEVICE = "account", "ip", "device"
@@ -64,6 +65,7 @@ class LinkGraph:
     nodes: list[LinkNode] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)
     hidden_nodes: int = 0  # found but over the cap
+    hidden_accounts: int = 0  # linked accounts whose cases the viewer may not read
     max_nodes: int = 0
     hub_degree: int = 0
     hops: int = 2
@@ -116,9 +118,17 @@ class _Builder:
 
 
 def case_link_graph(
-    case: Case, *, hops: int = 2, max_nodes: int | None = None, hub_degree: int | None = None
+    case: Case,
+    *,
+    viewer,
+    hops: int = 2,
+    max_nodes: int | None = None,
+    hub_degree: int | None = None,
 ) -> LinkGraph:
     """The link graph around the case's account, laid out, at most max_nodes nodes.
+
+    Linked accounts with no case the viewer may read are left out and counted
+    (hidden_accounts), with the IPs and devices that only they connect.
 
     Nodes come in breadth-first order (the case's account first, then its IPs and devices,
     the accounts they lead to, and so on), sorted by value within a step, so the same data
@@ -165,9 +175,30 @@ def case_link_graph(
                 frontier.append(account)
     graph.edges = sorted(builder.edges)
     graph.hidden_nodes = len(builder.hidden)
+    if not sees_every_case(viewer):
+        _hide_unreadable_accounts(graph, viewer)
     _describe_accounts(graph)
     _lay_out(graph)
     return graph
+
+
+def _hide_unreadable_accounts(graph: LinkGraph, viewer) -> None:
+    """Drop linked accounts of other queues (and what only they connect): counts, not ids."""
+    linked = {node.value for node in graph.nodes if node.kind == ACCOUNT and node.hop > 0}
+    readable = visible_account_ids(viewer, linked)
+    kept = [
+        index for index, node in enumerate(graph.nodes)
+        if node.kind != ACCOUNT or node.hop == 0 or node.value in readable
+    ]  # fmt: skip
+    graph.hidden_accounts = len(linked - readable)
+    position = {old: new for new, old in enumerate(kept)}
+    edges = [(position[a], position[b]) for a, b in graph.edges if a in position and b in position]
+    connected = {0} | {end for edge in edges for end in edge}
+    # IPs and devices left without an edge were reached only through hidden accounts.
+    final = [new for new in range(len(kept)) if new in connected]
+    renumber = {old: new for new, old in enumerate(final)}
+    graph.nodes = [graph.nodes[kept[index]] for index in final]
+    graph.edges = sorted((renumber[a], renumber[b]) for a, b in edges)
 
 
 def _known(builder: _Builder) -> set[tuple[str, str]]:

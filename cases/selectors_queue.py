@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -34,6 +34,7 @@ from django.db.models import (
 from django.db.models import Case as SqlCase
 from django.utils import timezone
 
+from cases.dateranges import day_end, day_start
 from cases.errors import ActionNotPermitted, InvalidInput
 from cases.models import (
     FINISHED_CASE_STATUSES,
@@ -45,6 +46,7 @@ from cases.models import (
     Tag,
     Transaction,
 )
+from cases.policies import my_queue_ids, sees_every_case, visible_cases
 
 PAGE_SIZE = 50
 TAB_MINE, TAB_UNASSIGNED, TAB_ALL = "mine", "unassigned", "all"
@@ -125,13 +127,6 @@ class QueuePage:
         return self.page.paginator.count
 
 
-def sees_every_case(user) -> bool:
-    """Leads and admins work any case; auditors read every case (and work none)."""
-    return user.has_perm("cases.work_any_case") or (
-        user.has_perm("cases.view_case") and not user.has_perm("cases.work_case")
-    )
-
-
 def queue_default_tab(user) -> str:
     """Unassigned work for those who work cases (or have no role); everything for auditors."""
     if user.has_perm("cases.work_case") or not sees_every_case(user):
@@ -165,14 +160,14 @@ def queue_tab_counts(*, user, tabs: list[QueueTab]) -> dict[str, int]:
         if tab.key == TAB_MINE:
             condition = Q(assignee=user)
         elif tab.key == TAB_UNASSIGNED:
-            condition = Q(assignee__isnull=True)
+            condition = _tab_condition(user, TAB_UNASSIGNED)
         elif tab.queue_id is not None:
             condition = Q(queue_id=tab.queue_id)
         else:
             condition = None
         # COUNT(1), not COUNT(id): an index on the filtered columns can answer it alone.
         aggregates[f"tab_{index}"] = Count(Value(1), filter=condition)
-    counts = _visible_cases(user).exclude(status__in=FINISHED_CASE_STATUSES).aggregate(**aggregates)
+    counts = visible_cases(user).exclude(status__in=FINISHED_CASE_STATUSES).aggregate(**aggregates)
     return {tab.key: counts[f"tab_{index}"] for index, tab in enumerate(tabs)}
 
 
@@ -200,7 +195,7 @@ def case_queue(
     tab = tab or queue_default_tab(user)
     sort = sort or DEFAULT_SORT
     ordering = _ordering(sort)
-    candidates = _visible_cases(user).filter(_tab_condition(user, tab))
+    candidates = visible_cases(user).filter(_tab_condition(user, tab))
     candidates = _sort_annotations(_apply_filters(candidates, user=user, filters=filters), sort)
     # Sort the narrow id column of every candidate; whole rows only for the page's 50.
     paginator = Paginator(candidates.order_by(*ordering).values("pk"), PAGE_SIZE)
@@ -235,21 +230,14 @@ def cases_exist() -> bool:
 # --- the parts of the query ------------------------------------------------------------------
 
 
-def _visible_cases(user) -> QuerySet[Case]:
-    if sees_every_case(user):
-        return Case.objects.all()
-    if not user.has_perm("cases.work_case"):
-        return Case.objects.none()
-    # A subquery, not a join through members: a join would repeat cases assigned to the user.
-    my_queues = Queue.members.through.objects.filter(user_id=user.pk).values("queue_id")
-    return Case.objects.filter(Q(queue_id__in=my_queues) | Q(assignee_id=user.pk))
-
-
 def _tab_condition(user, tab: str) -> Q:
     if tab == TAB_MINE:
         return Q(assignee_id=user.pk)
     if tab == TAB_UNASSIGNED:
-        return Q(assignee__isnull=True)
+        if sees_every_case(user):
+            return Q(assignee__isnull=True)
+        # Work waiting in my queues (not every case I may read, such as ones I worked before).
+        return Q(assignee__isnull=True, queue_id__in=my_queue_ids(user))
     if tab == TAB_ALL:
         if not sees_every_case(user):
             raise ActionNotPermitted(
@@ -287,9 +275,9 @@ def _apply_filters(cases: QuerySet[Case], *, user, filters: QueueFilters) -> Que
     if filters.amount_max is not None:
         cases = cases.filter(amount_at_risk__lte=filters.amount_max)
     if filters.opened_from is not None:
-        cases = cases.filter(opened_at__gte=_day_start(filters.opened_from))
+        cases = cases.filter(opened_at__gte=day_start(filters.opened_from))
     if filters.opened_to is not None:
-        cases = cases.filter(opened_at__lt=_day_start(filters.opened_to + timedelta(days=1)))
+        cases = cases.filter(opened_at__lt=day_end(filters.opened_to))
     if filters.country:
         in_country = Transaction.objects.filter(case_id=OuterRef("pk"), country=filters.country)
         cases = cases.filter(Exists(in_country))
@@ -356,10 +344,6 @@ def _ordering(sort: str) -> list:
         # No NULLS LAST on a column without nulls: an index on (column DESC) serves it as is.
         first = F(column).desc()
     return [first, "opened_at", "id"] if key not in ("reference", "age") else [first, "id"]
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def queue_assignable_users():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cases.models import FINISHED_CASE_STATUSES, Case, Ring, RingMember, RingSnapshot
+from cases.policies import visible_account_ids, visible_cases
 
 RING_SORTS = {
     # Rings with the most members already confirmed as fraud first, then the biggest.
@@ -27,10 +28,11 @@ class RingRow:
     ring: Ring
     rank: int
     members: list[RingMemberRow] = field(default_factory=list)
+    hidden_members: int = 0  # of the shown slice: accounts of other queues' cases, a count
 
     @property
     def more_members(self) -> int:
-        return self.ring.size - len(self.members)
+        return self.ring.size - len(self.members) - self.hidden_members
 
 
 @dataclass
@@ -46,9 +48,10 @@ def latest_ring_snapshot() -> RingSnapshot | None:
     return RingSnapshot.objects.filter(computed_at__isnull=False).order_by("-computed_at").first()
 
 
-def rings_page(*, sort: str = "fraud", page: int = 1) -> RingsPage:
+def rings_page(*, viewer, sort: str = "fraud", page: int = 1) -> RingsPage:
     """One page of the newest snapshot's rings in the chosen order, each member with its open
-    case (else its newest): three queries whatever the page holds."""
+    case (else its newest): a fixed number of queries whatever the page holds. Members with no
+    case the viewer may read (cases.policies) are counted, not named."""
     sort = sort if sort in RING_SORTS else "fraud"
     snapshot = latest_ring_snapshot()
     if snapshot is None:
@@ -62,11 +65,17 @@ def rings_page(*, sort: str = "fraud", page: int = 1) -> RingsPage:
         ]
     )
     shown = {ring.pk: ring.account_ids[:MEMBERS_SHOWN] for ring in rings}
-    cases = account_cases([account for accounts in shown.values() for account in accounts])
+    every_account = [account for accounts in shown.values() for account in accounts]
+    readable = visible_account_ids(viewer, every_account)
+    cases = account_cases(list(readable), cases=visible_cases(viewer))
     rows = []
     for rank, ring in enumerate(rings, start=offset + 1):
         members = []
+        hidden = 0
         for account in shown[ring.pk]:
+            if account not in readable:
+                hidden += 1
+                continue
             found = cases.get(account)
             members.append(
                 RingMemberRow(
@@ -75,14 +84,16 @@ def rings_page(*, sort: str = "fraud", page: int = 1) -> RingsPage:
                     case_open=bool(found and found.status not in FINISHED_CASE_STATUSES),
                 )
             )
-        rows.append(RingRow(ring=ring, rank=rank, members=members))
+        rows.append(RingRow(ring=ring, rank=rank, members=members, hidden_members=hidden))
     return RingsPage(snapshot=snapshot, rows=rows, sort=sort, page=page, pages=pages)
 
 
-def account_cases(account_ids: list[str]) -> dict[str, Case]:
-    """Each account's open case, else its newest case (one query)."""
+def account_cases(account_ids: list[str], *, cases=None) -> dict[str, Case]:
+    """Each account's open case, else its newest case, of the given cases (default all; one
+    query)."""
     best: dict[str, Case] = {}
-    for found in Case.objects.filter(account_id__in=account_ids).only("id", "account_id", "status"):
+    cases = Case.objects.all() if cases is None else cases
+    for found in cases.filter(account_id__in=account_ids).only("id", "account_id", "status"):
         current = best.get(found.account_id)
         rank = (found.status not in FINISHED_CASE_STATUSES, found.pk)
         if current is None or rank > (current.status not in FINISHED_CASE_STATUSES, current.pk):

@@ -21,7 +21,7 @@ k rows although k exist. Every lookup here therefore promises k rows whenever k 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -34,6 +34,7 @@ from pgvector.django import VectorField
 
 from cases.errors import InvalidInput
 from cases.models import Case, CaseStatus, Label, Resolution, Transaction
+from cases.policies import visible_case_ids
 
 K_MAX = 100
 # Leads every statement of a search: how many a lookup takes depends on the index's state
@@ -78,6 +79,7 @@ class Neighbour:
     case_reference: str
     case_status: str
     case_resolution: str
+    hidden: bool = False  # in a case the viewer may not read: only similarity and label shown
 
     @property
     def label_text(self) -> str:
@@ -99,6 +101,21 @@ class SimilarTransactions:
     has_embedding: bool
     message: str = ""
     plan: SearchPlan | None = None
+
+
+def hide_unreadable_neighbours(similar: SimilarTransactions, viewer) -> int:
+    """Blank out who and what of neighbours in cases viewer may not read (similarity, label and
+    resolution stay: the evidence counts, the ids do not leak). Returns how many were hidden."""
+    readable = visible_case_ids(viewer, [n.case_id for n in similar.neighbours])
+    hidden = 0
+    for index, neighbour in enumerate(similar.neighbours):
+        if neighbour.case_id not in readable:
+            hidden += 1
+            similar.neighbours[index] = replace(
+                neighbour, transaction_pk=0, transaction_id="", account_id="", merchant="",
+                amount=None, currency="", case_id=0, case_reference="", hidden=True,
+            )  # fmt: skip
+    return hidden
 
 
 @dataclass(frozen=True, slots=True)

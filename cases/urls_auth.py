@@ -6,4 +6,7 @@ from cases import views_auth
 
 urlpatterns = [
     path("2fa/", views_auth.two_factor, name="two-factor"),
+    path("2fa/add/", views_auth.add_authenticator, name="add-authenticator"),
+    path("lockouts/", views_auth.lockouts, name="lockouts"),
+    path("lockouts/unlock/", views_auth.unlock_user, name="unlock-user"),
 ]

@@ -1,15 +1,17 @@
-from django.contrib.auth.decorators import login_required
+"""The overview and the ingest runs page: for roles that read cases (cases.policies)."""
+
 from django.shortcuts import render
 
 from cases import selectors
+from cases.http import may_view_cases
 
 
-@login_required
+@may_view_cases
 def home(request):
-    return render(request, "cases/home.html", selectors.overview())
+    return render(request, "cases/home.html", selectors.overview(viewer=request.user))
 
 
-@login_required
+@may_view_cases
 def ingest_runs(request):
     runs = list(selectors.recent_ingest_runs())
     return render(

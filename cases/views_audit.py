@@ -5,31 +5,30 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.validators import MaxValueValidator
 from django.http import FileResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from cases.dateranges import DayField, day_end, day_start, form_check_order
 from cases.errors import ActionNotPermitted, CaseError
+from cases.http import problem
 from cases.models import AuditAction
 from cases.selectors_audit import audit_events, case_kpis
 from cases.selectors_case import duration_text
 from cases.services.access import refusals_audited, require_permission
+from cases.services.audit_export import ATTEMPTED as EXPORT_ATTEMPTED
 from cases.services.audit_export import audit_export_csv
 
 LATEST_EVENTS = 100
 # Exports up to this size stay in memory; bigger ones spool to a temporary file.
 EXPORT_SPOOL_BYTES = 8 * 1024 * 1024
-DATE_FORMATS = ["%Y-%m-%d"]
-# A range ends at the start of the day after its last day, which must exist.
-LAST_DAY = date.max - timedelta(days=1)
-DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-DATE_ERRORS = {"required": "is required (YYYY-MM-DD)", "invalid": "must be a date as YYYY-MM-DD"}
+REQUIRED = {"required": "is required (YYYY-MM-DD)"}
 
 
 class AuditFilterForm(forms.Form):
@@ -37,29 +36,19 @@ class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(required=False, choices=[("", "any")] + AuditAction.choices)
     object_type = forms.CharField(required=False, max_length=64, label="Object type")
     object_id = forms.CharField(required=False, max_length=64, label="Object id")
-    since = forms.DateField(
-        required=False, input_formats=DATE_FORMATS, label="From", widget=DATE_INPUT
-    )
-    until = forms.DateField(
-        required=False, input_formats=DATE_FORMATS, label="To (inclusive)", widget=DATE_INPUT,
-        validators=[MaxValueValidator(LAST_DAY)],
-    )  # fmt: skip
+    since = DayField(required=False, label="From")
+    until = DayField(required=False, label="To (inclusive)")
 
     def clean(self):
         cleaned = super().clean()
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and until < since:
-            raise forms.ValidationError("'To' is before 'From'.")
+        form_check_order(self, "since", "until")
         return cleaned
 
 
 class AuditExportForm(forms.Form):
-    # Only the format is checked here; the service refuses (and audits) a reversed range.
-    start = forms.DateField(input_formats=DATE_FORMATS, error_messages=DATE_ERRORS)
-    end = forms.DateField(
-        input_formats=DATE_FORMATS, error_messages=DATE_ERRORS,
-        validators=[MaxValueValidator(LAST_DAY)],
-    )  # fmt: skip
+    # Days only here; the service refuses (and audits) a reversed range.
+    start = DayField(label="start", error_messages=REQUIRED)
+    end = DayField(label="end", error_messages=REQUIRED)
 
 
 @login_required
@@ -76,7 +65,8 @@ def audit_trail(request):
     if form.is_valid():
         filters = form.cleaned_data
         since_day, until_day = filters["since"], filters["until"]
-        since, until = _day_start(since_day), _day_end(until_day)
+        since = day_start(since_day) if since_day else None
+        until = day_end(until_day) if until_day else None
         events = list(
             audit_events(
                 actor=filters["actor"], action=filters["action"],
@@ -102,16 +92,27 @@ def audit_trail(request):
             "export_start": since_day or today - timedelta(days=30),
             "export_end": until_day or today,
         },
+        status=200 if form.is_valid() else 400,
     )
 
 
 @login_required
 @require_GET
 def audit_export(request):
-    """GET ?start=YYYY-MM-DD&end=YYYY-MM-DD, both days inclusive: the events as a CSV download."""
+    """GET ?start=YYYY-MM-DD&end=YYYY-MM-DD, both days inclusive: the events as a CSV download.
+
+    Permission first: someone who may not export is told so, whatever the range says.
+    """
+    try:
+        with refusals_audited(
+            actor=request.user, attempted=EXPORT_ATTEMPTED, object_type="cases.auditevent"
+        ):
+            require_permission(request.user, "export_audit", attempted=EXPORT_ATTEMPTED)
+    except ActionNotPermitted as error:
+        return _problem(request, error.http_status, "Not allowed", error.message)
     form = AuditExportForm(request.GET)
     if not form.is_valid():
-        message = "; ".join(f"{field} {' '.join(errors)}" for field, errors in form.errors.items())
+        message = "; ".join(_error_text(field, errors) for field, errors in form.errors.items())
         return _problem(request, 400, "Bad export range", message)
     start_day, end_day = form.cleaned_data["start"], form.cleaned_data["end"]
     # The export is written in full before the response starts, so a refusal or a database
@@ -121,7 +122,7 @@ def audit_export(request):
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     try:
         audit_export_csv(
-            actor=request.user, start=_day_start(start_day), end=_day_end(end_day), output=text
+            actor=request.user, start=day_start(start_day), end=day_end(end_day), output=text
         )
     except CaseError as error:
         text.close()
@@ -142,18 +143,18 @@ def audit_export(request):
 
 
 def _problem(request, status: int, title: str, message: str):
-    return render(
-        request, "cases/audit/problem.html", {"title": title, "message": message}, status=status
-    )
+    # Back to the trail only for someone who may read it; anyone else goes back to the queue.
+    if request.user.has_perm("cases.view_audit"):
+        return problem(
+            request, status, title, message,
+            back_url=reverse("audit-trail"), back_label="Back to the audit trail",
+        )  # fmt: skip
+    return problem(request, status, title, message)
 
 
-def _day_start(day: date | None) -> datetime | None:
-    return None if day is None else timezone.make_aware(datetime.combine(day, time.min))
-
-
-def _day_end(day: date | None) -> datetime | None:
-    """The end of an inclusive day range: the start of the next day."""
-    return None if day is None else _day_start(day + timedelta(days=1))
+def _error_text(field: str, errors: list[str]) -> str:
+    # A required-field message needs its field's name; the day parser's already has it.
+    return " ".join(error if error.startswith(field) else f"{field} {error}" for error in errors)
 
 
 def _json_text(value) -> str:

@@ -6,6 +6,7 @@ the part of the page it changed; a domain refusal shows its message, a permissio
 
 from __future__ import annotations
 
+import contextlib
 from functools import wraps
 
 from botocore.exceptions import ClientError
@@ -16,11 +17,13 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
 from cases.case_exports import case_report_pdf, case_transactions_csv
-from cases.errors import ActionNotPermitted, CaseError, InvalidInput, NotFound
+from cases.errors import ActionNotPermitted, CaseError, CaseNotVisible, InvalidInput, NotFound
+from cases.http import problem
 from cases.models import Case
 from cases.s3 import s3_client
 from cases.selectors_case import (
@@ -33,15 +36,13 @@ from cases.selectors_case import (
     transaction_explanation,
 )
 from cases.selectors_labels import label_held_for
+from cases.services import read_audit
 from cases.services.access import refusals_audited, require_permission
+from cases.services.annotations import ATTACHMENT_TYPES
+from cases.services.common import require_can_work
+from cases.uploads import AttachmentSizeLimit
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
-
-
-def _problem(request, status: int, title: str, message: str) -> HttpResponse:
-    return render(
-        request, "cases/case/problem.html", {"title": title, "message": message}, status=status
-    )
 
 
 def _is_htmx(request) -> bool:
@@ -49,9 +50,10 @@ def _is_htmx(request) -> bool:
 
 
 def with_case(view):
-    """Resolve the case named in the URL for a signed-in user who may view cases.
+    """Resolve the case named in the URL for a signed-in user who may read it (cases.policies).
 
-    Refusals are audited like the services' own; an unknown case is a 404 page.
+    A user whose role reads no case gets a 403 page (audited) before any lookup; a case that is
+    unknown, or that this user may not read, is the same 404 page, so references do not leak.
     """
 
     @wraps(view)
@@ -63,10 +65,17 @@ def with_case(view):
             ):  # fmt: skip
                 require_permission(request.user, "view_case", attempted="view cases")
         except ActionNotPermitted as error:
-            return _problem(request, 403, "Not allowed", error.message)
-        case = case_detail(reference)
+            return problem(request, 403, "Not allowed", error.message)
+        case = case_detail(reference, viewer=request.user)
         if case is None:
-            return _problem(
+            hidden = case_detail(reference)
+            if hidden is not None:  # there, but not for them: audit the denial
+                with contextlib.suppress(CaseNotVisible), refusals_audited(
+                    actor=request.user, attempted=f"{request.method} {request.path}"[:200],
+                    object_type="cases.case", object_id=hidden.pk, object_repr=hidden.reference,
+                ):  # fmt: skip
+                    raise CaseNotVisible(f"no case {reference}")
+            return problem(
                 request, 404, "No such case", f"There is no case {reference}. Check the reference."
             )
         return view(request, case, *args, **kwargs)
@@ -95,7 +104,7 @@ def _perform(request, case: Case, action, *, success: str, anchor: str = ""):
     try:
         action()
     except ActionNotPermitted as error:
-        return _problem(request, 403, "Not allowed", error.message)
+        return problem(request, 403, "Not allowed", error.message)
     except CaseError as error:
         messages.error(request, error.message)
     else:
@@ -117,7 +126,8 @@ def _page_urls(case: Case) -> dict:
 @require_GET
 @with_case
 def case_detail_view(request, case: Case):
-    page = case_page(case)
+    page = case_page(case, viewer=request.user)
+    read_audit.case_viewed(actor=request.user, case=case)
     return render(
         request,
         "cases/case_detail.html",
@@ -141,7 +151,7 @@ def case_why_flagged(request, case: Case):
         transaction_explanation(case, int(transaction_pk)) if transaction_pk.isdecimal() else None
     )
     if explanation is None:
-        return _problem(
+        return problem(
             request, 404, "No such transaction", f"{case.reference} has no such transaction."
         )
     template = (
@@ -156,20 +166,27 @@ def case_attachment_download(request, case: Case, attachment_id: int):
     """Stream the attachment from S3 as a download (only attachments of this case)."""
     attachment = case.attachments.filter(pk=attachment_id).first()
     if attachment is None:
-        return _problem(request, 404, "No such attachment", f"{case.reference} has no such file.")
+        return problem(request, 404, "No such attachment", f"{case.reference} has no such file.")
     try:
         body = s3_client().get_object(Bucket=attachment.s3_bucket, Key=attachment.s3_key)["Body"]
+        read_audit.attachment_downloaded(actor=request.user, case=case, attachment=attachment)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
-        return _problem(
+        return problem(
             request, 502, "File unavailable",
             f"{attachment.filename} could not be read from storage ({code}); try again later.",
         )  # fmt: skip
+    # Always a download of the type checked at upload, never a page the browser may sniff.
+    content_type = attachment.content_type
+    if content_type not in ATTACHMENT_TYPES:
+        content_type = "application/octet-stream"
     response = StreamingHttpResponse(
-        body.iter_chunks(DOWNLOAD_CHUNK_BYTES), content_type=attachment.content_type
+        body.iter_chunks(DOWNLOAD_CHUNK_BYTES), content_type=content_type
     )
     response["Content-Length"] = str(attachment.size_bytes)
     response["Content-Disposition"] = content_disposition_header(True, attachment.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
 
@@ -177,8 +194,10 @@ def case_attachment_download(request, case: Case, attachment_id: int):
 @with_case
 def case_report(request, case: Case):
     """The suspicious-activity report as a PDF download."""
-    pdf = case_report_pdf(
-        case_page(case, with_similar=False), generated_by=request.user.get_username()
+    page = case_page(case, viewer=request.user, with_similar=False)
+    pdf = case_report_pdf(page, generated_by=request.user.get_username())
+    read_audit.case_exported(
+        actor=request.user, case=case, export_format="pdf", rows=len(page.transactions)
     )
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = content_disposition_header(
@@ -191,9 +210,12 @@ def case_report(request, case: Case):
 @with_case
 def case_export(request, case: Case):
     """The case's transactions as CSV (spreadsheet formulas neutralised)."""
+    transactions = case_transactions(case)
     response = HttpResponse(
-        case_transactions_csv(case, case_transactions(case)),
-        content_type="text/csv; charset=utf-8",
+        case_transactions_csv(case, transactions), content_type="text/csv; charset=utf-8"
+    )
+    read_audit.case_exported(
+        actor=request.user, case=case, export_format="csv", rows=len(transactions)
     )
     response["Content-Disposition"] = content_disposition_header(
         True, f"{case.reference}-transactions.csv"
@@ -210,7 +232,8 @@ def case_assign_to_me(request, case: Case):
     return _perform(
         request, case,
         lambda: services.case_assign_to_me(
-            actor=request.user, case_id=case.pk, expected_version=_expected_version(request)
+            actor=request.user, case_id=case.pk, expected_version=_expected_version(request),
+            reason=request.POST.get("reason", ""),
         ),
         success=f"{case.reference} is now assigned to you.",
     )  # fmt: skip
@@ -299,7 +322,7 @@ def case_merge(request, case: Case):
             source_version=_expected_version(request),
         )  # fmt: skip
     except ActionNotPermitted as error:
-        return _problem(request, 403, "Not allowed", error.message)
+        return problem(request, 403, "Not allowed", error.message)
     except CaseError as error:
         messages.error(request, error.message)
         return _back(case)
@@ -335,12 +358,41 @@ def case_tags(request, case: Case):
     )  # fmt: skip
 
 
+@csrf_exempt  # checked in _case_attach_read, once the size limit is in place
 @require_POST
 @with_case
 def case_attach(request, case: Case):
+    """Attach a file: permission before a byte of it is read, then the upload streams through
+    AttachmentSizeLimit, which stops at FRAUDCASE_ATTACHMENT_MAX_BYTES.
+
+    An upload handler only counts if it is in place before anything reads the body, and the
+    CSRF check reads it: hence csrf_exempt here and csrf_protect on the part that reads (the
+    order Django's upload handler documentation gives).
+    """
+    try:
+        with refusals_audited(
+            actor=request.user, attempted="case_attach_file", object_type="cases.case",
+            object_id=case.pk,
+        ):  # fmt: skip
+            require_can_work(request.user, case, attempted="attach files")
+    except ActionNotPermitted as error:
+        return problem(request, 403, "Not allowed", error.message)
+    size_limit = AttachmentSizeLimit(request, max_bytes=settings.FRAUDCASE_ATTACHMENT_MAX_BYTES)
+    request.upload_handlers.insert(0, size_limit)
+    return _case_attach_read(request, case, size_limit)
+
+
+@csrf_protect
+def _case_attach_read(request, case: Case, size_limit: AttachmentSizeLimit):
     upload = request.FILES.get("file")
 
     def attach():
+        if size_limit.refusal:
+            with refusals_audited(
+                actor=request.user, attempted="case_attach_file", object_type="cases.case",
+                object_id=case.pk,
+            ):  # fmt: skip
+                raise InvalidInput(size_limit.refusal)
         if upload is None:
             raise InvalidInput("choose a file to attach")
         # Read no more than one byte past the limit: the service refuses anything longer.
@@ -384,7 +436,7 @@ def case_transaction_verdict(request, case: Case):
         status, message, failed = error.http_status, error.message, True
     if not _is_htmx(request):
         if status == 403:
-            return _problem(request, 403, "Not allowed", message)
+            return problem(request, 403, "Not allowed", message)
         (messages.error if failed else messages.success)(request, f"{transaction_id}: {message}")
         return _back(case, "transactions")
     if tx is None:

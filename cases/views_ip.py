@@ -7,10 +7,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from cases.errors import ActionNotPermitted
+from cases.http import problem
 from cases.selectors_ip import geo_source_info, ip_usage
 from cases.services.access import refusals_audited, require_permission
 from cases.services.ip_enrichment import canonical_ip, parse_ip
-from cases.views_case import _problem
 
 
 @require_GET
@@ -22,10 +22,10 @@ def ip_detail(request, ip: str):
         ):
             require_permission(request.user, "view_case", attempted="view IPs")
     except ActionNotPermitted as error:
-        return _problem(request, 403, "Not allowed", error.message)
+        return problem(request, 403, "Not allowed", error.message)
     address = parse_ip(ip)
     if address is None:
-        return _problem(
+        return problem(
             request,
             404,
             "Not an IP address",
@@ -34,7 +34,7 @@ def ip_detail(request, ip: str):
     canonical = canonical_ip(address)
     if canonical != ip:
         return redirect("ip-detail", ip=canonical)  # one page per address, however it is spelt
-    usage = ip_usage(canonical)
+    usage = ip_usage(canonical, viewer=request.user)
     return render(
         request,
         "cases/ip/detail.html",

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from cases.dateranges import MomentField, form_check_order
 from cases.errors import ActionNotPermitted, CaseError, InvalidInput
+from cases.http import problem
 from cases.selectors_labels import held_labels, label_export_backlog, recent_label_batches
 from cases.services.access import refusals_audited, require_permission
 from cases.services.labels import (
@@ -22,20 +21,13 @@ from cases.services.labels import (
     labels_release_quarantine,
 )
 
-DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
-
 
 class QuarantineForm(forms.Form):
     """One analyst's labels in a time range, or one export batch."""
 
     analyst = forms.CharField(required=False, max_length=150, label="Analyst (username)")
-    start = forms.DateTimeField(
-        required=False, input_formats=DATETIME_FORMATS, widget=DATETIME_INPUT, label="From"
-    )
-    end = forms.DateTimeField(
-        required=False, input_formats=DATETIME_FORMATS, widget=DATETIME_INPUT, label="Until"
-    )
+    start = MomentField(required=False, label="From")
+    end = MomentField(required=False, label="Until")
     batch_id = forms.CharField(required=False, max_length=64, label="Or an export batch id")
     reason = forms.CharField(max_length=500)
 
@@ -43,8 +35,11 @@ class QuarantineForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("batch_id"):
             return cleaned
+        if "start" in self.errors or "end" in self.errors:
+            return cleaned
         if not (cleaned.get("analyst") and cleaned.get("start") and cleaned.get("end")):
             raise forms.ValidationError("Give an analyst with a time range, or a batch id.")
+        form_check_order(self, "start", "end")
         return cleaned
 
 
@@ -59,12 +54,8 @@ def _allowed(request) -> str:
 
 
 def _problem(request, message: str):
-    return render(
-        request,
-        "cases/audit/problem.html",
-        {"title": "Not allowed", "message": message},
-        status=403,
-    )
+    # Only refusals come here, so the way back is the queue, not the labels page.
+    return problem(request, 403, "Not allowed", message)
 
 
 @login_required
@@ -88,6 +79,9 @@ def held_labels_page(request):
 @login_required
 @require_POST
 def held_label_review(request, version_id: int):
+    refusal = _allowed(request)
+    if refusal:
+        return _problem(request, refusal)
     decision = request.POST.get("decision", "")
     try:
         if decision not in ("approve", "reject"):
@@ -120,6 +114,9 @@ def labels_release(request):
 
 
 def _quarantine_or_release(request, *, release: bool):
+    refusal = _allowed(request)
+    if refusal:
+        return _problem(request, refusal)
     form = QuarantineForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(" ".join(errors) for errors in form.errors.values()))
@@ -139,8 +136,8 @@ def _quarantine_or_release(request, *, release: bool):
             analyst = get_user_model().objects.filter(username=data["analyst"]).first()
             if analyst is None:
                 raise InvalidInput(f"no user {data['analyst']!r}")
-            scope = {"analyst_id": analyst.pk, "start": _aware(data["start"]),
-                     "end": _aware(data["end"]), "reason": data["reason"]}  # fmt: skip
+            scope = {"analyst_id": analyst.pk, "start": data["start"], "end": data["end"],
+                     "reason": data["reason"]}  # fmt: skip
             if release:
                 count = labels_release_quarantine(actor=request.user, **scope)
             else:
@@ -152,7 +149,3 @@ def _quarantine_or_release(request, *, release: bool):
     except CaseError as error:
         messages.error(request, error.message)
     return redirect("held-labels")
-
-
-def _aware(value: datetime) -> datetime:
-    return value if timezone.is_aware(value) else timezone.make_aware(value)

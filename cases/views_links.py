@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,33 +11,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from cases.errors import ActionNotPermitted
+from cases.http import may_view_cases, problem
 from cases.selectors_links import case_link_graph
 from cases.selectors_rings import account_ring, ring_rank, rings_page
-from cases.services.access import refusals_audited, require_permission
 from cases.services.rings import rings_request_refresh
-from cases.views_case import _problem, with_case
-
-
-def may_view_cases(view):
-    """Signed in and holding view_case; a refusal is audited and shown as a 403 page."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            with refusals_audited(actor=request.user, attempted=f"view {request.path}"):
-                require_permission(request.user, "view_case", attempted="view cases")
-        except ActionNotPermitted as error:
-            return _problem(request, 403, "Not allowed", error.message)
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapper)
+from cases.views_case import with_case
 
 
 @require_GET
 @with_case
 def case_links(request, case):
     """The case page's link analysis panel (htmx loads it when it scrolls into view)."""
-    graph = case_link_graph(case)
+    graph = case_link_graph(case, viewer=request.user)
     ring = account_ring(case.account_id)
     return render(
         request,
@@ -60,7 +44,7 @@ def rings(request):
         page = int(request.GET.get("page", "1"))
     except ValueError:
         page = 1
-    result = rings_page(sort=request.GET.get("sort", "fraud"), page=page)
+    result = rings_page(viewer=request.user, sort=request.GET.get("sort", "fraud"), page=page)
     return render(
         request,
         "cases/rings.html",
@@ -74,6 +58,6 @@ def rings_refresh(request):
     try:
         rings_request_refresh(actor=request.user)
     except ActionNotPermitted as error:
-        return _problem(request, 403, "Not allowed", error.message)
+        return problem(request, 403, "Not allowed", error.message)
     messages.success(request, "The rings are being recomputed; reload this page in a minute.")
     return redirect(reverse("rings"))

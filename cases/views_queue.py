@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,7 +12,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import services
+from cases.dateranges import DayField, form_check_order
 from cases.errors import CaseError
+from cases.http import may_view_cases, may_work_cases
 from cases.models import CaseStatus
 from cases.selectors_case import duration_text
 from cases.selectors_queue import (
@@ -33,7 +31,6 @@ from cases.selectors_queue import (
 )
 from cases.services.access import refusals_audited
 
-DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 # (sort key, heading, its long form if abbreviated, direction of the first click: "-" for
 # the biggest or most urgent first)
 COLUMNS = (
@@ -78,22 +75,28 @@ class QueueFilterForm(forms.Form):
     country = forms.RegexField(
         required=False, regex=r"^[A-Za-z]{2}$", error_messages={"invalid": "two letters"}
     )
-    opened_from = forms.DateField(required=False, label="Opened from", widget=DATE_INPUT)
-    opened_to = forms.DateField(
-        required=False, label="Opened to", widget=DATE_INPUT,
-        validators=[MaxValueValidator(date.max - timedelta(days=1))],  # the day after must exist
-    )  # fmt: skip
+    opened_from = DayField(required=False, label="Opened from")
+    opened_to = DayField(required=False, label="Opened to")
     tag = forms.SlugField(required=False, max_length=64)
 
     def clean_country(self) -> str:
         return self.cleaned_data["country"].upper()
 
+    def clean(self):
+        cleaned = super().clean()
+        form_check_order(self, "opened_from", "opened_to")
+        return cleaned
+
     def filters(self) -> QueueFilters:
-        """The valid fields as filters (an invalid field filters nothing and shows its error)."""
+        """The valid fields as filters (an invalid field filters nothing and shows its error;
+        the opened range is used whole or not at all)."""
         self.is_valid()
         valid = {
             name: value for name, value in self.cleaned_data.items() if name not in self.errors
         }
+        if "opened_from" in self.errors or "opened_to" in self.errors:
+            for name in ("opened_from", "opened_to"):
+                valid.pop(name, None)
         return QueueFilters(
             status=valid.get("status", ""),
             assignee=valid.get("assignee", ""),
@@ -132,6 +135,8 @@ class BulkActionForm(forms.Form):
     assignee = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     reason_code = forms.CharField(required=False, max_length=64)
     comment = forms.CharField(required=False, max_length=20_000)
+    # A lead taking over cases that colleagues hold says why (the analyst's own are refused).
+    reason = forms.CharField(required=False, max_length=2000)
     tag = forms.CharField(required=False, max_length=64)
     query = forms.CharField(required=False, max_length=2000)
 
@@ -147,16 +152,16 @@ class BulkActionForm(forms.Form):
         return cleaned
 
 
-@login_required
 @require_GET
+@may_view_cases
 def queue_page(request):
     """The queue as a whole page; /cases/ with HX-Request gives the rows and counts only."""
     partial = request.headers.get("HX-Request") == "true"
     return _render_queue(request, request.GET, partial=partial)
 
 
-@login_required
 @require_POST
+@may_work_cases
 def queue_claim_next(request):
     """Take the highest-priority unassigned case of my queues and open it."""
     try:
@@ -171,10 +176,14 @@ def queue_claim_next(request):
     return redirect(case_detail_url(case.reference))
 
 
-@login_required
 @require_POST
+@may_work_cases
 def queue_bulk(request):
-    """Assign, close as false positive or tag the selected cases; back to the same list."""
+    """Assign, close as false positive or tag the selected cases; back to the same list.
+
+    Permission first (may_work_cases): a role that works no cases gets a 403 whatever the form
+    says (the services still check each case).
+    """
     form = BulkActionForm(request.POST)
     query = QueryDict(request.POST.get("query", "")[:2000])
     if not form.is_valid():
@@ -187,7 +196,7 @@ def queue_bulk(request):
             _bulk_assign_to(request, data["case_ids"], data["assignee"])
         elif action in ("assign", "assign_to_me"):
             outcome = services.cases_bulk_assign_to_me(
-                actor=request.user, case_ids=data["case_ids"]
+                actor=request.user, case_ids=data["case_ids"], reason=data["reason"]
             )
             _report_case_by_case(request, outcome, "assigned to you")
         elif action == "close_false_positive":

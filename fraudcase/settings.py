@@ -1,11 +1,14 @@
 """FraudCase settings, read from the environment (see .env.example).
 
-Any of DATABASE_URL, CELERY_BROKER_URL and FRAUDCASE_S3_ENDPOINT_URL left unset starts the
-matching embedded server (fraudcase.embedded), so a fresh checkout runs with Python alone.
+Production defaults fail closed: DEBUG is off unless set, and then SECRET_KEY, DATABASE_URL,
+CELERY_BROKER_URL and FRAUDCASE_S3_ENDPOINT_URL must be set. With DEBUG on (./dev sets it) any
+of those URLs left unset starts the matching embedded server (fraudcase.embedded), so a fresh
+checkout runs with Python alone.
 """
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -17,7 +20,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 
 # The dev key is only accepted with DEBUG on; production must bring its own.
 _DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
@@ -38,6 +41,26 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Absolute: the embedded Redis changes its working directory to its own folder.
 FRAUDCASE_VAR_DIR = Path(env.str("FRAUDCASE_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
+# With DEBUG off nothing embedded ever starts: a missing URL stops start-up, naming it (all
+# of them at once), before any server is started.
+_missing_urls = [
+    name
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL")
+    if not env.str(name, default="")
+]
+if _missing_urls and not DEBUG:
+    raise ImproperlyConfigured(
+        f"{', '.join(_missing_urls)} {'is' if len(_missing_urls) == 1 else 'are'} not set. With "
+        "DEBUG off FraudCase starts no embedded server: set them (see .env.example), or "
+        "DEBUG=true for development."
+    )
+
+
+def _service_url(variable: str, start_embedded) -> str:
+    """The URL from the environment, else (DEBUG on, checked above) an embedded server's."""
+    return env.str(variable, default="") or start_embedded(FRAUDCASE_VAR_DIR)
+
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -50,6 +73,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    "csp",
     "cases",
     "analytics",
 ]
@@ -57,15 +81,20 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every response past the static files (CONTENT_SECURITY_POLICY).
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Cache-Control: no-store on every response to a signed-in user (pages, exports, files).
+    "cases.middleware.NoStoreForSignedInMiddleware",
     # request.user.is_verified(): has this session passed the second factor?
     "django_otp.middleware.OTPMiddleware",
     # The signed-in user as actor of model changes recorded in the trail (cases.model_changes).
     "cases.middleware_actor.CurrentActorMiddleware",
-    # Request id and client IP for the audit events a request records.
+    # Server-made request id (also the X-Request-ID response header) and client IP (through
+    # FRAUDCASE_TRUSTED_PROXY_COUNT proxies only) for the audit events a request records.
     "cases.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -95,7 +124,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env.str("DATABASE_URL", default="") or embedded.postgres_url(FRAUDCASE_VAR_DIR)
+DATABASE_URL = _service_url("DATABASE_URL", embedded.postgres_url)
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -117,20 +146,27 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# A username is locked from one address only, so nobody can lock a colleague out from elsewhere;
+# an address is locked after a higher count across every username it tries (office NATs share
+# one). The handler gives each its own limit (cases/lockouts.py).
+AXES_HANDLER = "cases.lockouts.FraudCaseAxesHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_FAILURE_LIMIT = env.int("FRAUDCASE_LOGIN_FAILURE_LIMIT", default=5)
+FRAUDCASE_LOGIN_IP_FAILURE_LIMIT = env.int("FRAUDCASE_LOGIN_IP_FAILURE_LIMIT", default=50)
 FRAUDCASE_LOCKOUT_MINUTES = env.int("FRAUDCASE_LOCKOUT_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=FRAUDCASE_LOCKOUT_MINUTES)
-# By username alone: colleagues share an office NAT or proxy address, so counting per IP would
-# lock out a whole team, and username+IP would let a guesser rotate addresses.
-AXES_LOCKOUT_PARAMETERS = ["username"]
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]  # "no ip_address in the lockout": chosen, see above
 # Attempts during a lockout do not extend it, so "try again in N minutes" holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "cases.views_auth.locked_out"
-AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "enrolment_code"]
+# The same client address as the audit trail: REMOTE_ADDR, or X-Forwarded-For read from the
+# right through FRAUDCASE_TRUSTED_PROXY_COUNT proxies only (a client cannot pick its address).
+AXES_CLIENT_IP_CALLABLE = "cases.client_ip.client_ip"
 # Leads, auditors and admins (superusers too) need a TOTP code; analysts only when this is on.
 FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS = env.bool("FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS", default=False)
 OTP_TOTP_ISSUER = "FraudCase"
+# Enrolling an authenticator needs a one-time code from an admin, valid this long by default.
+FRAUDCASE_OTP_ENROLMENT_CODE_HOURS = env.int("FRAUDCASE_OTP_ENROLMENT_CODE_HOURS", default=24)
 # A session ends after this many idle minutes: every request pushes the expiry forward.
 FRAUDCASE_SESSION_IDLE_MINUTES = env.int("FRAUDCASE_SESSION_IDLE_MINUTES", default=30)
 SESSION_COOKIE_AGE = FRAUDCASE_SESSION_IDLE_MINUTES * 60
@@ -158,39 +194,90 @@ STORAGES = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+# --- HTTPS, cookies and headers ----------------------------------------------------------
+# Safe by default with DEBUG off (`manage.py check --deploy` reports nothing); each one can be
+# relaxed from the environment, e.g. for a plain-HTTP trial on localhost (docker/compose.yaml).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Behind a proxy that ends TLS, the header it sets for HTTPS requests, as "HEADER,value"
+# (e.g. HTTP_X_FORWARDED_PROTO,https). Set it only when the proxy overwrites that header.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Proxies in front of the app that append to X-Forwarded-For; 0: REMOTE_ADDR is the client
+# (cases/client_ip.py). A client can write anything into the header: count only our own.
+FRAUDCASE_TRUSTED_PROXY_COUNT = env.int("FRAUDCASE_TRUSTED_PROXY_COUNT", default=0)
+
+# Content-Security-Policy (django-csp): scripts, styles, images, fonts and fetches from this
+# origin only; no inline script or style anywhere (templates load static/ files only).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Celery -------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or embedded.redis_url(
-    FRAUDCASE_VAR_DIR
-)
+CELERY_BROKER_URL = _service_url("CELERY_BROKER_URL", embedded.redis_url)
 CELERY_TASK_IGNORE_RESULT = True
 
 
 def _cache_url(broker_url: str) -> str:
-    """The broker's Redis, database 1: a cache clear (FLUSHDB) must not drop queued tasks."""
+    """The broker's Redis server, another database (the broker's number + 1): the cache never
+    shares the broker's database, so a cache clear (FLUSHDB) cannot drop queued tasks."""
     if broker_url.startswith("redis+socket://"):
-        return "unix://" + broker_url.removeprefix("redis+socket://").split("?")[0] + "?db=1"
+        path, _, query = broker_url.removeprefix("redis+socket://").partition("?")
+        broker_db = int(dict(parse_qsl(query)).get("virtual_host", "0") or 0)
+        return f"unix://{path}?db={broker_db + 1}"
     if broker_url.startswith(("redis://", "rediss://")):
-        scheme, rest = broker_url.split("://", 1)
-        return f"{scheme}://{rest.split('/')[0]}/1"
+        parts = urlsplit(broker_url)
+        broker_db = int(parts.path.strip("/") or 0)
+        return urlunsplit(parts._replace(path=f"/{broker_db + 1}"))
     return ""
 
 
 # --- Cache ---------------------------------------------------------------------------------
 # Shared by every web process and worker (beat warms the IP map's default view for all of
-# them): Redis. FRAUDCASE_CACHE_URL overrides; a broker that is not Redis leaves each process
-# its own in-memory cache.
+# them): Redis, in a database of its own, as JSON (fraudcase/cache.py: whoever can write to
+# Redis must not get code run by unpickling). FRAUDCASE_CACHE_URL overrides; a broker that is
+# not Redis leaves each process its own in-memory cache.
 FRAUDCASE_CACHE_URL = env.str("FRAUDCASE_CACHE_URL", default="") or _cache_url(CELERY_BROKER_URL)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": FRAUDCASE_CACHE_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": FRAUDCASE_CACHE_URL,
+            "OPTIONS": {"serializer": "fraudcase.cache.JsonSerializer"},
+        }
         if FRAUDCASE_CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# The dataclasses the cache may store and rebuild (anything else is refused when stored).
+FRAUDCASE_CACHE_DATACLASSES = [
+    "cases.selectors_case_explain.PopulationStats",
+    "analytics.selectors.IpMap",
+    "analytics.selectors.IpMapFilters",
+    "analytics.selectors.IpPoint",
+]
 CELERY_TASK_ACKS_LATE = True
 # A worker killed mid-task leaves its message unacknowledged; it is redelivered, not lost.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -251,10 +338,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- S3 -----------------------------------------------------------------------------------
 # For AWS itself give the regional endpoint (https://s3.eu-west-1.amazonaws.com); unset starts
 # the embedded S3 server.
-FRAUDCASE_S3_ENDPOINT_URL = env.str("FRAUDCASE_S3_ENDPOINT_URL", default="")
-_S3_EMBEDDED = not FRAUDCASE_S3_ENDPOINT_URL
-if _S3_EMBEDDED:
-    FRAUDCASE_S3_ENDPOINT_URL = embedded.s3_endpoint_url(FRAUDCASE_VAR_DIR)
+_S3_EMBEDDED = not env.str("FRAUDCASE_S3_ENDPOINT_URL", default="")
+FRAUDCASE_S3_ENDPOINT_URL = _service_url("FRAUDCASE_S3_ENDPOINT_URL", embedded.s3_endpoint_url)
 FRAUDCASE_S3_REGION = env.str("FRAUDCASE_S3_REGION", default="us-east-1")
 # Credentials: the AWS_* variables or boto3's usual chain; the embedded server accepts any.
 FRAUDCASE_S3_ACCESS_KEY_ID = (

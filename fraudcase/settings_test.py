@@ -11,6 +11,8 @@ os.environ.setdefault(
     "FRAUDCASE_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
 )
 os.environ.setdefault("FRAUDCASE_INGEST_CHUNK_ROWS", "1000")
+# Development mode (embedded servers allowed) unless a test's subprocess asks for production.
+os.environ.setdefault("DEBUG", "true")
 
 from fraudcase.settings import *  # noqa: E402,F403
 

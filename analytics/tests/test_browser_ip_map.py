@@ -8,8 +8,7 @@ import pytest
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from cases.tests.link_fixtures import tx
-from cases.tests.workflow_fixtures import make_user
+from cases.tests.link_fixtures import analyst_of_every_case, tx
 from conftest import sign_in_browser
 
 
@@ -29,7 +28,7 @@ def test_the_map_draws_one_point_per_placed_ip(live_server, browser_page):
         for _ in range(number + 1):
             tx(f"acc-{number}", ip=ip, label="fraud" if number % 2 else "")
     tx("<b>lan</b>", ip="192.168.1.1")  # never placed: listed under the map
-    make_user("ana", "analyst")
+    analyst_of_every_case()
     page = browser_page
     offline_map_requests = []
     page.on("request", lambda r: offline_map_requests.append(r.url) if "plot.ly" in r.url else None)

@@ -10,8 +10,7 @@ from django.core.cache import cache
 
 from analytics.selectors import IpMapFilters, ip_map, ip_map_kept
 from cases.models import Case
-from cases.tests.link_fixtures import tx
-from cases.tests.workflow_fixtures import make_user
+from cases.tests.link_fixtures import analyst_of_every_case, tx
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +89,7 @@ def test_filters(seen_ips, change, expected):
 
 
 def test_the_page_gives_the_points_to_the_map_and_escapes_account_ids(client, seen_ips):
-    client.force_login(make_user("ana", "analyst"))
+    client.force_login(analyst_of_every_case())
 
     response = client.get("/analytics/ip-map/?since=2026-11-01&until=2026-11-30")
 
@@ -108,7 +107,7 @@ def test_the_page_gives_the_points_to_the_map_and_escapes_account_ids(client, se
 
 
 def test_bad_filters_are_refused_with_the_reason(client, seen_ips):
-    client.force_login(make_user("ana", "analyst"))
+    client.force_login(analyst_of_every_case())
 
     response = client.get("/analytics/ip-map/?score_min=2&country=Germany")
 

@@ -10,6 +10,7 @@ from cases.models.case import (
     Outcome,
     Resolution,
     Transaction,
+    parse_case_reference,
 )
 from cases.models.ingest import IngestRun, QuarantinedRow
 from cases.models.ip import CurationRecord, IpEnrichment, IpKind
@@ -23,6 +24,7 @@ from cases.models.labels import (
     LabelVersion,
 )
 from cases.models.rings import Ring, RingMember, RingSnapshot
+from cases.models.sign_in import OtpEnrolmentCode, UnknownUsernameFailures
 from cases.models.workflow import Attachment, Note, Queue, ReasonCode, Tag
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "LabelStatus",
     "LabelVersion",
     "Note",
+    "OtpEnrolmentCode",
     "Outcome",
     "QuarantinedRow",
     "Queue",
@@ -56,4 +59,6 @@ __all__ = [
     "RingSnapshot",
     "Tag",
     "Transaction",
+    "UnknownUsernameFailures",
+    "parse_case_reference",
 ]

@@ -7,7 +7,17 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
+from cases.errors import InvalidInput
+
 REFERENCE_PREFIX = "FC-"
+
+
+def parse_case_reference(reference: str | int) -> int:
+    """FC-000123, 000123 or 123 -> 123; anything else is refused."""
+    text = str(reference).strip().upper().removeprefix(REFERENCE_PREFIX)
+    if not text.isdecimal():  # isdigit() also passes "²", which int() refuses
+        raise InvalidInput(f"{reference!r} is not a case reference like {REFERENCE_PREFIX}000123")
+    return int(text)
 
 
 class Outcome(models.TextChoices):

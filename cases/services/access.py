@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from cases.audit import audit_record
-from cases.errors import ActionNotPermitted, CaseError
+from cases.errors import ActionNotPermitted, CaseError, CaseNotVisible
 from cases.models import AuditAction
 
 
@@ -34,12 +34,16 @@ def refusals_audited(
         audit_record(
             actor=actor if actor is not None and actor.is_authenticated else None,
             action=AuditAction.PERMISSION_DENIED
-            if isinstance(error, ActionNotPermitted)
+            if isinstance(error, ActionNotPermitted | CaseNotVisible)
             else AuditAction.REFUSED,
             object_type=object_type,
             object_id=object_id,
             object_repr=object_repr,
-            after={"attempted": attempted, "error": error.code, "message": error.message},
+            after={
+                "attempted": attempted,
+                "error": getattr(error, "audit_code", error.code),
+                "message": error.message,
+            },
         )
         raise
 

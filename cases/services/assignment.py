@@ -7,8 +7,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from cases.audit import audit_record
-from cases.errors import InvalidInput, NotFound, TransitionNotAllowed
+from cases.errors import ActionNotPermitted, InvalidInput, NotFound, TransitionNotAllowed
 from cases.models import FINISHED_CASE_STATUSES, AuditAction, Case, CaseStatus, Queue
+from cases.policies import can_take_over
 from cases.services.access import refusals_audited, require_permission
 from cases.services.common import lock_case, require_can_work, save_case
 
@@ -46,8 +47,19 @@ def _set_assignee(*, actor, case: Case, assignee) -> None:
     )
 
 
-def case_assign(*, actor, case_id, assignee_id: int, expected_version: int | None = None) -> Case:
-    """Give the case to a member of its queue. Leads assign anyone; others only themselves."""
+def case_assign(
+    *,
+    actor,
+    case_id,
+    assignee_id: int,
+    expected_version: int | None = None,
+    reason: str = "",
+) -> Case:
+    """Give the case to a member of its queue. Leads assign anyone; others only themselves.
+
+    Taking a case that someone else holds is a take-over: a lead's action (assign_case), with
+    a reason, audited as CASE_TAKEN_OVER; an analyst is refused.
+    """
     with refusals_audited(
         actor=actor, attempted="case_assign", object_type="cases.case", object_id=case_id
     ):
@@ -58,16 +70,52 @@ def case_assign(*, actor, case_id, assignee_id: int, expected_version: int | Non
             else:
                 require_can_work(actor, case, attempted="take the case")
             _check_open(case, "assign")
+            taking_over = (
+                case.assignee_id is not None and assignee_id == actor.pk != case.assignee_id
+            )
+            if taking_over:
+                _check_take_over(actor, case, reason)
             assignee = _assignee(assignee_id, case)
-            if case.assignee_id != assignee.pk:
+            if taking_over:
+                _take_over(actor=actor, case=case, reason=reason)
+            elif case.assignee_id != assignee.pk:
                 _set_assignee(actor=actor, case=case, assignee=assignee)
             return case
 
 
-def case_assign_to_me(*, actor, case_id, expected_version: int | None = None) -> Case:
+def case_assign_to_me(
+    *, actor, case_id, expected_version: int | None = None, reason: str = ""
+) -> Case:
     return case_assign(
-        actor=actor, case_id=case_id, assignee_id=actor.pk, expected_version=expected_version
-    )
+        actor=actor, case_id=case_id, assignee_id=actor.pk, expected_version=expected_version,
+        reason=reason,
+    )  # fmt: skip
+
+
+MAX_TAKE_OVER_REASON = 2000
+
+
+def _check_take_over(actor, case: Case, reason: str) -> None:
+    holder = case.assignee.get_username()
+    if not can_take_over(actor):
+        raise ActionNotPermitted(
+            f"{case.reference} is assigned to {holder}: taking over a colleague's case is a "
+            "lead's action; ask a lead, or ask them to unassign it"
+        )
+    if not reason.strip():
+        raise InvalidInput(f"give a reason for taking {case.reference} over from {holder}")
+    if len(reason) > MAX_TAKE_OVER_REASON:
+        raise InvalidInput(f"the reason is too long (at most {MAX_TAKE_OVER_REASON} characters)")
+
+
+def _take_over(*, actor, case: Case, reason: str) -> None:
+    before = {"assignee": case.assignee.get_username()}
+    case.assignee = actor
+    save_case(case, ["assignee"])
+    audit_record(
+        actor=actor, action=AuditAction.CASE_TAKEN_OVER, obj=case, before=before,
+        after={"assignee": actor.get_username(), "reason": reason.strip(), "version": case.version},
+    )  # fmt: skip
 
 
 def case_unassign(*, actor, case_id, expected_version: int | None = None) -> Case:

@@ -45,6 +45,9 @@ def cases_bulk_close_false_positive(
     )  # fmt: skip
 
 
-def cases_bulk_assign_to_me(*, actor, case_ids: list[int]) -> BulkOutcome:
-    """Take each case (each as case_assign_to_me would)."""
-    return _case_by_case(case_ids, lambda case_id: case_assign_to_me(actor=actor, case_id=case_id))
+def cases_bulk_assign_to_me(*, actor, case_ids: list[int], reason: str = "") -> BulkOutcome:
+    """Take each case (each as case_assign_to_me would: one someone else holds is a lead's
+    take-over, with the reason)."""
+    return _case_by_case(
+        case_ids, lambda case_id: case_assign_to_me(actor=actor, case_id=case_id, reason=reason)
+    )

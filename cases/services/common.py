@@ -1,19 +1,13 @@
-"""Helpers shared by the case services: locking with a version check, who may work a case."""
+"""Helpers shared by the case services: locking with a version check, refusing who may not
+work a case (the rules themselves are in cases.policies)."""
 
 from __future__ import annotations
 
 from django.db.models import F
 
-from cases.errors import ActionNotPermitted, InvalidInput, NotFound, StaleVersion
-from cases.models import REFERENCE_PREFIX, Case
-
-
-def parse_case_reference(reference: str | int) -> int:
-    """FC-000123, 000123 or 123 -> 123; anything else is refused."""
-    text = str(reference).strip().upper().removeprefix(REFERENCE_PREFIX)
-    if not text.isdecimal():  # isdigit() also passes "²", which int() refuses
-        raise InvalidInput(f"{reference!r} is not a case reference like {REFERENCE_PREFIX}000123")
-    return int(text)
+from cases.errors import ActionNotPermitted, CaseNotVisible, NotFound, StaleVersion
+from cases.models import REFERENCE_PREFIX, Case, parse_case_reference
+from cases.policies import can_view_case, can_work_case
 
 
 def lock_case(case_id: int | str, expected_version: int | None = None) -> Case:
@@ -38,22 +32,12 @@ def save_case(case: Case, fields: list[str]) -> None:
     case.refresh_from_db(fields=["version"])
 
 
-def can_work_case(actor, case: Case) -> bool:
-    """Leads work any case; analysts the cases of the queues they belong to."""
-    if actor is None or not actor.is_active:
-        return False
-    if actor.has_perm("cases.work_any_case"):
-        return True
-    return (
-        actor.has_perm("cases.work_case")
-        and case.queue_id is not None
-        and case.queue.members.filter(pk=actor.pk).exists()
-    )
-
-
 def require_can_work(actor, case: Case, *, attempted: str) -> None:
+    """Refuse unless the actor may work the case; a case they may not even see is NotFound."""
     if can_work_case(actor, case):
         return
+    if not can_view_case(actor, case):
+        raise CaseNotVisible(f"no case {case.reference}")
     if actor is not None and actor.has_perm("cases.work_case"):
         where = f"queue {case.queue.name!r}" if case.queue_id else "no queue"
         raise ActionNotPermitted(

@@ -19,24 +19,14 @@ from cases.models import (
     Resolution,
     Transaction,
 )
+from cases.policies import TRANSITIONS, allowed_transitions
 from cases.services.access import refusals_audited, require_permission
 from cases.services.common import case_snapshot, lock_case, require_can_work, save_case
 from cases.services.labels import STANDING_STATUSES, label_version_record, latest_version
 
-# open -> in review -> (waiting on customer | escalated) -> closed; closing goes through
-# case_close (it needs a resolution), reopening through case_reopen (a lead's call).
-TRANSITIONS: dict[str, frozenset[str]] = {
-    CaseStatus.OPEN: frozenset({CaseStatus.IN_REVIEW, CaseStatus.CLOSED}),
-    CaseStatus.IN_REVIEW: frozenset(
-        {CaseStatus.WAITING_ON_CUSTOMER, CaseStatus.ESCALATED, CaseStatus.CLOSED}
-    ),
-    CaseStatus.WAITING_ON_CUSTOMER: frozenset(
-        {CaseStatus.IN_REVIEW, CaseStatus.ESCALATED, CaseStatus.CLOSED}
-    ),
-    CaseStatus.ESCALATED: frozenset({CaseStatus.IN_REVIEW, CaseStatus.CLOSED}),
-    CaseStatus.CLOSED: frozenset(),
-    CaseStatus.MERGED: frozenset(),
-}
+# The workflow (cases.policies.TRANSITIONS): open -> in review -> (waiting on customer |
+# escalated) -> closed; closing goes through case_close (it needs a resolution), reopening
+# through case_reopen (a lead's call).
 
 # What a resolution implies for transactions the analyst has not decided one by one.
 RESOLUTION_DEFAULTS: dict[str, tuple[str, str]] = {
@@ -45,10 +35,6 @@ RESOLUTION_DEFAULTS: dict[str, tuple[str, str]] = {
     Resolution.INCONCLUSIVE: (Outcome.INVESTIGATE, ""),
 }
 MAX_COMMENT_LENGTH = 20_000
-
-
-def allowed_transitions(case: Case) -> list[str]:
-    return sorted(TRANSITIONS.get(case.status, frozenset()))
 
 
 def case_transition(*, actor, case_id, to_status: str, expected_version: int | None = None) -> Case:

@@ -40,3 +40,13 @@ def tx(
         similarity_score=score, model_version="m1", outcome=outcome, label=label,
         case=case or account_case(account_id),
     )  # fmt: skip
+
+
+def analyst_of_every_case(username: str = "ana"):
+    """An analyst in a queue that holds every case made so far (reads them all)."""
+    from cases.tests.workflow_fixtures import make_queue, make_user
+
+    analyst = make_user(username, "analyst")
+    queue = make_queue(f"Queue of {username}", analyst)
+    Case.objects.update(queue=queue)
+    return analyst

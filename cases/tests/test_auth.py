@@ -13,19 +13,25 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cases.audit import system_actor
 from cases.errors import ActionNotPermitted, InvalidInput
-from cases.models import AuditAction, AuditEvent
+from cases.models import AuditAction, AuditEvent, UnknownUsernameFailures
 from cases.roles import Role, user_roles
 from cases.services.users import user_create, user_set_roles
+from cases.tests.sign_in_fixtures import (
+    CLIENT_IP,
+    PASSWORD,
+    current_code,
+    events,
+    issue_code,
+    make_user,
+    sign_in,
+    wrong_code,
+)
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct-horse-battery-9"
-CLIENT_IP = "203.0.113.7"
 User = get_user_model()
 
 
@@ -38,28 +44,6 @@ def web():
 def no_totp_backoff(settings):
     # django-otp makes a retry wait 1 s after a wrong code; these tests retry at once.
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
-
-
-def make_user(username: str, roles: list[str], **extra):
-    return user_create(
-        actor=system_actor(), username=username, password=PASSWORD, roles=roles, **extra
-    )
-
-
-def sign_in(web, username: str, password: str = PASSWORD):
-    return web.post(reverse("login"), {"username": username, "password": password})
-
-
-def current_code(device: TOTPDevice) -> str:
-    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
-
-
-def wrong_code(device: TOTPDevice) -> str:
-    return f"{(int(current_code(device)) + 1) % 10**6:06d}"
-
-
-def events(action, **filters):
-    return list(AuditEvent.objects.filter(action=action, **filters).order_by("id"))
 
 
 # --- Lockout -------------------------------------------------------------------------------
@@ -105,14 +89,17 @@ def test_a_locked_out_user_signs_in_again_after_the_cool_off(web, settings):
     assert web.get(reverse("home")).status_code == 200
 
 
-def test_failed_sign_in_of_an_unknown_user_is_audited_without_an_actor(web):
+def test_failed_sign_in_of_an_unknown_user_is_counted_outside_the_audit_chain(web):
+    events_before = AuditEvent.objects.count()
+
     response = sign_in(web, "nobody", "whatever-1")
 
     assert response.status_code == 200
-    (event,) = events(AuditAction.SIGN_IN_FAILED)
-    assert event.actor is None and event.actor_name == "anonymous"
-    assert event.after == {"username": "nobody", "stage": "password", "locked_out": False}
-    assert event.client_ip == CLIENT_IP
+    assert AuditEvent.objects.count() == events_before
+    (tally,) = UnknownUsernameFailures.objects.all()
+    assert (tally.client_ip, tally.failures, tally.refused_while_locked) == (CLIENT_IP, 1, 0)
+    assert tally.hour == tally.last_failure_at.replace(minute=0, second=0, microsecond=0)
+    assert AccessAttempt.objects.get(username="nobody").failures_since_start == 1
 
 
 # --- Second factor -------------------------------------------------------------------------
@@ -120,6 +107,7 @@ def test_failed_sign_in_of_an_unknown_user_is_audited_without_an_actor(web):
 
 def test_a_lead_must_enrol_a_totp_device_before_reaching_any_page(web):
     lead = make_user("lea", [Role.LEAD])
+    enrolment_code = issue_code(lead)
     assert sign_in(web, "lea").status_code == 302
 
     for path in (reverse("home"), reverse("ingest-runs"), "/admin/"):
@@ -129,7 +117,18 @@ def test_a_lead_must_enrol_a_totp_device_before_reaching_any_page(web):
     assert web.get(reverse("login")).status_code == 200
     assert web.get("/static/no-such-file.css").status_code == 404  # not sent to 2FA
 
-    page = web.get(reverse("two-factor")).content.decode()
+    # The QR code only after the admin's enrolment code.
+    asked = web.get(reverse("two-factor")).content.decode()
+    assert "Enrolment code from your admin" in asked and "<svg" not in asked
+    assert not TOTPDevice.objects.filter(user=lead).exists()
+    given = web.post(
+        reverse("two-factor"),
+        {"enrolment_code": enrolment_code.lower(), "next": reverse("ingest-runs")},
+    )
+    assert given.status_code == 302
+    assert given.url == f"{reverse('two-factor')}?next={quote(reverse('ingest-runs'), safe='')}"
+
+    page = web.get(given.url).content.decode()
     device = TOTPDevice.objects.get(user=lead, confirmed=False)
     secret = re.search(r'<code id="totp-secret">([A-Z2-7 ]+)</code>', page).group(1)
     assert "Set up two-factor sign-in" in page and '<svg width="' in page
@@ -149,6 +148,7 @@ def test_a_lead_must_enrol_a_totp_device_before_reaching_any_page(web):
     assert device.confirmed
     (confirmed,) = events(AuditAction.OTP_DEVICE_CONFIRMED)
     assert confirmed.actor == lead and confirmed.object_id == str(device.pk)
+    assert confirmed.after["enrolment_code_id"] == lead.otp_enrolment_codes.get().pk
     (failed,) = events(AuditAction.SIGN_IN_FAILED)
     assert failed.actor == lead and failed.after["stage"] == "two_factor"
 

@@ -326,6 +326,6 @@ def test_screenshot_of_a_realistic_case_page(live_server, browser_page, team):
     # (The chart redraws itself at the new width a moment after the resize.)
     page.set_viewport_size({"width": 768, "height": 1024})
     page.wait_for_function(
-        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
     assert re.search(r"due in 2 h (3\d|40) min", page.locator(".case-sla").inner_text())

@@ -4,8 +4,7 @@ import pytest
 from django.test import override_settings
 from playwright.sync_api import expect
 
-from cases.tests.link_fixtures import account_case, tx
-from cases.tests.workflow_fixtures import make_user
+from cases.tests.link_fixtures import account_case, analyst_of_every_case, tx
 from conftest import sign_in_browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -18,7 +17,7 @@ def test_the_link_graph_loads_and_draws_each_node(live_server, browser_page):
     for i in range(5):
         tx(f"nat-{i}", ip="81.2.69.10")  # a hub: drawn once, not followed
     case = account_case("centre")
-    make_user("ana", "analyst")
+    analyst_of_every_case()
     page = browser_page
     sign_in_browser(page, live_server, "ana")
 

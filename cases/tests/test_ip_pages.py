@@ -169,7 +169,8 @@ def shared_ip(db):
 @pytest.mark.django_db
 def test_ip_usage_reads_who_used_the_ip_with_counts(shared_ip):
     first, second = shared_ip
-    usage = ip_usage(STOCKHOLM)
+    lead = make_user("lea", "lead")
+    usage = ip_usage(STOCKHOLM, viewer=lead)
 
     assert usage.place.city == "Stockholm"
     assert usage.first_seen == T0 - timedelta(hours=2)  # the earliest curation record
@@ -181,9 +182,31 @@ def test_ip_usage_reads_who_used_the_ip_with_counts(shared_ip):
     assert usage.label_counts == {"fraud": 1, "legitimate": 1, "unlabelled": 1}
     assert usage.curation_records.total == 2
     assert sorted(usage.user_agents.items) == [(HOSTILE, 1), ("curl/8.4.0", 1)]
-    capped = ip_usage(STOCKHOLM, limit=1)
+    assert usage.hidden == {}  # a lead reads every case
+    capped = ip_usage(STOCKHOLM, viewer=lead, limit=1)
     assert (len(capped.transactions.items), capped.transactions.truncated) == (1, True)
-    assert ip_usage("not-an-ip") is None
+    assert ip_usage("not-an-ip", viewer=lead) is None
+
+
+@pytest.mark.django_db
+def test_an_analyst_sees_other_queues_uses_of_an_ip_only_as_counts(shared_ip):
+    first, second = shared_ip
+    analyst = make_user("ana", "analyst")
+    second.queue = make_queue("High risk", analyst)  # the hostile account's case is hers
+    second.save(update_fields=["queue"])
+
+    usage = ip_usage(STOCKHOLM, viewer=analyst)
+    html = client_for(analyst).get(reverse("ip-detail", args=[STOCKHOLM])).content.decode()
+
+    assert [case.pk for case in usage.cases.items] == [second.pk]
+    assert usage.accounts.items == [(HOSTILE, 1, 0)]
+    assert [tx.transaction_id for tx in usage.transactions.items] == [f"{HOSTILE}-c"]
+    assert usage.curation_records.total == 0  # both records are about acc-one
+    assert usage.hidden == {"cases": 1, "accounts": 1, "transactions": 2, "curation_records": 2}
+    assert usage.label_counts == {"fraud": 1, "legitimate": 1, "unlabelled": 1}  # counts: all
+    assert first.reference not in html and "acc-one" not in html
+    assert "And 1 case in queues you do not work (not shown)." in html
+    assert "And 2 transactions of cases in queues you do not work (not shown)." in html
 
 
 def html_attribute(html: str, element_id: str, name: str) -> str:
@@ -194,7 +217,9 @@ def html_attribute(html: str, element_id: str, name: str) -> str:
 @pytest.mark.django_db
 def test_ip_page_shows_place_users_and_escapes_the_hostile_user_agent(shared_ip):
     first, _ = shared_ip
-    response = client_for(make_user("ana", "analyst")).get(reverse("ip-detail", args=[STOCKHOLM]))
+    analyst = make_user("ana", "analyst")
+    first.queue.members.add(analyst)
+    response = client_for(analyst).get(reverse("ip-detail", args=[STOCKHOLM]))
 
     assert response.status_code == 200
     html = response.content.decode()

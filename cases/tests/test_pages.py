@@ -6,17 +6,45 @@ from django.urls import reverse
 
 from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
-from cases.models import IngestRun
-from conftest import contract_row, put_file
+from cases.models import Case, IngestRun
+from cases.tests.link_fixtures import tx
+from cases.tests.workflow_fixtures import make_queue, make_user
+from conftest import contract_row, put_file, signed_in
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def analyst_client(client):
-    user = get_user_model().objects.create_user("ana", password="a-long-test-password")
-    client.force_login(user)
+    """A lead's session (reads every case; the name is historical)."""
+    signed_in(client, make_user("lea", "lead"))
     return client
+
+
+def test_a_user_without_a_role_gets_403_and_no_ids(client):
+    Case.objects.create(account_id="acc-secret")
+    client.force_login(get_user_model().objects.create_user("nobody", password="x-long-pass"))
+
+    for name in ("overview", "ingest-runs"):
+        response = client.get(reverse(name))
+        assert response.status_code == 403
+        assert "acc-secret" not in response.content.decode()
+
+
+def test_an_analyst_overview_lists_only_the_cases_she_may_read(client):
+    analyst = make_user("ana", "analyst")
+    mine = Case.objects.create(
+        account_id="acc-mine", queue=make_queue("Mine", analyst), priority=10
+    )
+    theirs = Case.objects.create(account_id="acc-theirs", queue=make_queue("Theirs"), priority=90)
+    tx("acc-mine", case=mine)
+    tx("acc-theirs", case=theirs)
+    client.force_login(analyst)
+
+    page = client.get(reverse("overview")).content.decode()
+
+    assert "acc-mine" in page and "acc-theirs" not in page
+    assert '<span class="figure">1</span> open cases' in page
 
 
 def test_pages_require_sign_in(client):

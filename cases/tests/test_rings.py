@@ -4,14 +4,20 @@ import pytest
 from django.test import override_settings
 
 from cases.errors import ActionNotPermitted
-from cases.models import AuditEvent, Ring, RingMember, RingSnapshot
+from cases.models import AuditEvent, Case, Ring, RingMember, RingSnapshot
 from cases.selectors_rings import account_ring, ring_rank, rings_page
 from cases.services.rings import RINGS_REFRESH_REQUESTED, rings_compute, rings_request_refresh
-from cases.tests.link_fixtures import tx
-from cases.tests.workflow_fixtures import make_user
+from cases.tests.link_fixtures import analyst_of_every_case, tx
+from cases.tests.workflow_fixtures import make_queue, make_user
 from conftest import wait_until
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lead():
+    return make_user("lea", "lead")  # reads every case
+
 
 HUB_IP = "81.2.69.200"  # a carrier NAT: used by five accounts
 
@@ -58,11 +64,11 @@ def test_below_the_hub_degree_the_shared_ip_does_join_them(two_rings_and_a_hub):
 
 
 @override_settings(FRAUDCASE_LINK_HUB_DEGREE=4)
-def test_rings_are_ranked_by_fraud_members_or_by_size(two_rings_and_a_hub):
+def test_rings_are_ranked_by_fraud_members_or_by_size(two_rings_and_a_hub, lead):
     rings_compute()
 
-    by_fraud = rings_page(sort="fraud")
-    by_size = rings_page(sort="size")
+    by_fraud = rings_page(viewer=lead, sort="fraud")
+    by_size = rings_page(viewer=lead, sort="size")
 
     assert [row.ring.account_ids for row in by_fraud.rows] == [["b1", "b2"], ["a1", "a2", "a3"]]
     assert [row.ring.account_ids for row in by_size.rows] == [["a1", "a2", "a3"], ["b1", "b2"]]
@@ -87,8 +93,8 @@ def test_a_new_snapshot_replaces_the_old_one(two_rings_and_a_hub):
     assert sorted(r.size for r in second.rings.all()) == [2, 4]
 
 
-def test_no_snapshot_yet_reads_as_empty():
-    page = rings_page()
+def test_no_snapshot_yet_reads_as_empty(lead):
+    page = rings_page(viewer=lead)
     assert (page.snapshot, page.rows, page.pages) == (None, [], 0)
 
 
@@ -106,7 +112,7 @@ def test_an_analyst_may_not_start_a_computation_and_it_is_audited():
 
 def test_rings_page_lists_members_escaped_and_says_when(client, two_rings_and_a_hub):
     tx("<script>alert(1)</script>", device="dev-b")
-    client.force_login(make_user("ana", "analyst"))
+    client.force_login(analyst_of_every_case())
     with override_settings(FRAUDCASE_LINK_HUB_DEGREE=4):
         rings_compute()
 
@@ -142,3 +148,20 @@ def test_a_lead_asks_and_a_real_worker_computes_the_rings(celery_worker_factory)
     assert [ring.account_ids for ring in snapshot.rings.all()] == [["a1", "a2"]]
     event = AuditEvent.objects.get(action=RINGS_REFRESH_REQUESTED)
     assert event.actor_name == "lea"
+
+
+def test_an_analyst_sees_ring_members_of_other_queues_only_as_a_count(client, two_rings_and_a_hub):
+    analyst = analyst_of_every_case()
+    Case.objects.filter(account_id="a2").update(queue=make_queue("Others"))
+    with override_settings(FRAUDCASE_LINK_HUB_DEGREE=4):
+        rings_compute()
+    client.force_login(analyst)
+
+    page = rings_page(viewer=analyst, sort="size")
+    html = " ".join(client.get("/rings/?sort=size").content.decode().split())
+
+    ring_a = page.rows[0]
+    assert [member.account_id for member in ring_a.members] == ["a1", "a3"]
+    assert (ring_a.hidden_members, ring_a.more_members) == (1, 0)
+    assert ">a2<" not in html
+    assert "1 account of cases in queues you do not work" in html

@@ -36,8 +36,9 @@ class DemoProcess:
             if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "FRAUDCASE_S3_ENDPOINT_URL",
                          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
         }  # fmt: skip
+        # DEBUG on, as ./dev demo sets it: the demo runs on the embedded servers.
         env.update(DJANGO_SETTINGS_MODULE="fraudcase.settings", FRAUDCASE_VAR_DIR=str(var_dir),
-                   PYTHONUNBUFFERED="1")  # fmt: skip
+                   DEBUG="true", PYTHONUNBUFFERED="1")  # fmt: skip
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "demo", f"--port={port}",
              f"--transactions={TRANSACTIONS}", "--accounts=300"],

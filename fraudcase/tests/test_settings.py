@@ -3,6 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from conftest import subprocess_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -19,13 +23,9 @@ def test_debug_off_without_a_secret_key_refuses_to_start():
     assert "ImproperlyConfigured: SECRET_KEY is not set" in result.stderr
 
 
-def test_debug_off_with_a_secret_key_starts(tmp_path):
-    env = dict(os.environ)
-    env.update(
-        DEBUG="false",
-        SECRET_KEY="a-real-secret-for-this-test",
-        DJANGO_SETTINGS_MODULE="fraudcase.settings_test",
-    )
+@pytest.mark.django_db
+def test_debug_off_with_a_secret_key_and_the_urls_starts(tmp_path):
+    env = subprocess_env(DEBUG="false", SECRET_KEY="a-real-secret-for-this-test")
 
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"],

@@ -24,6 +24,13 @@
       !(bulkForm && bulkForm.matches(":focus-within"))
     );
   };
+  // Applied here, not as an hx-trigger filter: htmx evaluates those with Function(), which the
+  // Content-Security-Policy refuses.
+  if (rowsBody) {
+    rowsBody.addEventListener("htmx:confirm", function (event) {
+      if (event.target === rowsBody && !window.queueMayRefresh()) event.preventDefault();
+    });
+  }
   // The row that had the focus, remembered across the 30 s refresh that replaces the rows.
   let focusedCaseId = null;
   let focusedIndex = -1;

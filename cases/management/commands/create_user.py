@@ -1,17 +1,24 @@
 """python manage.py create_user <username> --role analyst [--role lead ...] [--email E] [--password-stdin]
 
 Creates the account through the user_create service as the system actor, so it is audited.
-Without --password-stdin a strong password is generated and printed once.
+Without --password-stdin a strong password is generated and printed once. A user whose role
+needs a second factor also gets a one-time enrolment code (printed once) for their first
+sign-in.
 """
 
 import secrets
 import sys
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.audit import system_actor
 from cases.errors import CaseError
+from cases.management.commands.issue_enrolment_code import enrolment_code_line
 from cases.roles import Role
+from cases.services.otp_enrolment import otp_enrolment_issue
+from cases.services.sign_in import otp_required_for
 from cases.services.users import user_create
 
 GENERATED_PASSWORD_BYTES = 18  # 24 URL-safe characters
@@ -65,3 +72,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Created {user.username!r} with role(s) {roles}."))
         if generated:
             self.stdout.write(f"Password (shown only now, store it safely): {password}")
+        if otp_required_for(user):
+            issued = otp_enrolment_issue(
+                actor=system_actor(),
+                user_id=user.pk,
+                ttl=timedelta(hours=settings.FRAUDCASE_OTP_ENROLMENT_CODE_HOURS),
+            )
+            self.stdout.write(enrolment_code_line(issued))

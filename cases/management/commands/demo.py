@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -32,6 +33,7 @@ DEMO_USERS = (
     ("admin", True),
 )
 INGEST_TIMEOUT_SECONDS = 1800
+DEMO_ENROLMENT_CODE_TTL = timedelta(days=7)
 
 
 class Command(BaseCommand):
@@ -59,6 +61,7 @@ class Command(BaseCommand):
             self._step("Migrating the database")
             call_command("migrate", interactive=False, verbosity=0)
             self._ensure_demo_users(options["password"])
+            admin_enrolment = self._demo_admin_enrolment_code()
             self._ensure_workflow()
             self._start_celery(options["workers"])
             if Transaction.objects.exists():
@@ -78,6 +81,7 @@ class Command(BaseCommand):
                     f"\nFraudCase is ready at {url}\n"
                     f"  analyst login: analyst / {options['password']}\n"
                     f"  admin login:   admin / {options['password']} ({url}admin/)\n"
+                    f"{admin_enrolment}"
                     f"  logs: {self.log_dir}\n"
                     "Press Ctrl-C to stop everything this command started."
                 )
@@ -141,6 +145,26 @@ class Command(BaseCommand):
                     f"Could not create the demo account {username!r}: {error}"
                 ) from error
             self._step(f"Created the demo account {username!r}")
+
+    def _demo_admin_enrolment_code(self) -> str:
+        """The demo's convenience, set up here only: a fresh two-factor enrolment code for the
+        demo admin while it has no authenticator (issued by the system actor, audited, shown
+        in the ready message). Elsewhere codes come from an admin or issue_enrolment_code."""
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from cases.audit import system_actor
+        from cases.services.otp_enrolment import otp_enrolment_issue
+
+        admin = get_user_model().objects.get(username="admin")
+        if TOTPDevice.objects.filter(user=admin, confirmed=True).exists():
+            return ""
+        issued = otp_enrolment_issue(
+            actor=system_actor(), user_id=admin.pk, ttl=DEMO_ENROLMENT_CODE_TTL
+        )
+        return (
+            f"  admin two-factor: enter the enrolment code {issued.code} at the first sign-in,\n"
+            "    then scan the QR code with an authenticator app (a new code each run until then)\n"
+        )
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child

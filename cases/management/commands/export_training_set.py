@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from cases.dateranges import parse_moment
+from cases.errors import InvalidInput
 from cases.selectors_training_set import ExportCorrupt, training_set_assemble
 
 
 def _since(value: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            parsed = datetime.combine(date.fromisoformat(value), time.min)
-        except ValueError as exc:
-            raise CommandError(f"--since {value!r} is not a date (YYYY-MM-DD)") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        since = parse_moment(value, name="--since")
+    except InvalidInput as error:
+        raise CommandError(error.message) from error
+    if since is None:
+        raise CommandError("--since needs a date (YYYY-MM-DD) or an ISO timestamp")
+    return since
 
 
 class Command(BaseCommand):

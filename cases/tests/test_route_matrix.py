@@ -1,0 +1,297 @@
+"""Every route x every role x its method: allowed or refused as the read policy and the roles
+say, a refusal changes nothing, and another queue's case is a 404 like a case that does not
+exist. A route missing from ROUTES fails test_every_route_is_in_the_matrix.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import get_resolver, reverse
+
+from cases import services
+from cases.models import (
+    Attachment,
+    AuditAction,
+    AuditEvent,
+    Case,
+    CaseStatus,
+    LabelVersion,
+    Note,
+    Queue,
+    ReasonCode,
+    RingSnapshot,
+    Transaction,
+)
+from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from conftest import signed_in
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "nobody", "analyst", "outsider", "auditor", "lead", "admin")
+# What a request may come to:
+OK = "ok"  # done, or answered (200 or a redirect that is not to the sign-in page)
+LOGIN = "login"  # sent to sign in
+DENIED = "403"
+HIDDEN = "404"  # the case does not exist for this user
+
+EVERYONE_SIGNED_IN = {"nobody": OK, "analyst": OK, "outsider": OK, "auditor": OK, "lead": OK, "admin": OK}  # fmt: skip
+READERS = {"nobody": DENIED, "analyst": OK, "outsider": OK, "auditor": OK, "lead": OK, "admin": OK}  # fmt: skip
+CASE_READERS = {**READERS, "outsider": HIDDEN}
+CASE_WORKERS = {**CASE_READERS, "auditor": DENIED}
+CASE_LEADS = {**CASE_WORKERS, "analyst": DENIED}
+QUEUE_WORKERS = {**READERS, "auditor": DENIED}
+LEADS = {"nobody": DENIED, "analyst": DENIED, "outsider": DENIED, "auditor": DENIED, "lead": OK, "admin": OK}  # fmt: skip
+AUDITORS = {**LEADS, "auditor": OK, "lead": DENIED}
+
+
+def _case(world) -> dict:
+    return {"reference": world["case"].reference}
+
+
+# name: (method, URL kwargs, request data, expected outcome per signed-in role)
+ROUTES = {
+    "login": ("get", None, None, {**EVERYONE_SIGNED_IN, "anonymous": OK}),
+    # Signing out ends on the sign-in page, whoever asks.
+    "logout": ("post", None, None, dict.fromkeys(ROLES, LOGIN)),
+    "two-factor": ("get", None, None, EVERYONE_SIGNED_IN),
+    "add-authenticator": ("get", None, None, EVERYONE_SIGNED_IN),
+    "lockouts": ("get", None, None, LEADS),
+    "unlock-user": ("post", None, lambda w: {"username": "ana"}, LEADS),
+    "home": ("get", None, None, READERS),
+    "case-queue": ("get", None, None, READERS),
+    "overview": ("get", None, None, READERS),
+    "ingest-runs": ("get", None, None, READERS),
+    "audit-trail": ("get", None, None, AUDITORS),
+    "audit-export": ("get", None, lambda w: {"start": "2026-01-01", "end": "2026-12-31"}, AUDITORS),
+    "held-labels": ("get", None, None, LEADS),
+    "held-label-review": (
+        "post",
+        lambda w: {"version_id": w["held"].pk},
+        lambda w: {"decision": "approve"},
+        LEADS,
+    ),
+    "labels-quarantine": (
+        "post",
+        None,
+        lambda w: {
+            "analyst": "ana",
+            "start": "2026-01-01T00:00",
+            "end": "2030-12-31T00:00",
+            "reason": "check",
+        },
+        LEADS,
+    ),  # fmt: skip
+    "labels-release": (
+        "post",
+        None,
+        lambda w: {
+            "analyst": "ana",
+            "start": "2026-01-01T00:00",
+            "end": "2030-12-31T00:00",
+            "reason": "ok",
+        },
+        LEADS,
+    ),  # fmt: skip
+    "ip-detail": ("get", lambda w: {"ip": "81.2.69.7"}, None, READERS),
+    "ip-map": ("get", None, None, READERS),
+    "case-claim-next": ("post", None, None, QUEUE_WORKERS),
+    # Bulk actions go case by case: another queue's case is refused inside (nothing changes).
+    "case-bulk": (
+        "post",
+        None,
+        lambda w: {"action": "assign_to_me", "case_ids": [w["case"].pk]},
+        {**QUEUE_WORKERS, "outsider": OK},
+    ),  # fmt: skip
+    "rings": ("get", None, None, READERS),
+    "rings-refresh": ("post", None, None, LEADS),
+    "case-links": ("get", _case, None, CASE_READERS),
+    "case-detail": ("get", _case, None, CASE_READERS),
+    "case-report-pdf": ("get", _case, None, CASE_READERS),
+    "case-export-csv": ("get", _case, None, CASE_READERS),
+    "case-why-flagged": ("get", _case, lambda w: {"transaction": w["tx"].pk}, CASE_READERS),
+    "case-attachment-download": (
+        "get",
+        lambda w: {**_case(w), "attachment_id": w["attachment"].pk},
+        None,
+        CASE_READERS,
+    ),
+    "case-assign-to-me": ("post", _case, None, CASE_WORKERS),
+    "case-assign": ("post", _case, lambda w: {"assignee_id": w["lead"].pk}, CASE_LEADS),
+    "case-unassign": ("post", _case, None, CASE_LEADS),
+    "case-transition": ("post", _case, lambda w: {"to_status": "in_review"}, CASE_WORKERS),
+    "case-close": (
+        "post",
+        _case,
+        lambda w: {
+            "resolution": "inconclusive",
+            "reason_codes": ["insufficient-evidence"],
+            "comment": "done",
+        },
+        CASE_WORKERS,
+    ),  # fmt: skip
+    "case-reopen": (
+        "post",
+        lambda w: {"reference": w["closed"].reference},
+        lambda w: {"reason": "new evidence"},
+        CASE_LEADS,
+    ),  # fmt: skip
+    "case-merge": (
+        "post",
+        _case,
+        lambda w: {"target": w["sibling"].reference, "justification": "same ring"},
+        CASE_LEADS,
+    ),  # fmt: skip
+    "case-add-note": ("post", _case, lambda w: {"body": "a note"}, CASE_WORKERS),
+    "case-tags": ("post", _case, lambda w: {"add": "ato"}, CASE_WORKERS),
+    "case-attach": (
+        "post",
+        _case,
+        lambda w: {"file": SimpleUploadedFile("n.txt", b"evidence", "text/plain")},
+        CASE_WORKERS,
+    ),  # fmt: skip
+    "case-transaction-verdict": (
+        "post",
+        _case,
+        lambda w: {"transaction_id": w["tx"].transaction_id, "decision": "block"},
+        CASE_WORKERS,
+    ),  # fmt: skip
+}
+
+
+def route_names() -> set[str]:
+    """Every named route of the site but Django's admin (tested through its own pages)."""
+    names = set()
+
+    def walk(patterns):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                if getattr(pattern, "namespace", None) != "admin":
+                    walk(pattern.url_patterns)
+            elif pattern.name:
+                names.add(pattern.name)
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+def test_every_route_is_in_the_matrix():
+    assert route_names() == set(ROUTES)
+
+
+@pytest.fixture
+def world(s3):
+    analyst = make_user("ana", "analyst")
+    outsider = make_user("olga", "analyst")  # works another queue
+    lead = make_user("lea", "lead")
+    second_lead = make_user("leo", "lead")
+    general = make_queue("General", analyst, is_default=True)
+    make_queue("High risk", outsider)
+    make_reason_codes()
+    case = make_case(general, transactions=2)
+    Transaction.objects.filter(case=case).update(source_ip="81.2.69.7")
+    services.case_attach_file(
+        actor=analyst, case_id=case.pk, filename="proof.txt", content=b"proof", content_type="text/plain",
+    )  # fmt: skip
+    labelled = make_case(general, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
+    services.transaction_label(actor=analyst, transaction_id=labelled.transaction_id, label="fraud")
+    from cases.services.label_export import labels_export_pending
+
+    labels_export_pending()
+    services.transaction_label(
+        actor=analyst, transaction_id=labelled.transaction_id, label="legitimate"
+    )
+    return {
+        "analyst": analyst,
+        "outsider": outsider,
+        "nobody": make_user("nobody"),
+        "auditor": make_user("audrey", "auditor"),
+        "lead": lead,
+        "second_lead": second_lead,
+        "admin": make_user("adam", "admin"),
+        "case": Case.objects.get(pk=case.pk),
+        "tx": case.transactions.order_by("pk").first(),
+        "attachment": Attachment.objects.get(case=case),
+        "closed": make_case(general, status=CaseStatus.CLOSED, resolution="inconclusive"),
+        "sibling": make_case(general),
+        "held": LabelVersion.objects.get(status="held"),
+    }
+
+
+def state() -> tuple:
+    """Everything a route could change, to prove that a refusal changed nothing."""
+    return (
+        tuple(
+            Case.objects.order_by("pk").values_list(
+                "pk", "status", "version", "assignee_id", "resolution", "merged_into_id"
+            )
+        ),
+        tuple(Transaction.objects.order_by("pk").values_list("pk", "decision", "label", "case_id")),
+        tuple(LabelVersion.objects.order_by("pk").values_list("pk", "status")),
+        tuple(Case.tags.through.objects.order_by("pk").values_list("case_id", "tag_id")),
+        Note.objects.count(),
+        Attachment.objects.count(),
+        Queue.objects.count(),
+        ReasonCode.objects.count(),
+        RingSnapshot.objects.count(),
+    )
+
+
+def client_as(role: str, world) -> Client:
+    client = Client()
+    if role == "anonymous":
+        return client
+    return signed_in(client, world[role])
+
+
+def outcome_of(response) -> str:
+    if response.status_code in (302, 303) and response.url.startswith(reverse("login")):
+        return LOGIN
+    if response.status_code in (200, 302, 303):
+        return OK
+    return str(response.status_code)
+
+
+CASES = [(name, role) for name in ROUTES for role in ROLES]
+
+
+@pytest.mark.parametrize(("name", "role"), CASES, ids=[f"{n}-{r}" for n, r in CASES])
+def test_route_for_role(world, name, role):
+    method, kwargs, data, expected_by_role = ROUTES[name]
+    expected = LOGIN if role == "anonymous" and role not in expected_by_role else None
+    expected = expected or expected_by_role[role]
+    url = reverse(name, kwargs=kwargs(world) if kwargs else None)
+    client = client_as(role, world)
+    before = state()
+    denials_before = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count()
+
+    response = getattr(client, method)(url, data(world) if data else {})
+
+    assert outcome_of(response) == expected, (response.status_code, response.content[:600])
+    if expected != OK:
+        assert state() == before, f"a refused {method.upper()} {name} by {role} changed something"
+    if expected == HIDDEN:
+        body = response.content.decode()
+        assert "There is no case" in body and world["case"].account_id not in body
+        denial = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).last()
+        assert denial.actor == world[role] and denial.after["error"] == "not_visible"
+    if expected == DENIED:
+        assert (
+            AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count()
+            == denials_before + 1
+        ), "a 403 is audited"
+
+
+@pytest.mark.parametrize("role", ["analyst", "lead", "auditor", "admin", "nobody", "superuser"])
+def test_the_admin_site_is_for_superusers_only(world, role):
+    if role == "superuser":
+        world[role] = make_user("root")
+        world[role].is_staff = world[role].is_superuser = True
+        world[role].save()
+    response = client_as(role, world).get("/admin/auth/user/")
+
+    if role == "superuser":
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 302 and "/admin/login/" in response.url
