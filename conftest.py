@@ -263,7 +263,7 @@ def client_for(user):
     """A new test client signed in as user, past the second factor where the role needs one."""
     from django.test import Client
 
-    from cases.services.sign_in import otp_required_for
+    from cases.accounts.sign_in import otp_required_for
 
     return signed_in(Client(), user, second_factor=otp_required_for(user))
 

@@ -1,7 +1,7 @@
 """The IP map: transactions per source IP in a time range, placed by the cases app's enrichment.
 
 Reads only. The aggregation runs in PostgreSQL (one GROUP BY source_ip over the range, then
-details for the IPs shown only); places come from cases.selectors_ip.ip_places for the IPs
+details for the IPs shown only); places come from cases.ips.selectors.ip.ip_places for the IPs
 shown, never for all of them. Special-purpose addresses (private, loopback, documentation,
 carrier NAT...) are recognised in SQL, counted and listed apart, and never placed.
 """
@@ -15,18 +15,28 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from cases.models import FINISHED_CASE_STATUSES, REFERENCE_PREFIX, Label, parse_case_reference
-from cases.policies import sees_every_case, visible_account_ids, visible_case_ids
-from cases.selectors_ip import ip_places
-from cases.selectors_links import ip_page_url
-from cases.services.ip_enrichment import (
+from cases.ingest.selectors import recent_ingest_runs
+from cases.ips.ipaddr import (
     DOCUMENTATION_NETWORKS,
     PRIVATE_NETWORKS,
     RESERVED_NETWORKS,
     SHARED_NETWORK,
 )
+from cases.ips.selectors.ip import ip_places
+from cases.ips.selectors.links import ip_page_url
+from cases.models import (
+    FINISHED_CASE_STATUSES,
+    REFERENCE_PREFIX,
+    CaseStatus,
+    Label,
+    QuarantinedRow,
+    Transaction,
+    parse_case_reference,
+)
+from cases.policies import sees_every_case, visible_account_ids, visible_case_ids, visible_cases
 
 # Never on the map: what the GeoIP databases cannot place (RFC 6890 and friends). The
 # enrichment's own lists, plus what it tells by Python's flags, which SQL must name (loopback,
@@ -312,4 +322,35 @@ def _ip_map(filters: IpMapFilters, max_points: int) -> IpMap:
         public_ips=public_ips, public_transactions=public_transactions,
         special_ips=special_ips, special_transactions=special_transactions,
         unlocated_shown=len(unlocated), computed_at=timezone.now(),
+    )  # fmt: skip
+
+
+# --- the overview page --------------------------------------------------------------------
+
+
+def overview(*, viewer) -> dict:
+    """Counts for the overview page as viewer may see them: their cases open and closed, the
+    top open ones, all transactions and quarantined rows (counts only), recent ingest runs."""
+    case_counts = visible_cases(viewer).aggregate(
+        open_cases=Count("id", filter=~Q(status__in=FINISHED_CASE_STATUSES)),
+        closed_cases=Count("id", filter=Q(status=CaseStatus.CLOSED)),
+    )
+    return {
+        **case_counts,
+        "transactions": Transaction.objects.count(),
+        "quarantined_rows": QuarantinedRow.objects.count(),
+        "top_cases": top_open_cases(visible_cases(viewer), limit=10),
+        "runs": recent_ingest_runs(limit=10),
+    }
+
+
+def top_open_cases(cases, *, limit: int = 10):
+    """Open cases of the given ones, highest priority first (ties: oldest first)."""
+    return (
+        cases.exclude(status__in=FINISHED_CASE_STATUSES)
+        .order_by("-priority", "opened_at")
+        .only(
+            "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",
+            "amount_at_risk", "transaction_count", "opened_at",
+        )[:limit]
     )  # fmt: skip

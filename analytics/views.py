@@ -8,12 +8,14 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from analytics.selectors import IpMapFilters, ip_map, ip_map_seen_by
+from analytics.selectors import IpMapFilters, ip_map, ip_map_seen_by, overview
+from cases.audit.trail import refusals_audited
 from cases.dateranges import DayField, form_check_order
 from cases.errors import ActionNotPermitted
+from cases.http import may_view_cases
 from cases.http import problem as _problem
 from cases.models import Outcome
-from cases.services.access import refusals_audited, require_permission
+from cases.policies import require_permission
 
 LONGEST_RANGE_DAYS = 366  # bounded work: one map covers at most this many days
 
@@ -85,3 +87,9 @@ def ip_map_page(request):
         },  # fmt: skip
         status=200 if not form.is_bound or form.is_valid() else 400,
     )
+
+
+@may_view_cases
+def overview_page(request):
+    """Counts, the highest-priority open cases the user may read, recent ingest runs."""
+    return render(request, "cases/home.html", overview(viewer=request.user))

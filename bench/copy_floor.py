@@ -50,10 +50,10 @@ def payload(rows: int) -> bytes:
     """Ingest's COPY of `rows` generated transactions, as binary COPY bytes."""
     from django.db import connection
 
+    from cases.ingest.case_opening import cases_open_for_accounts
     from cases.ingest.copy import COPY_COLUMNS, copy_transactions
     from cases.ingest.validation import validate_row
     from cases.models import IngestRun
-    from cases.services import cases_open_for_accounts
 
     run = IngestRun.objects.create(bucket="bench", key="floor", etag="floor", triggered_by="bench")
     clean = []

@@ -7,7 +7,7 @@ distinct source IPs (each account its own two, a few carrier-NAT hubs shared by 
 2% private addresses) and rings of 2-8 accounts sharing a device and an IP, on embedded
 servers under var/bench-ips (wiped at the start unless --reuse finds a seeded database). Then:
 
-1. enrichment: `ips_enrich` (cases.services.ip_enrichment) on K public IPs not cached yet, again
+1. enrichment: `ips_enrich` (cases.ips.places) on K public IPs not cached yet, again
    on the same K (cached), and `ip_places` on them (the selector the map calls), in IPs/s;
 2. the IP map page (`/analytics/ip-map/`) through Django's test client, signed in, DEBUG off:
    p50/p95 of the server time over the whole range (all D IPs) and with filters; goal p95
@@ -267,9 +267,9 @@ def time_requests(client, scenario: str, url: str, requests: int, **headers) -> 
 
 
 def bench_enrichment(seeded: Seeded, count: int) -> list[str]:
+    from cases.ips.places import ips_enrich
+    from cases.ips.selectors.ip import ip_places
     from cases.models import IpEnrichment
-    from cases.selectors_ip import ip_places
-    from cases.services.ip_enrichment import ips_enrich
 
     sample = seeded.public_ips[:count]
     IpEnrichment.objects.filter(ip__in=sample).delete()
@@ -327,8 +327,8 @@ def bench_map(args, seeded: Seeded) -> list[Timing]:
 
 def bench_rings_and_links(args, seeded: Seeded) -> tuple[list[str], list[Timing]]:
     from bench.pages import signed_in_client
+    from cases.ips.services import rings_compute
     from cases.models import Case
-    from cases.services.rings import rings_compute
 
     lines = []
     for run in range(2):

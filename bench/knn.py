@@ -9,7 +9,7 @@ times it, then COPYs a last slice with the indexes in place (the cost ingest pay
 times the worker adding that slice to the graph over all embeddings (IndexedEmbedding).
 For Q fresh query vectors from the same distribution it measures, against an exact scan with
 the same filter: recall@10 and p50/p95 latency of the raw index query at each ef_search, and
-of the selector analysts go through (cases.selectors_similarity.nearest_transactions, with
+of the selector analysts go through (cases.similarity.selectors.nearest_transactions, with
 its fallbacks), unfiltered, labelled-only, in a 7-day window, and excluding one account.
 Finally the cost of the neighbour-verdict refresh per case.
 """
@@ -197,7 +197,7 @@ def measure(args, queries: np.ndarray, query_params: list[dict]) -> list[dict]:
     from django.conf import settings
     from django.db import connection
 
-    from cases.selectors_similarity import nearest_transactions
+    from cases.similarity.search import nearest_transactions
 
     modes = [
         Mode("unfiltered", "TRUE", {}),
@@ -267,7 +267,7 @@ def row_for(mode, path, ef, mean_recall, seconds_list, exact_p50_ms) -> dict:
 
 def verdict_refresh_cost(case_count: int) -> tuple[int, float]:
     from cases.models import Case
-    from cases.services.similarity import cases_refresh_neighbour_verdict
+    from cases.similarity.services import cases_refresh_neighbour_verdict
 
     ids = list(Case.objects.order_by("?").values_list("id", flat=True)[:case_count])
     started = time.perf_counter()
@@ -338,8 +338,9 @@ def report(args, commit: str) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from cases.services import cases_open_for_accounts
-    from cases.services.similarity import similarity_index_catch_up, similarity_index_rebuild
+    from cases.ingest.case_opening import cases_open_for_accounts
+    from cases.similarity.index_builds import similarity_index_rebuild
+    from cases.similarity.services import similarity_index_catch_up
 
     call_command("migrate", verbosity=0)
     generator = ClusteredEmbeddings()

@@ -60,9 +60,9 @@ def seed(transactions: int, cases: int) -> Seeded:
     from django.db import connection
     from django.utils import timezone
 
+    from cases.ingest.case_opening import case_priority
     from cases.ingest.copy import psycopg_connection
     from cases.models import Case, Queue, Transaction
-    from cases.services.ingest_cases import case_priority
 
     started = time.perf_counter()
     users = get_user_model().objects
@@ -391,9 +391,9 @@ def bench_case(args, seeded: Seeded) -> list[Measurement]:
     from django.core.cache import cache
     from django.db import connection
 
-    from cases import services
+    from cases.casefile.explain import POPULATION_SAMPLE, population_feature_stats
     from cases.models import Case
-    from cases.selectors_case_explain import POPULATION_SAMPLE, population_feature_stats
+    from cases.workflow import services
 
     lead = get_user_model().objects.get(username=LEAD)
     typical_size = round(seeded.transactions / seeded.cases)

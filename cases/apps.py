@@ -11,8 +11,8 @@ class CasesConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
-        from cases import signals
-        from cases.model_changes import connect_model_change_receivers, ensure_roles_recorded
+        from cases.accounts import signals
+        from cases.audit.model_changes import connect_model_change_receivers, ensure_roles_recorded
 
         # After our permissions exist (they are created by an earlier post_migrate receiver).
         post_migrate.connect(ensure_roles_recorded, sender=self, dispatch_uid="cases.ensure_roles")

@@ -13,8 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from cases.audit.trail import refusals_audited
 from cases.errors import ActionNotPermitted
-from cases.services.access import refusals_audited, require_permission
+from cases.policies import require_permission
 
 
 def problem(
@@ -37,7 +38,7 @@ def requires_permission(permission: str, *, attempted: str):
         def wrapper(request, *args, **kwargs):
             try:
                 with refusals_audited(
-                    actor=request.user, attempted=f"{attempted} ({request.path})"
+                    actor=request.user, attempted=attempted, object_repr=request.path[:255]
                 ):
                     require_permission(request.user, permission, attempted=attempted)
             except ActionNotPermitted as error:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from cases.errors import ActionNotPermitted
 from cases.models import Attachment, Case, CaseStatus, LabelVersion, Note, Queue, Transaction
 
 # The case workflow: the statuses each status may move to (closing has its own service).
@@ -135,3 +136,16 @@ def can_work_case(user, case: Case) -> bool:
 def can_take_over(user) -> bool:
     """Taking a case someone else holds is a lead's action (assign_case)."""
     return _active(user) and user.has_perm("cases.assign_case")
+
+
+def require_permission(actor, permission: str, *, attempted: str) -> None:
+    """Refuse unless the actor holds cases.<permission> (raises ActionNotPermitted)."""
+    if actor is None or not actor.is_active or not actor.has_perm(f"cases.{permission}"):
+        raise ActionNotPermitted(
+            f"{_actor_name(actor)} may not {attempted.replace('_', ' ')}: "
+            f"the role lacks the '{permission}' permission"
+        )
+
+
+def _actor_name(actor) -> str:
+    return actor.get_username() if actor is not None and actor.is_authenticated else "anonymous"

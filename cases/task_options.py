@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from botocore import exceptions as boto_errors
 from django.db import InterfaceError, OperationalError
+
+# Network, S3 and database hiccups heal; a file-level problem fails its run inside the service,
+# and configuration errors (no credentials, bad data) fail at once instead of retrying.
+RETRYABLE = (
+    boto_errors.ConnectionError,
+    boto_errors.HTTPClientError,
+    boto_errors.ClientError,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def recomputable(*, soft_seconds: int, max_retries: int = 3) -> dict:

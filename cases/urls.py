@@ -1,17 +1,18 @@
+"""The site's pages, each feature's under its own prefix (Django's admin and sign-in pages are
+in fraudcase/urls.py)."""
+
 from django.urls import include, path
 
-from cases import views, views_queue
+from cases.queue import views as queue_views
 
 urlpatterns = [
     # The analyst's home is the triage queue.
-    path("", views_queue.queue_page, name="home"),
-    path("overview/", views.home, name="overview"),
-    path("ingest/", views.ingest_runs, name="ingest-runs"),
-    path("audit/", include("cases.urls_audit")),
-    path("labels/", include("cases.urls_labels")),
-    path("ips/", include("cases.urls_ip")),
-    path("cases/", include("cases.urls_queue")),
-    path("", include("cases.urls_links")),  # rings/, cases/<reference>/links/
+    path("", queue_views.queue_page, name="home"),
+    path("ingest/", include("cases.ingest.urls")),
+    path("audit/", include("cases.audit.urls")),
+    path("labels/", include("cases.labels.urls")),
+    path("", include("cases.ips.urls")),  # ips/<ip>/, rings/
+    path("cases/", include("cases.queue.urls")),
     # Last: a reference matches any path segment, so fixed paths under cases/ come first.
-    path("cases/<str:reference>/", include("cases.urls_case")),
+    path("cases/<str:reference>/", include("cases.casefile.urls")),
 ]

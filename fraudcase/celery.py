@@ -8,4 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudcase.settings")
 
 app = Celery("fraudcase")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Each feature keeps its tasks beside it (cases/<feature>/tasks.py).
+app.autodiscover_tasks(
+    ["cases.ingest", "cases.similarity", "cases.ips", "cases.labels", "cases.audit", "analytics"]
+)

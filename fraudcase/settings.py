@@ -91,17 +91,17 @@ MIDDLEWARE = [
     "cases.middleware.NoStoreForSignedInMiddleware",
     # request.user.is_verified(): has this session passed the second factor?
     "django_otp.middleware.OTPMiddleware",
-    # The signed-in user as actor of model changes recorded in the trail (cases.model_changes).
-    "cases.middleware_actor.CurrentActorMiddleware",
+    # The signed-in user as actor of model changes recorded in the trail (cases.audit.model_changes).
+    "cases.audit.middleware.CurrentActorMiddleware",
     # Server-made request id (also the X-Request-ID response header) and client IP (through
     # FRAUDCASE_TRUSTED_PROXY_COUNT proxies only) for the audit events a request records.
-    "cases.middleware.AuditContextMiddleware",
+    "cases.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # An htmx request bound for the sign-in or 2FA page loads it as a whole page instead.
-    "cases.middleware_auth.HtmxFullPageSignInMiddleware",
+    "cases.accounts.middleware.HtmxFullPageSignInMiddleware",
     # Sends a signed-in user whose role needs a second factor to /accounts/2fa/ until verified.
-    "cases.middleware_auth.TwoFactorRequiredMiddleware",
+    "cases.accounts.middleware.TwoFactorRequiredMiddleware",
     # Last, as axes asks: turns a lockout flagged during the request into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -149,7 +149,7 @@ AUTHENTICATION_BACKENDS = [
 # A username is locked from one address only, so nobody can lock a colleague out from elsewhere;
 # an address is locked after a higher count across every username it tries (office NATs share
 # one). The handler gives each its own limit (cases/lockouts.py).
-AXES_HANDLER = "cases.lockouts.FraudCaseAxesHandler"
+AXES_HANDLER = "cases.accounts.lockouts.FraudCaseAxesHandler"
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_FAILURE_LIMIT = env.int("FRAUDCASE_LOGIN_FAILURE_LIMIT", default=5)
 FRAUDCASE_LOGIN_IP_FAILURE_LIMIT = env.int("FRAUDCASE_LOGIN_IP_FAILURE_LIMIT", default=50)
@@ -157,11 +157,11 @@ FRAUDCASE_LOCKOUT_MINUTES = env.int("FRAUDCASE_LOCKOUT_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=FRAUDCASE_LOCKOUT_MINUTES)
 # Attempts during a lockout do not extend it, so "try again in N minutes" holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_LOCKOUT_CALLABLE = "cases.views_auth.locked_out"
+AXES_LOCKOUT_CALLABLE = "cases.accounts.views.locked_out"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "enrolment_code"]
 # The same client address as the audit trail: REMOTE_ADDR, or X-Forwarded-For read from the
 # right through FRAUDCASE_TRUSTED_PROXY_COUNT proxies only (a client cannot pick its address).
-AXES_CLIENT_IP_CALLABLE = "cases.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "cases.audit.client_ip.client_ip"
 # Leads, auditors and admins (superusers too) need a TOTP code; analysts only when this is on.
 FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS = env.bool("FRAUDCASE_REQUIRE_OTP_FOR_ANALYSTS", default=False)
 OTP_TOTP_ISSUER = "FraudCase"
@@ -273,7 +273,7 @@ CACHES = {
 }
 # The dataclasses the cache may store and rebuild (anything else is refused when stored).
 FRAUDCASE_CACHE_DATACLASSES = [
-    "cases.selectors_case_explain.PopulationStats",
+    "cases.casefile.explain.PopulationStats",
     "analytics.selectors.IpMap",
     "analytics.selectors.IpMapFilters",
     "analytics.selectors.IpPoint",
@@ -293,28 +293,28 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "scan-inbox": {
-        "task": "cases.tasks.scan_inbox",
+        "task": "cases.ingest.tasks.scan_inbox",
         "schedule": env.float("FRAUDCASE_INBOX_SCAN_SECONDS", default=60.0),
     },
     # New embeddings join the nearest-neighbour graph off the ingest path (ingest also queues
     # this after each chunk; the sweep catches what a lost message left behind).
     "index-new-embeddings": {
-        "task": "cases.tasks.index_new_embeddings",
+        "task": "cases.similarity.tasks.index_new_embeddings",
         "schedule": env.float("FRAUDCASE_EMBEDDING_INDEX_SECONDS", default=60.0),
     },
     # Labels left in the outbox (a lost on-commit message, S3 down): export them.
     "export-labels": {
-        "task": "cases.tasks_labels.sweep_label_exports",
+        "task": "cases.labels.tasks.sweep_label_exports",
         "schedule": env.float("FRAUDCASE_LABEL_EXPORT_SWEEP_SECONDS", default=60.0),
     },
     # New labels anywhere change open cases' neighbour verdicts: recompute them now and then.
     "refresh-neighbour-verdicts": {
-        "task": "cases.tasks.refresh_open_case_neighbour_verdicts",
+        "task": "cases.similarity.tasks.refresh_open_case_neighbour_verdicts",
         "schedule": env.float("FRAUDCASE_NEIGHBOUR_REFRESH_SECONDS", default=3600.0),
     },
     # IPs not yet placed, or placed from an older GeoIP database: enrich them.
     "enrich-ips": {
-        "task": "cases.tasks_ip.sweep_ip_enrichment",
+        "task": "cases.ips.tasks.sweep_ip_enrichment",
         "schedule": env.float("FRAUDCASE_IP_ENRICH_SWEEP_SECONDS", default=3600.0),
     },
     # The IP map's default view (last 30 days) computed into the shared cache before anyone
@@ -325,12 +325,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Fraud rings (accounts sharing IPs or devices): a fresh snapshot for the rings page.
     "compute-rings": {
-        "task": "cases.tasks.compute_rings",
+        "task": "cases.ips.tasks.compute_rings",
         "schedule": env.float("FRAUDCASE_RINGS_REFRESH_SECONDS", default=3600.0),
     },
     # The audit chain's head written to the audit bucket (tampering detectable from outside).
     "anchor-audit": {
-        "task": "cases.tasks.anchor_audit_chain",
+        "task": "cases.audit.tasks.anchor_audit_chain",
         "schedule": env.float("FRAUDCASE_AUDIT_ANCHOR_SECONDS", default=3600.0),
     },
 }
@@ -355,7 +355,7 @@ FRAUDCASE_ATTACHMENTS_BUCKET = env.str(
     "FRAUDCASE_ATTACHMENTS_BUCKET", default="fraudcase-attachments"
 )
 FRAUDCASE_ATTACHMENT_MAX_BYTES = env.int("FRAUDCASE_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
-# Anchors of the audit chain (cases.services.audit_anchor): a bucket of their own, ideally
+# Anchors of the audit chain (cases.audit.anchors): a bucket of their own, ideally
 # with Object Lock; signed with the HMAC key when set (keep it out of the database's reach).
 FRAUDCASE_AUDIT_BUCKET = env.str("FRAUDCASE_AUDIT_BUCKET", default="fraudcase-audit")
 FRAUDCASE_AUDIT_ANCHOR_SECONDS = env.float("FRAUDCASE_AUDIT_ANCHOR_SECONDS", default=3600.0)

@@ -2,11 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from analytics.views import overview_page
+
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/", include("cases.urls_auth")),
+    path("accounts/", include("cases.accounts.urls")),
     path("admin/", admin.site.urls),
+    # Dashboards live in analytics/: the overview (the landing figures) and the IP map.
+    path("overview/", overview_page, name="overview"),
     path("analytics/", include("analytics.urls")),
     path("", include("cases.urls")),
 ]

@@ -20,10 +20,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cases import dispatch
+from cases.ingest.quarantine import quarantined_row
 from cases.ingest.readers import SourceRecord
 from cases.ingest.validation import absent, moment_value, shown, text_value
+from cases.ips.ipaddr import canonical_ip, parse_ip
 from cases.models import IngestRun, QuarantinedRow
-from cases.services.ip_enrichment import canonical_ip, parse_ip
 
 CURATION_PREFIX = "curation/"
 CURATION_COLUMNS = (
@@ -176,7 +178,6 @@ def curation_commit_chunk(run: IngestRun, records: list[SourceRecord], bytes_rea
     """Validate, load and quarantine one chunk of a curation file and move the checkpoint,
     atomically (the same books as flagged files: read = loaded + duplicates + quarantined).
     """
-    from cases.ingest.services import _quarantined_row
 
     good: list[tuple[int, CleanCuration]] = []
     quarantined: list[QuarantinedRow] = []
@@ -189,7 +190,7 @@ def curation_commit_chunk(run: IngestRun, records: list[SourceRecord], bytes_rea
         if clean is not None and not reasons:
             good.append((record.row_number, clean))
         else:
-            quarantined.append(_quarantined_row(run, record, reasons))
+            quarantined.append(quarantined_row(run, record, reasons))
     with transaction.atomic():
         loaded = _insert_new(run, good)
         QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
@@ -209,6 +210,4 @@ def queue_ip_enrichment(ips: Iterable) -> None:
     distinct = sorted({str(ip) for ip in ips if ip})
     if not distinct:
         return
-    from cases.tasks_ip import enrich_ips
-
-    transaction.on_commit(lambda: enrich_ips.delay(distinct), robust=True)
+    dispatch.queue_on_commit(dispatch.ENRICH_IPS, distinct)

@@ -14,36 +14,32 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from cases import services as case_services
-from cases.audit import audit_record, system_actor
+from cases import dispatch
+from cases.audit.trail import audit_record, refusals_audited, system_actor
 from cases.errors import NotFound, TransitionNotAllowed
 from cases.ingest import curation
 from cases.ingest.background import in_background
-from cases.ingest.copy import copy_transactions
+from cases.ingest.chunks import commit_chunk, prepared_chunks
 from cases.ingest.readers import (
     CountingReader,
-    SourceRecord,
     UnreadableFile,
     file_format,
     read_records,
 )
-from cases.ingest.validation import CleanTransaction, validate_row
-from cases.models import AuditAction, IngestRun, QuarantinedRow
+from cases.models import AuditAction, IngestRun
+from cases.policies import require_permission
 from cases.s3 import s3_client
-from cases.services.access import refusals_audited, require_permission
-from cases.sqlarrays import text_array
 
 logger = logging.getLogger(__name__)
 
 FINISHED = (IngestRun.Status.SUCCEEDED, IngestRun.Status.FAILED)
 # Advisory-lock keys for ingest runs live above this offset, apart from any other use.
 RUN_LOCK_NAMESPACE = 0x4643_0000_0000
-CHUNK_ATTEMPTS = 3
 # Chunks read and validated ahead of the one being loaded (each holds up to
 # FRAUDCASE_INGEST_CHUNK_ROWS rows in memory).
 PREFETCH_CHUNKS = 1
@@ -218,11 +214,11 @@ def _ingest(run: IngestRun, progress: ProgressCallback | None) -> None:
     response = s3_client().get_object(Bucket=run.bucket, Key=run.key, IfMatch=f'"{run.etag}"')
     body = CountingReader(response["Body"])
     records = read_records(body, fmt, **curation.reader_contract(run))
-    chunks = _prepared_chunks(run, records, body)
+    chunks = prepared_chunks(run, records, body)
     # Reading, parsing and validating the next chunk (a thread) overlaps loading this one (the
     # database's work, during which this thread waits without holding the GIL).
     for chunk in in_background(chunks, depth=PREFETCH_CHUNKS):
-        _commit_chunk(run, chunk)
+        commit_chunk(run, chunk)
         _report(run, progress)
     with transaction.atomic():
         IngestRun.objects.filter(pk=run.pk).update(
@@ -234,179 +230,10 @@ def _ingest(run: IngestRun, progress: ProgressCallback | None) -> None:
     _report(run, progress)
 
 
-@dataclass(slots=True)
-class PreparedChunk:
-    """Rows read since the last checkpoint, validated (flagged transactions), not yet loaded."""
-
-    records: list[SourceRecord]
-    bytes_read: int
-    good: list[tuple[int, CleanTransaction]]
-    quarantined: list[QuarantinedRow]
-
-
-def _prepared_chunks(
-    run: IngestRun, records: Iterator[SourceRecord], body: CountingReader
-) -> Iterator[PreparedChunk]:
-    """The file's rows after the run's checkpoint, in chunks of FRAUDCASE_INGEST_CHUNK_ROWS.
-
-    When the stream breaks (UnreadableFile), the rows read before it are real rows: they come
-    as a last chunk to keep, then the error (a file broken in its first chunk loads nothing).
-    """
-    chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
-    already_committed = run.rows_read
-    seen = 0
-    chunk: list[SourceRecord] = []
-    try:
-        for record in records:
-            seen += 1
-            if seen <= already_committed:
-                continue  # committed by an earlier attempt
-            chunk.append(record)
-            if len(chunk) >= chunk_rows:
-                yield _prepare(run, chunk, body.bytes_read)
-                chunk = []
-    except UnreadableFile:
-        if chunk and seen > len(chunk):
-            yield _prepare(run, chunk, body.bytes_read)
-        raise
-    if chunk:
-        yield _prepare(run, chunk, body.bytes_read)
-
-
-def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> PreparedChunk:
-    """Validate a chunk of flagged transactions (pure: no database, safe in another thread)."""
-    good: list[tuple[int, CleanTransaction]] = []
-    quarantined: list[QuarantinedRow] = []
-    if run.kind != IngestRun.Kind.CURATION:
-        dim = settings.FRAUDCASE_EMBEDDING_DIM
-        for record in records:
-            reasons = list(record.errors)
-            clean = None
-            if record.values is not None:
-                clean, errors = validate_row(record.values, embedding_dim=dim)
-                reasons.extend(errors)
-            if clean is not None and not reasons:
-                good.append((record.row_number, clean))
-            else:
-                quarantined.append(_quarantined_row(run, record, reasons))
-    return PreparedChunk(records, bytes_read, good, quarantined)
-
-
 def _report(run: IngestRun, progress: ProgressCallback | None) -> None:
     if progress is not None:
         run.refresh_from_db()
         progress(run)
-
-
-def _commit_chunk(run: IngestRun, chunk: PreparedChunk) -> None:
-    """Load and quarantine one chunk, and move the run's checkpoint, atomically."""
-    if run.kind == IngestRun.Kind.CURATION:
-        return curation.curation_commit_chunk(run, chunk.records, chunk.bytes_read)
-    records, bytes_read = chunk.records, chunk.bytes_read
-    good, quarantined = chunk.good, chunk.quarantined
-    for attempt in range(1, CHUNK_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():
-                _plan_for_lookups_by_key()
-                loaded, duplicates, opened = _load_transactions(run, good)
-                QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
-                curation.queue_ip_enrichment(tx.source_ip for _, tx in good)
-                IngestRun.objects.filter(pk=run.pk).update(
-                    rows_read=F("rows_read") + len(records),
-                    rows_loaded=F("rows_loaded") + loaded,
-                    rows_duplicate=F("rows_duplicate") + duplicates,
-                    rows_quarantined=F("rows_quarantined") + len(quarantined),
-                    cases_opened=F("cases_opened") + len(opened),
-                    bytes_read=bytes_read,
-                )
-                # Last: routing audits each opened case, and the audit chain lock is held from
-                # the first event to the commit.
-                case_services.cases_route_new(actor=system_actor(), case_ids=opened)
-            return
-        except IntegrityError as exc:
-            # Another worker committed some of these ids meanwhile: look again for known ids.
-            if attempt == CHUNK_ATTEMPTS or not _is_transaction_id_race(exc):
-                raise
-
-
-def _plan_for_lookups_by_key() -> None:
-    """For this chunk's transaction: price a random page read as a cached one.
-
-    A chunk looks up and updates thousands of cases (and checks thousands of ids) by key. With
-    PostgreSQL's default random_page_cost of 4 the planner reads all of cases_case instead, once
-    per statement, which grows with every case ever opened; by key, case upkeep took half the
-    time at 230,000 cases. Servers tuned for SSDs (1.1) need nothing; a setting can turn it off.
-    """
-    cost = settings.FRAUDCASE_INGEST_RANDOM_PAGE_COST
-    if cost is not None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('random_page_cost', %s, true)", [str(cost)])
-
-
-def _is_transaction_id_race(exc: IntegrityError) -> bool:
-    diag = getattr(exc.__cause__, "diag", None)
-    return bool(diag and diag.constraint_name and "transaction_id" in diag.constraint_name)
-
-
-def _quarantined_row(run: IngestRun, record: SourceRecord, reasons: list[str]) -> QuarantinedRow:
-    transaction_id = ""
-    if record.values is not None and isinstance(record.values.get("transaction_id"), str):
-        transaction_id = record.values["transaction_id"].strip()[:256]
-    return QuarantinedRow(
-        ingest_run=run,
-        row_number=record.row_number,
-        # PostgreSQL text cannot hold NUL; keep it visible instead of losing the row.
-        raw_text=record.raw_text().replace("\x00", "\\u0000"),
-        reasons=reasons or ["row could not be read"],
-        transaction_id=transaction_id.replace("\x00", ""),
-    )
-
-
-def _load_transactions(
-    run: IngestRun, good: list[tuple[int, CleanTransaction]]
-) -> tuple[int, int, list[int]]:
-    """COPY the chunk's new transactions and attach them to cases.
-
-    Returns (loaded, duplicates, ids of the cases opened). A duplicate is an id seen earlier in the chunk
-    or already in the table.
-    """
-    first_by_id: dict[str, tuple[int, CleanTransaction]] = {}
-    for row in good:
-        first_by_id.setdefault(row[1].transaction_id, row)
-    # One array parameter: the ORM's IN (...) spends milliseconds per thousand ids on them.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT transaction_id FROM cases_transaction WHERE transaction_id = ANY(%s::text[])",
-            [text_array(first_by_id)],
-        )
-        known = {row[0] for row in cursor.fetchall()}
-    new_rows = [row for tx_id, row in first_by_id.items() if tx_id not in known]
-    duplicates = len(good) - len(new_rows)
-    case_id_by_account, opened = case_services.cases_open_for_accounts(
-        account_ids=(tx.account_id for _, tx in new_rows)
-    )
-    loaded = copy_transactions(
-        new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk
-    )
-    # Only the new rows are folded in: recomputing from all of each case's transactions
-    # re-read the account's history at every chunk.
-    case_ids = [case_id_by_account[tx.account_id] for _, tx in new_rows]
-    case_services.cases_fold_in_transactions(
-        case_ids=case_ids,
-        scores=[tx.similarity_score for _, tx in new_rows],
-        outcomes=[tx.outcome for _, tx in new_rows],
-        amounts=[tx.amount for _, tx in new_rows],
-    )
-    if any(tx.embedding is not None for _, tx in new_rows):
-        # Centroids and neighbour verdicts cost a k-NN lookup per case: a worker does them
-        # after the commit rather than slowing every chunk. Best effort (robust): the hourly
-        # sweep catches a refresh that could not be queued.
-        from cases.tasks import index_new_embeddings, refresh_neighbour_verdicts
-
-        touched = sorted(set(case_id_by_account.values()))
-        transaction.on_commit(lambda: refresh_neighbour_verdicts.delay(touched), robust=True)
-        transaction.on_commit(index_new_embeddings.delay, robust=True)
-    return loaded, duplicates, opened
 
 
 def ingest_run_rerun(*, actor, run_id: int) -> IngestRun:
@@ -433,7 +260,5 @@ def ingest_run_rerun(*, actor, run_id: int) -> IngestRun:
                 actor=actor, action=AuditAction.INGEST_RERUN, obj=run, object_repr=run.uri,
                 before=before, after={"status": run.status, "resumes_after_row": run.rows_read},
             )  # fmt: skip
-            from cases.tasks import ingest_object
-
-            transaction.on_commit(lambda: ingest_object.delay(run.pk))
+            dispatch.queue_on_commit(dispatch.INGEST_OBJECT, run.pk, robust=False)
             return run

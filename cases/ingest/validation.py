@@ -19,7 +19,7 @@ import pycountry
 
 from cases.ingest.contract import MAX_AMOUNT_EXCLUSIVE, MAX_FEATURES, MAX_LENGTHS, OUTCOMES
 from cases.ingest.jsontext import json_loads
-from cases.ipaddr import parse_ip
+from cases.ips.ipaddr import parse_ip
 
 CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 # XK (Kosovo) is user-assigned in ISO 3166 but used by card networks and GeoIP databases.

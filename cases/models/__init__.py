@@ -1,6 +1,30 @@
-"""Models of the cases app, one module per part of the domain."""
+"""Every model of the cases app, for Django's app registry and for imports.
 
-from cases.models.audit import AuditAction, AuditEvent
+Case and Transaction live here (cases/models/case.py); every other model lives with its
+feature (cases/<feature>/models.py) and is handed on from here. Tables keep the app label
+"cases" and their names, wherever the class is defined.
+"""
+
+from cases.accounts.models import OtpEnrolmentCode, UnknownUsernameFailures
+from cases.audit.models import AuditAction, AuditEvent
+from cases.ingest.models import IngestRun, QuarantinedRow
+from cases.ips.models import (
+    CurationRecord,
+    IpEnrichment,
+    IpKind,
+    Ring,
+    RingMember,
+    RingSnapshot,
+)
+from cases.labels.models import (
+    EFFECTIVE_LABEL_STATUSES,
+    HoldReason,
+    LabelExportAction,
+    LabelExportBatch,
+    LabelOutbox,
+    LabelStatus,
+    LabelVersion,
+)
 from cases.models.case import (
     FINISHED_CASE_STATUSES,
     REFERENCE_PREFIX,
@@ -12,20 +36,8 @@ from cases.models.case import (
     Transaction,
     parse_case_reference,
 )
-from cases.models.ingest import IngestRun, QuarantinedRow
-from cases.models.ip import CurationRecord, IpEnrichment, IpKind
-from cases.models.labels import (
-    EFFECTIVE_LABEL_STATUSES,
-    HoldReason,
-    LabelExportAction,
-    LabelExportBatch,
-    LabelOutbox,
-    LabelStatus,
-    LabelVersion,
-)
-from cases.models.rings import Ring, RingMember, RingSnapshot
-from cases.models.sign_in import OtpEnrolmentCode, UnknownUsernameFailures
-from cases.models.workflow import Attachment, Note, Queue, ReasonCode, Tag
+from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
+from cases.workflow.models import Attachment, Note, Queue, ReasonCode, Tag
 
 __all__ = [
     "EFFECTIVE_LABEL_STATUSES",
@@ -35,9 +47,12 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "Case",
+    "CaseCentroid",
     "HoldReason",
     "CaseStatus",
     "CurationRecord",
+    "EmbeddingBacklog",
+    "IndexedEmbedding",
     "IngestRun",
     "IpEnrichment",
     "IpKind",

@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
@@ -250,64 +249,3 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return self.transaction_id
-
-
-class IndexedEmbedding(models.Model):
-    """A transaction's embedding as the nearest-neighbour (HNSW) graph over all rows holds it.
-
-    A table of its own, filled by a worker from EmbeddingBacklog: adding a row to an HNSW
-    graph costs a few milliseconds, which on the transactions table itself held bulk ingest
-    to a few hundred rows a second. Analysts' searches read this graph; a transaction becomes
-    findable as a neighbour once the worker has caught up (the backlog says how far behind).
-    """
-
-    transaction = models.OneToOneField(
-        Transaction, primary_key=True, on_delete=models.CASCADE, related_name="+"
-    )
-    embedding = VectorField(dimensions=settings.FRAUDCASE_EMBEDDING_DIM)
-
-    class Meta:
-        indexes = [hnsw_cosine_index("transaction_embedding_hnsw")]
-
-    def __str__(self) -> str:
-        return f"indexed embedding of transaction {self.transaction_id}"
-
-
-class EmbeddingBacklog(models.Model):
-    """Transactions whose embedding is not yet in IndexedEmbedding.
-
-    Filled by a statement-level trigger on the transactions table (migration 0007), so every
-    way rows arrive (binary COPY, the ORM, a restore) is covered, at one insert per COPY.
-    """
-
-    # No foreign-key check: the trigger copies ids of rows being inserted, and a check per
-    # row would cost on the insert path for nothing.
-    transaction = models.OneToOneField(
-        Transaction, primary_key=True, on_delete=models.CASCADE, related_name="+",
-        db_constraint=False,
-    )  # fmt: skip
-    queued_at = models.DateTimeField(db_default=Now())
-
-    def __str__(self) -> str:
-        return f"transaction {self.transaction_id} waiting for the similarity index"
-
-
-class CaseCentroid(models.Model):
-    """The mean of a case's transaction embeddings: what "similar cases" compares.
-
-    A table of its own, not a column on Case: the queue columns of a case change at every
-    ingest, and each such update would add an entry to a vector index on the same row.
-    """
-
-    case = models.OneToOneField(
-        Case, primary_key=True, on_delete=models.CASCADE, related_name="centroid"
-    )
-    embedding = VectorField(dimensions=settings.FRAUDCASE_EMBEDDING_DIM)
-    embedded_transactions = models.PositiveIntegerField()
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        indexes = [hnsw_cosine_index("case_centroid_hnsw")]
-
-    def __str__(self) -> str:
-        return f"centroid of case {self.case_id}"

@@ -10,10 +10,10 @@ from decimal import Decimal
 import numpy as np
 from django.conf import settings
 
-from cases import services
+from cases.labels.services.export import labels_export_pending
 from cases.models import Case, CaseStatus, LabelVersion, Transaction
-from cases.services.label_export import labels_export_pending
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cases.audit import system_actor
+from cases.accounts.enrolment import otp_enrolment_issue
+from cases.accounts.users import user_create
+from cases.audit.trail import system_actor
 from cases.models import AuditEvent
-from cases.services.otp_enrolment import otp_enrolment_issue
-from cases.services.users import user_create
 
 PASSWORD = "correct-horse-battery-9"
 CLIENT_IP = "203.0.113.7"

@@ -14,13 +14,13 @@ from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cases.audit import system_actor
-from cases.model_changes import ensure_roles_recorded
+from cases.accounts.roles import Role
+from cases.accounts.users import user_create, user_set_roles
+from cases.audit.model_changes import ensure_roles_recorded
+from cases.audit.selectors import audit_chain_verify
+from cases.audit.trail import system_actor
 from cases.models import AuditAction, AuditEvent, Queue, ReasonCode
-from cases.roles import Role
-from cases.selectors_audit import audit_chain_verify
-from cases.services.queues import queue_save, reason_code_save
-from cases.services.users import user_create, user_set_roles
+from cases.workflow.services.queues import queue_save, reason_code_save
 from conftest import client_for
 
 PASSWORD = "a-long-test-password"

@@ -18,7 +18,10 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.audit import (
+from cases.accounts.roles import Role
+from cases.audit.export import CSV_COLUMNS, audit_export_csv
+from cases.audit.selectors import audit_chain_verify, case_kpis
+from cases.audit.trail import (
     GENESIS_HASH,
     audit_record,
     audit_record_many,
@@ -29,9 +32,6 @@ from cases.audit import (
 )
 from cases.errors import ActionNotPermitted, InvalidInput
 from cases.models import AuditAction, AuditEvent
-from cases.roles import Role
-from cases.selectors_audit import audit_chain_verify, case_kpis
-from cases.services.audit_export import CSV_COLUMNS, audit_export_csv
 from conftest import BASE_DIR, signed_in, subprocess_env
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -13,16 +13,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from cases.audit import audit_record, event_hash, system_actor
-from cases.models import AuditAction, AuditEvent
-from cases.selectors_audit import audit_chain_verify
-from cases.services.audit_anchor import (
+from cases.audit.anchors import (
     anchor_key,
     anchor_signature,
     audit_anchor,
     audit_anchors_verify,
 )
-from cases.tasks import anchor_audit_chain
+from cases.audit.selectors import audit_chain_verify
+from cases.audit.tasks import anchor_audit_chain
+from cases.audit.trail import audit_record, event_hash, system_actor
+from cases.models import AuditAction, AuditEvent
 
 HMAC_KEY = "anchor-key-the-database-never-sees"
 

@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from cases.accounts.roles import Role, user_roles
+from cases.accounts.users import user_create, user_set_roles
 from cases.errors import ActionNotPermitted, InvalidInput
 from cases.models import AuditAction, AuditEvent, UnknownUsernameFailures
-from cases.roles import Role, user_roles
-from cases.services.users import user_create, user_set_roles
 from cases.tests.sign_in_fixtures import (
     CLIENT_IP,
     PASSWORD,

@@ -14,8 +14,8 @@ from django.urls import reverse
 from cases.dateranges import check_order, parse_day, parse_moment
 from cases.errors import InvalidInput
 from cases.models import AuditAction, AuditEvent, Case, LabelStatus, LabelVersion
-from cases.services import transaction_label
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
+from cases.workflow.services import transaction_label
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db

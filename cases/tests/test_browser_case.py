@@ -12,11 +12,11 @@ import pytest
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from cases import services
+from cases.ingest.case_opening import cases_refresh_priority
 from cases.models import Case, CaseStatus, Transaction
-from cases.services.ingest_cases import cases_refresh_priority
-from cases.services.similarity import cases_refresh_neighbour_verdict
+from cases.similarity.services import cases_refresh_neighbour_verdict
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
 from conftest import BASE_DIR, sign_in_browser, sign_in_lead_browser, unit_vector
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

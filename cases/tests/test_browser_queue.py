@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from cases.ingest.case_opening import cases_refresh_priority
 from cases.models import Case, CaseStatus, Tag, Transaction
-from cases.services.ingest_cases import cases_refresh_priority
 from cases.tests.workflow_fixtures import make_queue, make_user
 from conftest import sign_in_browser
 

@@ -17,7 +17,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from cases import services
+from cases.casefile.selectors import case_detail, case_page
+from cases.ingest.case_opening import cases_refresh_priority
 from cases.models import (
     Attachment,
     AuditAction,
@@ -27,11 +28,10 @@ from cases.models import (
     Note,
     Transaction,
 )
-from cases.selectors_case import case_detail, case_page
-from cases.selectors_similarity import SEARCH_MARK
-from cases.services.ingest_cases import cases_refresh_priority
-from cases.services.similarity import similarity_index_catch_up
+from cases.similarity.search import SEARCH_MARK
+from cases.similarity.services import similarity_index_catch_up
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db

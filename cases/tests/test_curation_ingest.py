@@ -203,7 +203,7 @@ def test_a_worker_ingests_curation_then_places_its_ips(s3, bucket, celery_worker
     rows = [curation_row(0), curation_row(1, source_ip="10.20.30.40")]
     put_file(s3, bucket, "curation/ips.jsonl", encode_rows(rows, "jsonl"))
     worker = celery_worker_factory(FRAUDCASE_INBOX_BUCKET=bucket)
-    from cases.tasks import scan_inbox
+    from cases.ingest.tasks import scan_inbox
 
     scan_inbox.delay()
 

@@ -14,9 +14,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from cases.fileformats import encode_rows
+from cases.ingest import chunks as ingest_chunks
 from cases.ingest import services as ingest_services
+from cases.ingest.case_opening import case_priority, cases_refresh_priority
 from cases.models import Case, CaseStatus, IngestRun, QuarantinedRow, Transaction
-from cases.services import case_priority, cases_refresh_priority
 from conftest import contract_row, put_file
 
 pytestmark = pytest.mark.django_db
@@ -422,11 +423,11 @@ def test_a_failed_run_is_re_run_by_an_admin_and_resumes(
 
 
 def test_cases_opened_by_ingest_are_routed_and_audited_in_one_intact_chain(s3, bucket):
-    from cases.audit import system_actor
+    from cases.audit.selectors import audit_chain_verify
+    from cases.audit.trail import system_actor
     from cases.models import AuditAction, AuditEvent
-    from cases.selectors_audit import audit_chain_verify
-    from cases.services.setup import workflow_defaults_ensure
     from cases.tests.workflow_fixtures import make_user
+    from cases.workflow.services.setup import workflow_defaults_ensure
 
     workflow_defaults_ensure(actor=make_user("adm", "admin"))
     rows = [contract_row(i, outcome="block" if i % 2 else "approve") for i in range(120)]
@@ -455,11 +456,11 @@ def show_random_page_cost() -> str:
 def test_chunks_price_random_reads_as_cached_for_their_own_transaction_only(settings):
     server_default = show_random_page_cost()
     with transaction.atomic():
-        ingest_services._plan_for_lookups_by_key()
+        ingest_chunks._plan_for_lookups_by_key()
         in_chunk = show_random_page_cost()
     settings.FRAUDCASE_INGEST_RANDOM_PAGE_COST = None
     with transaction.atomic():
-        ingest_services._plan_for_lookups_by_key()
+        ingest_chunks._plan_for_lookups_by_key()
         switched_off = show_random_page_cost()
 
     assert in_chunk == "1.1"

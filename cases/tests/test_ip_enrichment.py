@@ -6,15 +6,15 @@ import shutil
 
 import pytest
 
-from cases.models import IpEnrichment, IpKind
-from cases.selectors_ip import geo_source_info, ip_place, ip_places
-from cases.services.ip_enrichment import (
+from cases.ips.places import (
     city_database_path,
     geo_databases_in_use,
     ip_kind,
     ips_enrich,
     parse_ip,
 )
+from cases.ips.selectors.ip import geo_source_info, ip_place, ip_places
+from cases.models import IpEnrichment, IpKind
 
 SHIPPED_EPOCH = 1530653216  # GeoLite2-City as of 2018-07-03, in maxminddb-geolite2 2018.703
 
@@ -178,9 +178,9 @@ def _rewrite_build_epoch(path, old: int, new: int) -> None:
 
 @pytest.mark.django_db
 def test_the_sweep_places_ips_of_transactions_and_curation_records_once():
+    from cases.ips.places import ips_enrich_pending
+    from cases.ips.tasks import sweep_ip_enrichment
     from cases.models import Case, CurationRecord, IngestRun, Transaction
-    from cases.services.ip_enrichment import ips_enrich_pending
-    from cases.tasks_ip import sweep_ip_enrichment
 
     case = Case.objects.create(account_id="acc-sweep")
     Transaction.objects.create(

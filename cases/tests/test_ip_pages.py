@@ -12,9 +12,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from cases.geo import GeoPoint, haversine_km, travel_leg
+from cases.ips.geo import GeoPoint, haversine_km, travel_leg
+from cases.ips.selectors.ip import case_ip_map, ip_usage
 from cases.models import AuditAction, AuditEvent, Case, CurationRecord, IngestRun, Transaction
-from cases.selectors_ip import case_ip_map, ip_usage
 from cases.tests.workflow_fixtures import make_queue, make_user
 from conftest import client_for, sign_in_browser
 

@@ -18,8 +18,16 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from cases import services
 from cases.errors import ActionNotPermitted, InvalidInput, TransitionNotAllowed
+from cases.labels.selectors.backlog import label_export_backlog
+from cases.labels.services.export import SimulatedCrash, labels_export_pending
+from cases.labels.services.versions import (
+    analyst_pseudonym,
+    label_batch_quarantine,
+    label_review,
+    labels_quarantine_analyst,
+    labels_release_quarantine,
+)
 from cases.models import (
     AuditAction,
     AuditEvent,
@@ -29,15 +37,6 @@ from cases.models import (
     LabelOutbox,
     LabelVersion,
     Transaction,
-)
-from cases.selectors_labels import label_export_backlog
-from cases.services.label_export import SimulatedCrash, labels_export_pending
-from cases.services.labels import (
-    analyst_pseudonym,
-    label_batch_quarantine,
-    label_review,
-    labels_quarantine_analyst,
-    labels_release_quarantine,
 )
 from cases.tests.label_fixtures import (
     add_tx,
@@ -50,6 +49,7 @@ from cases.tests.label_fixtures import (
     read_rows,
 )
 from cases.tests.workflow_fixtures import make_case
+from cases.workflow import services
 
 pytestmark = pytest.mark.django_db
 
@@ -567,7 +567,7 @@ def test_quarantine_and_release_do_not_step_around_four_eyes(team, s3, retrainin
 def test_beat_sweeps_the_outbox_every_minute_with_a_registered_task():
     from django.conf import settings
 
-    import cases.tasks  # noqa: F401 - registers the tasks, as the worker does
+    import cases.labels.tasks  # noqa: F401 - registers the tasks, as the worker does
     from fraudcase.celery import app
 
     entry = settings.CELERY_BEAT_SCHEDULE["export-labels"]

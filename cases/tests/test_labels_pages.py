@@ -9,10 +9,10 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import services
 from cases.models import AuditAction, AuditEvent, CaseStatus, LabelVersion, Queue
 from cases.tests.label_fixtures import make_held_flip
 from cases.tests.workflow_fixtures import make_case
+from cases.workflow import services
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db

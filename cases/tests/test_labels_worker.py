@@ -18,11 +18,11 @@ from botocore.config import Config
 from django.conf import settings
 from django.core.management import call_command
 
-from cases import services
+from cases.labels.selectors.backlog import label_export_backlog
 from cases.models import CaseStatus, LabelExportBatch, LabelVersion
-from cases.selectors_labels import label_export_backlog
 from cases.tests.label_fixtures import all_rows, data_keys, make_team, read_manifest
 from cases.tests.workflow_fixtures import make_case
+from cases.workflow import services
 from conftest import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -130,7 +130,7 @@ def test_the_export_task_run_twice_at_once_produces_one_copy(s3, bucket, celery_
     label_all(analyst, txs)  # 30 export tasks wait on the broker for the workers below
     worker_env = {"FRAUDCASE_RETRAINING_BUCKET": bucket, "FRAUDCASE_LABEL_EXPORT_BATCH_ROWS": "4"}
     workers = [celery_worker_factory(**worker_env) for _ in range(2)]
-    from cases.tasks_labels import export_labels, sweep_label_exports
+    from cases.labels.tasks import export_labels, sweep_label_exports
 
     export_labels.delay()
     sweep_label_exports.delay()
@@ -200,8 +200,8 @@ def test_a_held_flip_waits_for_a_lead_then_the_worker_exports_it(
     label_all(analyst, [tx], "legitimate")  # a flip of an exported label: held
     held = LabelVersion.objects.get(version=2)
     assert held.status == "held"
-    from cases.services.labels import label_review
-    from cases.tasks_labels import sweep_label_exports
+    from cases.labels.services.versions import label_review
+    from cases.labels.tasks import sweep_label_exports
 
     sweep_label_exports.delay()
     swept = re.compile(r"sweep_label_exports\[[^\]]+\] succeeded")

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.test import override_settings
 
+from cases.ips.selectors.links import case_link_graph
+from cases.ips.services import rings_compute
 from cases.models import Case
-from cases.selectors_links import case_link_graph
-from cases.services.rings import rings_compute
 from cases.tests.link_fixtures import account_case, analyst_of_every_case, tx
 from cases.tests.workflow_fixtures import make_queue, make_user
 

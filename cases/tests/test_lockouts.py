@@ -6,8 +6,8 @@ from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
 
+from cases.accounts.roles import Role
 from cases.models import AuditAction, AuditEvent, UnknownUsernameFailures
-from cases.roles import Role
 from cases.tests.sign_in_fixtures import events, make_user, sign_in
 from conftest import client_for
 

@@ -13,14 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cases.errors import ActionNotPermitted, InvalidInput
-from cases.models import AuditAction, OtpEnrolmentCode
-from cases.roles import Role
-from cases.services.otp_enrolment import (
+from cases.accounts.enrolment import (
     enrolment_code_hash,
     otp_devices_reset,
     otp_enrolment_issue,
 )
+from cases.accounts.roles import Role
+from cases.errors import ActionNotPermitted, InvalidInput
+from cases.models import AuditAction, OtpEnrolmentCode
 from cases.tests.sign_in_fixtures import (
     CLIENT_IP,
     current_code,

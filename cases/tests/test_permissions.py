@@ -2,10 +2,10 @@
 
 import pytest
 
-from cases import services
 from cases.errors import ActionNotPermitted
 from cases.models import AuditAction, AuditEvent, Case, CaseStatus, Note, Queue, ReasonCode
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import services
 from cases.models import AuditAction, AuditEvent, Case, CaseStatus, Tag, Transaction
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
 from conftest import signed_in
 
 pytestmark = pytest.mark.django_db
@@ -566,7 +566,7 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(
 
 
 def test_tab_counts_come_from_one_query(world):
-    from cases.selectors_queue import queue_tab_counts, queue_tabs
+    from cases.queue.selectors import queue_tab_counts, queue_tabs
 
     tabs = queue_tabs(user=world["lead"])
     with CaptureQueriesContext(connection) as queries:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from cases import services
 from cases.errors import ActionNotPermitted, InvalidInput
 from cases.models import AuditAction, AuditEvent, Case
 from cases.policies import can_view_case, visible_cases
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db

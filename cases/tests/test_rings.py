@@ -4,9 +4,9 @@ import pytest
 from django.test import override_settings
 
 from cases.errors import ActionNotPermitted
+from cases.ips.selectors.rings import account_ring, ring_rank, rings_page
+from cases.ips.services import RINGS_REFRESH_REQUESTED, rings_compute, rings_request_refresh
 from cases.models import AuditEvent, Case, Ring, RingMember, RingSnapshot
-from cases.selectors_rings import account_ring, ring_rank, rings_page
-from cases.services.rings import RINGS_REFRESH_REQUESTED, rings_compute, rings_request_refresh
 from cases.tests.link_fixtures import analyst_of_every_case, tx
 from cases.tests.workflow_fixtures import make_queue, make_user
 from conftest import wait_until

@@ -10,7 +10,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import get_resolver, reverse
 
-from cases import services
 from cases.models import (
     Attachment,
     AuditAction,
@@ -25,6 +24,7 @@ from cases.models import (
     Transaction,
 )
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
 from conftest import signed_in
 
 pytestmark = pytest.mark.django_db
@@ -196,7 +196,7 @@ def world(s3):
     )  # fmt: skip
     labelled = make_case(general, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
     services.transaction_label(actor=analyst, transaction_id=labelled.transaction_id, label="fraud")
-    from cases.services.label_export import labels_export_pending
+    from cases.labels.services.export import labels_export_pending
 
     labels_export_pending()
     services.transaction_label(

@@ -1,9 +1,9 @@
 import pytest
 
-from cases import services
 from cases.models import Queue, ReasonCode
-from cases.services.setup import DEFAULT_REASON_CODES, workflow_defaults_ensure
 from cases.tests.workflow_fixtures import make_case, make_user
+from cases.workflow import services
+from cases.workflow.services.setup import DEFAULT_REASON_CODES, workflow_defaults_ensure
 
 pytestmark = pytest.mark.django_db
 

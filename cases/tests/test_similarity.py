@@ -20,9 +20,11 @@ from django.template.loader import render_to_string
 
 from cases.errors import InvalidInput
 from cases.fileformats import encode_rows
+from cases.ingest.case_opening import case_priority, cases_refresh_priority
 from cases.models import Case, CaseStatus, Transaction
-from cases.models.case import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
-from cases.selectors_similarity import (
+from cases.similarity.index_builds import GRAPH_FILL_LOCK, similarity_index_rebuild
+from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
+from cases.similarity.selectors import (
     NO_EMBEDDING_CASE,
     NO_EMBEDDING_TRANSACTION,
     NeighbourVerdict,
@@ -31,13 +33,10 @@ from cases.selectors_similarity import (
     similar_transactions_for_case,
     similar_transactions_for_transaction,
 )
-from cases.services import case_priority, cases_refresh_priority
-from cases.services.similarity import (
-    GRAPH_FILL_LOCK,
+from cases.similarity.services import (
     cases_refresh_neighbour_verdict,
     similarity_graph_refresh,
     similarity_index_catch_up,
-    similarity_index_rebuild,
 )
 from cases.tests.workflow_fixtures import make_case
 from conftest import contract_row, put_file, wait_until
@@ -653,7 +652,7 @@ def test_ingest_hands_the_verdict_refresh_to_a_worker(s3, bucket, celery_worker_
     ]
     put_file(s3, bucket, "flagged/new.csv", encode_rows(rows, "csv"))
     worker = celery_worker_factory(FRAUDCASE_INBOX_BUCKET=bucket)
-    from cases.tasks import scan_inbox
+    from cases.ingest.tasks import scan_inbox
 
     scan_inbox.delay()
 

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from cases.models import Attachment, AuditAction, AuditEvent
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
-from cases.uploads import FORM_ROOM_BYTES, AttachmentSizeLimit
+from cases.workflow.uploads import FORM_ROOM_BYTES, AttachmentSizeLimit
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cases.ingest.validation import validate_row
-from cases.ipaddr import parse_ip
+from cases.ips.ipaddr import parse_ip
 from conftest import contract_row
 
 DIM = 384

@@ -22,7 +22,7 @@ def test_beat_scan_dispatches_to_a_worker_that_ingests(s3, bucket, celery_worker
     )
     put_file(s3, bucket, "other/ignored.csv", encode_rows([contract_row(99)], "csv"))
     worker = celery_worker_factory(FRAUDCASE_INBOX_BUCKET=bucket)
-    from cases.tasks import scan_inbox
+    from cases.ingest.tasks import scan_inbox
 
     scan_inbox.delay()
 
@@ -56,7 +56,7 @@ def test_a_worker_killed_mid_file_finishes_on_retry_with_nothing_lost_or_doubled
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
     }
     first = celery_worker_factory(**worker_env)
-    from cases.tasks import scan_inbox
+    from cases.ingest.tasks import scan_inbox
 
     scan_inbox.delay()
     wait_until(

@@ -5,7 +5,6 @@ import threading
 import pytest
 from django.db import connection
 
-from cases import services
 from cases.errors import (
     ActionNotPermitted,
     InvalidInput,
@@ -14,8 +13,9 @@ from cases.errors import (
     TransitionNotAllowed,
 )
 from cases.models import AuditAction, AuditEvent, Case, CaseStatus, Note, Transaction
-from cases.services.lifecycle import TRANSITIONS
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from cases.workflow import services
+from cases.workflow.services.lifecycle import TRANSITIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -408,7 +408,7 @@ def test_routing_puts_new_cases_in_queues_by_rules_with_sla_and_round_robin(team
 
 
 def test_related_cases_share_an_ip_a_device_or_the_account(team):
-    from cases.selectors import related_cases
+    from cases.casefile.related import related_cases
 
     _, _, _, queue = team
     case = make_case(queue)

@@ -9,8 +9,8 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from cases.ingest.case_opening import cases_refresh_priority
 from cases.models import Case, Queue, ReasonCode, Transaction
-from cases.services.ingest_cases import cases_refresh_priority
 
 _ids = itertools.count(1)
 

@@ -17,11 +17,11 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
 from analytics.selectors import IpMap, IpMapFilters, IpPoint
-from cases import services
-from cases.client_ip import client_ip
+from cases.audit.client_ip import client_ip
+from cases.casefile.explain import PopulationStats
 from cases.models import AuditEvent
-from cases.selectors_case_explain import PopulationStats
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
+from cases.workflow import services
 from conftest import client_for, subprocess_env
 from fraudcase.cache import CacheSerializationError, JsonSerializer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cases.audit import system_actor
-from cases.services.audit_anchor import audit_anchor
+from cases.audit.anchors import audit_anchor
+from cases.audit.trail import system_actor
 
 
 class Command(BaseCommand):

@@ -13,13 +13,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.audit import system_actor
+from cases.accounts.enrolment import otp_enrolment_issue
+from cases.accounts.roles import Role
+from cases.accounts.sign_in import otp_required_for
+from cases.accounts.users import user_create
+from cases.audit.trail import system_actor
 from cases.errors import CaseError
 from cases.management.commands.issue_enrolment_code import enrolment_code_line
-from cases.roles import Role
-from cases.services.otp_enrolment import otp_enrolment_issue
-from cases.services.sign_in import otp_required_for
-from cases.services.users import user_create
 
 GENERATED_PASSWORD_BYTES = 18  # 24 URL-safe characters
 

@@ -114,7 +114,7 @@ class Command(BaseCommand):
 
     def _ensure_workflow(self) -> None:
         """Default queues (the demo analyst in both) and reason codes, set up by the demo admin."""
-        from cases.services.setup import workflow_defaults_ensure
+        from cases.workflow.services.setup import workflow_defaults_ensure
 
         User = get_user_model()
         workflow_defaults_ensure(
@@ -123,10 +123,10 @@ class Command(BaseCommand):
         )
 
     def _ensure_demo_users(self, password: str) -> None:
-        from cases.audit import system_actor
+        from cases.accounts.roles import Role
+        from cases.accounts.users import user_create
+        from cases.audit.trail import system_actor
         from cases.errors import CaseError
-        from cases.roles import Role
-        from cases.services.users import user_create
 
         User = get_user_model()
         for username, is_superuser in DEMO_USERS:
@@ -152,8 +152,8 @@ class Command(BaseCommand):
         in the ready message). Elsewhere codes come from an admin or issue_enrolment_code."""
         from django_otp.plugins.otp_totp.models import TOTPDevice
 
-        from cases.audit import system_actor
-        from cases.services.otp_enrolment import otp_enrolment_issue
+        from cases.accounts.enrolment import otp_enrolment_issue
+        from cases.audit.trail import system_actor
 
         admin = get_user_model().objects.get(username="admin")
         if TOTPDevice.objects.filter(user=admin, confirmed=True).exists():
@@ -187,10 +187,10 @@ class Command(BaseCommand):
         self._spawn("beat", [*celery, "beat", "--loglevel=INFO", f"--schedule={schedule}"])
 
     def _ingest_through_worker(self) -> None:
-        from cases.tasks import scan_inbox
+        from cases import dispatch
 
         self._step("Ingesting the demo files through the Celery worker")
-        scan_inbox.delay()
+        dispatch.queue(dispatch.SCAN_INBOX)
         # Flagged transactions and the curation records about their IPs: both inbox prefixes.
         runs = IngestRun.objects.filter(bucket=settings.FRAUDCASE_INBOX_BUCKET).filter(
             Q(key__startswith="flagged/") | Q(key__startswith="curation/")

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from cases.dateranges import parse_moment
 from cases.errors import InvalidInput
-from cases.selectors_training_set import ExportCorrupt, training_set_assemble
+from cases.labels.selectors.training_set import ExportCorrupt, training_set_assemble
 
 
 def _since(value: str) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from cases import dispatch
 from cases.ingest import services as ingest_services
 from cases.models import IngestRun
 from cases.s3 import BadS3Uri, parse_s3_uri
@@ -42,10 +43,8 @@ class Command(BaseCommand):
             if run.status in ingest_services.FINISHED:
                 self.stdout.write(f"skip {run.uri}: already {run.status} (run {run.pk})")
         if run_async:
-            from cases.tasks import ingest_object
-
             for run in pending:
-                ingest_object.delay(run.pk)
+                dispatch.queue(dispatch.INGEST_OBJECT, run.pk)
             self.stdout.write(
                 self.style.SUCCESS(f"queued {len(pending)} object(s) for the workers")
             )

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.audit import system_actor
+from cases.accounts.enrolment import otp_enrolment_issue
+from cases.audit.trail import system_actor
 from cases.errors import CaseError
-from cases.services.otp_enrolment import otp_enrolment_issue
 
 
 class Command(BaseCommand):

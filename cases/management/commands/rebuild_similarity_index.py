@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.services.similarity import (
+from cases.similarity.index_builds import (
     similarity_graph_bulk_fill,
     similarity_index_rebuild,
     similarity_indexes,

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from cases.audit.anchors import audit_anchors_verify
+from cases.audit.selectors import audit_chain_verify
 from cases.models import AuditEvent
-from cases.selectors_audit import audit_chain_verify
-from cases.services.audit_anchor import audit_anchors_verify
 
 # Below this many events the check takes under a second: no bar.
 PROGRESS_BAR_FROM = 20_000

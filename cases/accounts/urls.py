@@ -1,0 +1,12 @@
+"""Sign-in pages beyond Django's own login and logout (mounted under /accounts/)."""
+
+from django.urls import path
+
+from cases.accounts import views as views_auth
+
+urlpatterns = [
+    path("2fa/", views_auth.two_factor, name="two-factor"),
+    path("2fa/add/", views_auth.add_authenticator, name="add-authenticator"),
+    path("lockouts/", views_auth.lockouts, name="lockouts"),
+    path("lockouts/unlock/", views_auth.unlock_user, name="unlock-user"),
+]

@@ -1,0 +1,49 @@
+"""Ingest's Celery tasks: beat scans the inbox, a worker takes in one object per task."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+
+from cases import dispatch
+from cases.ingest import services as ingest_services
+from cases.task_options import RETRYABLE
+
+logger = logging.getLogger(__name__)
+
+
+class IngestTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        # Retries are spent: say so on the run instead of leaving it "running" forever.
+        run_id = kwargs.get("run_id", args[0] if args else None)
+        if run_id is not None:
+            ingest_services.ingest_run_fail(
+                run_id=run_id, message=f"gave up after repeated errors: {exc!r}"
+            )
+
+
+@shared_task(
+    base=IngestTask,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def ingest_object(run_id: int) -> str:
+    """Take in one registered S3 object; safe to run twice (see ingest_run_execute)."""
+    run = ingest_services.ingest_run_execute(run_id=run_id)
+    return run.status
+
+
+@shared_task(autoretry_for=RETRYABLE, retry_backoff=5, max_retries=3)
+def scan_inbox() -> int:
+    """Beat: register new inbox objects and send each to a worker of its own."""
+    run_ids = ingest_services.inbox_scan()
+    for run_id in run_ids:
+        dispatch.queue(dispatch.INGEST_OBJECT, run_id)
+    if run_ids:
+        logger.info("inbox scan dispatched %d ingest run(s)", len(run_ids))
+    return len(run_ids)

@@ -1,0 +1,11 @@
+"""The triage queue under /cases/ (the queue page itself is also the home page, "/")."""
+
+from django.urls import path
+
+from cases.queue import views as views_queue
+
+urlpatterns = [
+    path("", views_queue.queue_page, name="case-queue"),
+    path("claim-next/", views_queue.queue_claim_next, name="case-claim-next"),
+    path("bulk/", views_queue.queue_bulk, name="case-bulk"),
+]

@@ -1,0 +1,128 @@
+"""The shape of the code, so it cannot rot: no import circles, writes and reads in their
+layers, background work queued by name, modules small enough to read in one go.
+
+Counted from the code's own imports (grimp), the way `farm-studio look` draws them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("cases", "analytics", "fraudcase")
+# Tests, migrations, the demo generator and commands may reach anywhere; they are not the house.
+OUTSIDE = (".tests", ".migrations", ".management", ".demo")
+LONGEST_MODULE = 410  # lines: "about 400", past which a module becomes a package
+# Configuration, one entry per variable: splitting it would hide where a variable is read.
+LONG_BY_NATURE = {"fraudcase/settings.py"}
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return grimp.build_graph(*PACKAGES)
+
+
+def house(graph) -> set[str]:
+    return {m for m in graph.modules if not any(part in f".{m}" for part in OUTSIDE)}
+
+
+def imports_of(graph, module: str) -> set[str]:
+    return graph.find_modules_directly_imported_by(module)
+
+
+def is_layer(module: str, layer: str) -> bool:
+    """cases.labels.services, cases.labels.services.export, cases.workflow.services..."""
+    parts = module.split(".")
+    return layer in parts[1:]
+
+
+def test_no_import_circles(graph):
+    """Tarjan's strongly connected components over the house's direct imports: each alone."""
+    modules = house(graph)
+    index, low, on_stack, stack, circles = {}, {}, set(), [], []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in imports_of(graph, module) & modules:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    assert circles == []
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("services", ("views", "actions", "urls", "tasks", "api", "admin")),
+        ("selectors", ("services", "views", "actions", "urls", "tasks", "api", "admin")),
+        ("models", ("services", "selectors", "views", "actions", "tasks", "api", "admin")),
+    ],
+)
+def test_layers_import_only_downwards(graph, layer, forbidden):
+    """Services write and queue work by name (cases.dispatch); selectors read and never write."""
+    wrong = sorted(
+        f"{module} -> {imported}"
+        for module in house(graph)
+        if is_layer(module, layer)
+        for imported in imports_of(graph, module)
+        if any(is_layer(imported, name) for name in forbidden) and imported.startswith(PACKAGES)
+    )
+    assert wrong == []
+
+
+def test_no_module_is_too_long_to_read_in_one_go():
+    long = sorted(
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if not any(part in path.parts for part in ("tests", "migrations"))
+        and str(path.relative_to(ROOT)) not in LONG_BY_NATURE
+        and (lines := len(path.read_text().splitlines())) > LONGEST_MODULE
+    )
+    assert long == []
+
+
+def test_the_problem_page_is_rendered_in_one_place():
+    renders = sorted(
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "tests" not in path.parts and "cases/case/problem.html" in path.read_text()
+    )
+    assert renders == ["cases/http.py"]
+
+
+def test_no_template_tag_library_reads_the_database():
+    """Pages get their data from views; a template tag that queries hides a read (and its
+    permission) from them. No app of ours defines template tags at all."""
+    assert not [path for package in PACKAGES for path in (ROOT / package).rglob("templatetags")]
+
+
+def test_every_task_services_queue_by_name_is_registered():
+    from cases import dispatch
+    from fraudcase.celery import app
+
+    app.loader.import_default_modules()
+    assert set(dispatch.TASK_NAMES) <= set(app.tasks), set(dispatch.TASK_NAMES) - set(app.tasks)
+    assert {entry["task"] for entry in app.conf.beat_schedule.values()} <= set(app.tasks)

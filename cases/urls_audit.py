@@ -1,8 +1,0 @@
-from django.urls import path
-
-from cases import views_audit
-
-urlpatterns = [
-    path("", views_audit.audit_trail, name="audit-trail"),
-    path("export.csv", views_audit.audit_export, name="audit-export"),
-]

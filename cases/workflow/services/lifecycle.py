@@ -1,0 +1,278 @@
+"""A case's status workflow, closing with a resolution, reopening, and transaction verdicts."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from cases.audit.trail import audit_record, refusals_audited
+from cases.errors import InvalidInput, NotFound, TransitionNotAllowed
+from cases.labels.services.versions import STANDING_STATUSES, label_version_record, latest_version
+from cases.models import (
+    FINISHED_CASE_STATUSES,
+    AuditAction,
+    Case,
+    CaseStatus,
+    Label,
+    LabelStatus,
+    Outcome,
+    ReasonCode,
+    Resolution,
+    Transaction,
+)
+from cases.policies import TRANSITIONS, allowed_transitions, require_permission
+from cases.workflow.services.common import case_snapshot, lock_case, require_can_work, save_case
+
+# The workflow (cases.policies.TRANSITIONS): open -> in review -> (waiting on customer |
+# escalated) -> closed; closing goes through case_close (it needs a resolution), reopening
+# through case_reopen (a lead's call).
+
+# What a resolution implies for transactions the analyst has not decided one by one.
+RESOLUTION_DEFAULTS: dict[str, tuple[str, str]] = {
+    Resolution.CONFIRMED_FRAUD: (Outcome.BLOCK, Label.FRAUD),
+    Resolution.FALSE_POSITIVE: (Outcome.APPROVE, Label.LEGITIMATE),
+    Resolution.INCONCLUSIVE: (Outcome.INVESTIGATE, ""),
+}
+MAX_COMMENT_LENGTH = 20_000
+
+
+def case_transition(*, actor, case_id, to_status: str, expected_version: int | None = None) -> Case:
+    """Move a case along the workflow (not to closed: use case_close)."""
+    with refusals_audited(
+        actor=actor, attempted="case_transition", object_type="cases.case", object_id=case_id
+    ):
+        with transaction.atomic():
+            case = lock_case(case_id, expected_version)
+            require_can_work(actor, case, attempted="change the status")
+            if to_status not in CaseStatus.values:
+                raise InvalidInput(f"{to_status!r} is not a case status")
+            if to_status == CaseStatus.CLOSED:
+                raise TransitionNotAllowed(
+                    "closing needs a resolution, reason codes and a comment: use close"
+                )
+            if to_status not in TRANSITIONS[case.status]:
+                raise TransitionNotAllowed(
+                    f"{case.reference} cannot go from {case.status} to {to_status}; "
+                    f"allowed: {', '.join(allowed_transitions(case)) or 'none'}"
+                )
+            before = case_snapshot(case, ["status"])
+            case.status = to_status
+            save_case(case, ["status"])
+            audit_record(
+                actor=actor, action=AuditAction.CASE_STATUS_CHANGED, obj=case, before=before,
+                after={"status": to_status, "version": case.version},
+            )  # fmt: skip
+            return case
+
+
+def _reason_codes(codes: list[str], resolution: str) -> list[ReasonCode]:
+    if not codes:
+        raise InvalidInput("closing needs at least one reason code")
+    found = {reason.code: reason for reason in _known_reason_codes(codes)}
+    misfits = sorted(
+        code
+        for code, reason in found.items()
+        if reason.resolution and reason.resolution != resolution
+    )
+    if misfits:
+        raise InvalidInput(
+            f"reason code(s) {', '.join(misfits)} do not fit the resolution {resolution}"
+        )
+    return list(found.values())
+
+
+def case_close(
+    *,
+    actor,
+    case_id,
+    resolution: str,
+    reason_codes: list[str],
+    comment: str,
+    expected_version: int | None = None,
+) -> Case:
+    """Close with a resolution, typed reasons and a comment.
+
+    Transactions without a decision or label get the resolution's defaults (confirmed fraud:
+    block + fraud; false positive: approve + legitimate; inconclusive: investigate, no label);
+    those decided one by one keep theirs.
+    """
+    with refusals_audited(
+        actor=actor, attempted="case_close", object_type="cases.case", object_id=case_id
+    ):
+        with transaction.atomic():
+            case = lock_case(case_id, expected_version)
+            require_can_work(actor, case, attempted="close the case")
+            if CaseStatus.CLOSED not in TRANSITIONS[case.status]:
+                raise TransitionNotAllowed(
+                    f"{case.reference} cannot be closed: it is {case.status}"
+                )
+            if resolution not in Resolution.values:
+                raise InvalidInput(
+                    f"a resolution is required: one of {', '.join(Resolution.values)}"
+                )
+            reasons = _reason_codes(list(reason_codes), resolution)
+            comment = (comment or "").strip()
+            if not comment:
+                raise InvalidInput("closing needs a comment")
+            if len(comment) > MAX_COMMENT_LENGTH:
+                raise InvalidInput(f"the comment is longer than {MAX_COMMENT_LENGTH} characters")
+            before = case_snapshot(case, ["status", "resolution", "closing_comment"])
+            case.status = CaseStatus.CLOSED
+            case.resolution = resolution
+            case.closing_comment = comment
+            case.closed_at = timezone.now()
+            save_case(case, ["status", "resolution", "closing_comment", "closed_at"])
+            case.reason_codes.set(reasons)
+            _apply_resolution_defaults(actor=actor, case=case, resolution=resolution)
+            audit_record(
+                actor=actor, action=AuditAction.CASE_CLOSED, obj=case, before=before,
+                after={"status": case.status, "resolution": resolution, "closing_comment": comment,
+                       "reason_codes": sorted(reason.code for reason in reasons), "version": case.version},
+            )  # fmt: skip
+            return case
+
+
+def _apply_resolution_defaults(*, actor, case: Case, resolution: str) -> None:
+    decision, label = RESOLUTION_DEFAULTS[resolution]
+    now = timezone.now()
+    for tx in case.transactions.filter(decision="").only("id", "transaction_id", "decision"):
+        _record_decision(actor=actor, tx=tx, decision=decision, when=now, why="resolution default")
+    if label:
+        codes = sorted(case.reason_codes.values_list("code", flat=True))
+        # A label held for a lead is a decision already: the default does not overrule it.
+        unlabelled = case.transactions.filter(label="").exclude(
+            label_versions__status=LabelStatus.HELD
+        )
+        for tx in unlabelled.select_for_update(of=("self",)).select_related("case"):
+            # A new version with its outbox row, held by the poisoning guards when they say so.
+            label_version_record(
+                actor=actor, tx=tx, label=label, when=now, why="resolution default",
+                reason_codes=codes,
+            )  # fmt: skip
+
+
+def _record_decision(*, actor, tx: Transaction, decision: str, when, why: str) -> None:
+    before = {"decision": tx.decision}
+    tx.decision, tx.decided_by, tx.decided_at = decision, actor, when
+    tx.save(update_fields=["decision", "decided_by", "decided_at"])
+    audit_record(
+        actor=actor, action=AuditAction.TRANSACTION_DECIDED, obj=tx, object_repr=tx.transaction_id,
+        before=before, after={"decision": decision, "why": why, "case_id": tx.case_id},
+    )  # fmt: skip
+
+
+def case_reopen(*, actor, case_id, reason: str, expected_version: int | None = None) -> Case:
+    """A lead reopens a closed case (back to in review); the account must have no other open case."""
+    with refusals_audited(
+        actor=actor, attempted="case_reopen", object_type="cases.case", object_id=case_id
+    ):
+        require_permission(actor, "reopen_case", attempted="reopen cases")
+        with transaction.atomic():
+            case = lock_case(case_id, expected_version)
+            if case.status != CaseStatus.CLOSED:
+                raise TransitionNotAllowed(
+                    f"only a closed case can be reopened; {case.reference} is {case.status}"
+                )
+            if not (reason or "").strip():
+                raise InvalidInput("reopening needs a reason")
+            other = (
+                Case.objects.filter(account_id=case.account_id)
+                .exclude(pk=case.pk)
+                .exclude(status__in=FINISHED_CASE_STATUSES)
+                .first()
+            )
+            if other is not None:
+                raise TransitionNotAllowed(
+                    f"account {case.account_id} already has the open case {other.reference}; merge instead"
+                )
+            before = case_snapshot(case, ["status", "resolution", "closing_comment"])
+            case.status, case.resolution, case.closing_comment, case.closed_at = (
+                CaseStatus.IN_REVIEW, "", "", None,
+            )  # fmt: skip
+            save_case(case, ["status", "resolution", "closing_comment", "closed_at"])
+            case.reason_codes.clear()
+            audit_record(
+                actor=actor, action=AuditAction.CASE_REOPENED, obj=case, before=before,
+                after={"status": case.status, "reason": reason.strip(), "version": case.version},
+            )  # fmt: skip
+            return case
+
+
+def _lock_transaction(transaction_id: str) -> Transaction:
+    tx = Transaction.objects.select_for_update().filter(transaction_id=transaction_id).first()
+    if tx is None:
+        raise NotFound(f"no transaction {transaction_id!r}")
+    return tx
+
+
+def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transaction:
+    """Record the analyst's decision (approve / investigate / block) on one transaction."""
+    with refusals_audited(
+        actor=actor,
+        attempted="transaction_decide",
+        object_type="cases.transaction",
+        object_repr=transaction_id,
+    ):
+        with transaction.atomic():
+            tx = _lock_transaction(transaction_id)
+            case = lock_case(tx.case_id)
+            require_can_work(actor, case, attempted="decide transactions")
+            if case.status in FINISHED_CASE_STATUSES:
+                raise TransitionNotAllowed(
+                    f"{case.reference} is {case.status}: reopen it to change decisions"
+                )
+            if decision not in Outcome.values:
+                raise InvalidInput(f"decision must be one of {', '.join(Outcome.values)}")
+            if tx.decision != decision:
+                _record_decision(
+                    actor=actor, tx=tx, decision=decision, when=timezone.now(), why="analyst"
+                )
+            return tx
+
+
+def transaction_label(
+    *, actor, transaction_id: str, label: str, reason_codes: list[str] | None = None
+) -> Transaction:
+    """Record the analyst's truth label (fraud / legitimate) on one transaction.
+
+    A change is a new label version (cases.labels.services.versions); a flip of an exported label or
+    a label during the analyst's contradiction burst is held for a lead. reason_codes default
+    to the case's.
+    """
+    with refusals_audited(
+        actor=actor,
+        attempted="transaction_label",
+        object_type="cases.transaction",
+        object_repr=transaction_id,
+    ):
+        with transaction.atomic():
+            tx = _lock_transaction(transaction_id)
+            case = lock_case(tx.case_id)
+            require_can_work(actor, case, attempted="label transactions")
+            if case.status in FINISHED_CASE_STATUSES:
+                raise TransitionNotAllowed(
+                    f"{case.reference} is {case.status}: reopen it to change labels"
+                )
+            if label not in Label.values:
+                raise InvalidInput(f"label must be one of {', '.join(Label.values)}")
+            # What stands now: the newest version unless a lead turned it down or quarantined it.
+            latest = latest_version(tx)
+            standing = latest.label if latest and latest.status in STANDING_STATUSES else tx.label
+            if standing != label:
+                if reason_codes is None:
+                    codes = sorted(case.reason_codes.values_list("code", flat=True))
+                else:
+                    codes = sorted(reason.code for reason in _known_reason_codes(reason_codes))
+                label_version_record(
+                    actor=actor, tx=tx, label=label, when=timezone.now(), why="analyst",
+                    reason_codes=codes,
+                )  # fmt: skip
+            return tx
+
+
+def _known_reason_codes(codes: list[str]) -> list[ReasonCode]:
+    found = list(ReasonCode.objects.filter(code__in=codes, active=True))
+    unknown = sorted(set(codes) - {reason.code for reason in found})
+    if unknown:
+        raise InvalidInput(f"unknown or retired reason code(s): {', '.join(unknown)}")
+    return found

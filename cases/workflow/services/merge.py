@@ -1,0 +1,70 @@
+"""Merging two cases of related accounts: the work moves, the merged case stays as a pointer."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from cases.audit.trail import audit_record, refusals_audited
+from cases.errors import InvalidInput, TransitionNotAllowed
+from cases.ingest.case_opening import cases_refresh_priority
+from cases.models import FINISHED_CASE_STATUSES, AuditAction, Case, CaseStatus
+from cases.policies import require_permission
+from cases.workflow.services.common import lock_case, save_case
+
+
+def case_merge(
+    *,
+    actor,
+    source_case_id,
+    target_case_id,
+    justification: str,
+    source_version: int | None = None,
+    target_version: int | None = None,
+) -> Case:
+    """Fold the source case into the target (a lead's call, with a justification).
+
+    Transactions, notes, attachments and tags move to the target; the source becomes
+    'merged' with merged_into pointing at the target, and its history stays readable there.
+    """
+    with refusals_audited(
+        actor=actor, attempted="case_merge", object_type="cases.case", object_id=source_case_id
+    ):
+        require_permission(actor, "merge_case", attempted="merge cases")
+        with transaction.atomic():
+            # Lock in id order so two merges touching the same cases cannot deadlock.
+            ids = sorted(
+                [(str(source_case_id), source_version), (str(target_case_id), target_version)]
+            )
+            locked = {str(case_id): lock_case(case_id, version) for case_id, version in ids}
+            source, target = locked[str(source_case_id)], locked[str(target_case_id)]
+            if source.pk == target.pk:
+                raise InvalidInput("a case cannot be merged into itself")
+            for case in (source, target):
+                if case.status in FINISHED_CASE_STATUSES:
+                    raise TransitionNotAllowed(
+                        f"{case.reference} is {case.status}: only open cases merge"
+                    )
+            justification = (justification or "").strip()
+            if not justification:
+                raise InvalidInput("merging needs a justification")
+            moved = {
+                "transactions": source.transactions.update(case=target),
+                "notes": source.notes.update(case=target),
+                "attachments": source.attachments.update(case=target),
+            }
+            target.tags.add(*source.tags.all())
+            source.status, source.merged_into = CaseStatus.MERGED, target
+            save_case(source, ["status", "merged_into"])
+            save_case(target, [])
+            cases_refresh_priority(case_ids=[source.pk, target.pk])
+            details = {"justification": justification, "moved": moved}
+            audit_record(
+                actor=actor, action=AuditAction.CASE_MERGED, obj=source,
+                before={"status": "open"}, after={**details, "merged_into": target.reference},
+            )  # fmt: skip
+            audit_record(
+                actor=actor, action=AuditAction.CASE_MERGED, obj=target,
+                after={**details, "merged_from": source.reference},
+            )  # fmt: skip
+            target.refresh_from_db()
+            return target

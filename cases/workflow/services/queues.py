@@ -1,0 +1,171 @@
+"""Queues (inboxes with SLAs and routing rules) and the reason-code list, managed by leads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+
+from cases.audit.trail import (
+    audit_record,
+    audit_record_many,
+    model_changes_recorded_by_service,
+    refusals_audited,
+)
+from cases.errors import InvalidInput, NotFound
+from cases.models import AuditAction, Case, Outcome, Queue, ReasonCode, Resolution, Transaction
+from cases.policies import require_permission
+from cases.workflow.services.assignment import cases_auto_assign
+
+QUEUE_FIELDS = [
+    "name", "description", "sla_hours", "routing_order", "is_default", "min_similarity_score",
+    "outcomes", "min_amount", "countries", "round_robin",
+]  # fmt: skip
+
+
+def queue_save(
+    *, actor, queue_id: int | None = None, member_ids: list[int] | None = None, **fields
+) -> Queue:
+    """Create or change a queue (lead). Unknown fields, bad rules and unknown members are refused."""
+    with refusals_audited(
+        actor=actor, attempted="queue_save", object_type="cases.queue", object_id=queue_id or ""
+    ):
+        require_permission(actor, "manage_queues", attempted="manage queues")
+        unknown = sorted(set(fields) - set(QUEUE_FIELDS))
+        if unknown:
+            raise InvalidInput(f"unknown queue field(s): {', '.join(unknown)}")
+        bad_outcomes = sorted(set(fields.get("outcomes") or []) - set(Outcome.values))
+        if bad_outcomes:
+            raise InvalidInput(f"unknown outcome(s) in the routing rule: {', '.join(bad_outcomes)}")
+        with transaction.atomic(), model_changes_recorded_by_service():
+            if queue_id is None:
+                queue, before = Queue(), None
+            else:
+                queue = Queue.objects.select_for_update().filter(pk=queue_id).first()
+                if queue is None:
+                    raise NotFound(f"no queue with id {queue_id}")
+                before = {field: getattr(queue, field) for field in QUEUE_FIELDS}
+            for field, value in fields.items():
+                setattr(queue, field, value)
+            if queue.is_default:
+                Queue.objects.exclude(pk=queue.pk).filter(is_default=True).update(is_default=False)
+            try:
+                queue.full_clean()
+            except Exception as exc:  # ValidationError: say which field, in one line
+                raise InvalidInput(f"invalid queue: {exc}") from exc
+            queue.save()
+            after = {field: getattr(queue, field) for field in QUEUE_FIELDS}
+            if member_ids is not None:
+                users = list(get_user_model().objects.filter(pk__in=member_ids, is_active=True))
+                missing = sorted(set(member_ids) - {user.pk for user in users})
+                if missing:
+                    raise InvalidInput(f"no active user(s) with id {', '.join(map(str, missing))}")
+                before_members = sorted(queue.members.values_list("username", flat=True))
+                queue.members.set(users)
+                after["members"] = sorted(user.username for user in users)
+                if before is not None:
+                    before["members"] = before_members
+            audit_record(
+                actor=actor, action=AuditAction.QUEUE_CHANGED, obj=queue, before=before, after=after
+            )
+            return queue
+
+
+def reason_code_save(
+    *, actor, code: str, label: str, resolution: str = "", active: bool = True
+) -> ReasonCode:
+    with refusals_audited(
+        actor=actor, attempted="reason_code_save", object_type="cases.reasoncode", object_id=code
+    ):
+        require_permission(actor, "manage_queues", attempted="manage reason codes")
+        if resolution and resolution not in Resolution.values:
+            raise InvalidInput(f"resolution must be empty or one of {', '.join(Resolution.values)}")
+        with transaction.atomic(), model_changes_recorded_by_service():
+            reason = ReasonCode.objects.filter(code=code).first() or ReasonCode(code=code)
+            before = (
+                None
+                if reason.pk is None
+                else {
+                    "label": reason.label,
+                    "resolution": reason.resolution,
+                    "active": reason.active,
+                }
+            )
+            reason.label, reason.resolution, reason.active = label, resolution, active
+            try:
+                reason.full_clean()
+            except Exception as exc:
+                raise InvalidInput(f"invalid reason code: {exc}") from exc
+            reason.save()
+            audit_record(
+                actor=actor, action=AuditAction.REASON_CODE_CHANGED, obj=reason, before=before,
+                after={"label": label, "resolution": resolution, "active": active},
+            )  # fmt: skip
+            return reason
+
+
+def queue_matches(queue: Queue, case: Case, countries: set[str]) -> bool:
+    """Every rule the queue sets must hold; an unset rule matches anything."""
+    if (
+        queue.min_similarity_score is not None
+        and case.max_similarity_score < queue.min_similarity_score
+    ):
+        return False
+    if queue.outcomes and case.worst_outcome not in queue.outcomes:
+        return False
+    if queue.min_amount is not None and case.amount_at_risk < Decimal(queue.min_amount):
+        return False
+    return not (queue.countries and not countries.intersection(queue.countries))
+
+
+def cases_route_new(*, actor, case_ids: list[int]) -> int:
+    """Put newly opened cases in their queue (first matching rule, else the default queue),
+    set their due time from its SLA, auto-assign round-robin queues, and audit each opening.
+    Returns how many were routed to a queue. Idempotent: routed cases are left alone.
+    """
+    cases = list(Case.objects.filter(pk__in=case_ids, queue__isnull=True).order_by("pk"))
+    if not cases:
+        return 0
+    queues = list(Queue.objects.order_by("routing_order", "name"))
+    rule_queues = [queue for queue in queues if not queue.is_default]
+    default = next((queue for queue in queues if queue.is_default), None)
+    countries_by_case: dict[int, set[str]] = {}
+    for case_id, country in (
+        Transaction.objects.filter(case_id__in=[case.pk for case in cases])
+        .exclude(country="")
+        .values_list("case_id", "country")
+        .distinct()
+    ):
+        countries_by_case.setdefault(case_id, set()).add(country)
+    routed, opened_events = [], []
+    for case in cases:
+        queue = next(
+            (
+                q
+                for q in rule_queues
+                if queue_matches(q, case, countries_by_case.get(case.pk, set()))
+            ),
+            default,
+        )
+        if queue is not None:
+            case.queue = queue
+            case.due_at = case.opened_at + timedelta(hours=queue.sla_hours)
+            routed.append(case)
+        opened_events.append({
+            "obj": case,
+            "after": {"account_id": case.account_id, "queue": queue.name if queue else None,
+                      "due_at": case.due_at, "priority": case.priority},
+        })  # fmt: skip
+    by_queue: dict[Queue, list[int]] = {}
+    for case in routed:
+        by_queue.setdefault(case.queue, []).append(case.pk)
+    for queue, ids in by_queue.items():  # one UPDATE per queue, not a CASE per row
+        Case.objects.filter(pk__in=ids).update(
+            queue=queue, due_at=F("opened_at") + timedelta(hours=queue.sla_hours)
+        )
+    audit_record_many(actor=actor, action=AuditAction.CASE_OPENED, entries=opened_events)
+    cases_auto_assign(actor=actor, cases=routed)
+    return len(routed)
