@@ -2,7 +2,8 @@
 
 Selectors, services, pages and the API ask here; none decides access itself.
 
-- Leads and admins (work_any_case) and auditors (view_audit) see every case.
+- Leads and admins (work_any_case), auditors (view_audit) and service accounts syncing over
+  the API (sync_cases) see every case.
 - An analyst (view_case) sees the cases of the queues they belong to, the cases assigned to
   them, and the cases they worked before: where they wrote a note, attached a file, or decided
   or labelled a transaction (a case moved to another queue stays readable to who worked it).
@@ -43,9 +44,12 @@ def _active(user) -> bool:
 
 
 def sees_every_case(user) -> bool:
-    """Leads and admins work any case; auditors read every case (and work none)."""
+    """Leads and admins work any case; auditors read every case (and work none); service
+    accounts mirror every case to other systems (sync_cases)."""
     return _active(user) and (
-        user.has_perm("cases.work_any_case") or user.has_perm("cases.view_audit")
+        user.has_perm("cases.work_any_case")
+        or user.has_perm("cases.view_audit")
+        or user.has_perm("cases.sync_cases")
     )
 
 

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served locally (no CDN)
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
@@ -452,4 +454,51 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
     },
+}
+
+
+# --- REST API (cases/api/) ----------------------------------------------------------------
+# Request bodies up to this size (a 1,000-row intake batch with embeddings is a few MB); bigger
+# ones get 413. Attachments have their own limit (FRAUDCASE_ATTACHMENT_MAX_BYTES).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("FRAUDCASE_MAX_REQUEST_BYTES", default=16 * 1024 * 1024)
+FRAUDCASE_API_RATE_PER_TOKEN = env.str("FRAUDCASE_API_RATE_PER_TOKEN", default="1200/minute")
+FRAUDCASE_API_RATE_PER_IP = env.str("FRAUDCASE_API_RATE_PER_IP", default="600/minute")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "cases.api.authentication.ApiTokenAuthentication",
+        "cases.api.authentication.VerifiedSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["cases.api.permissions.ApiAccess"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "cases.api.throttling.PerTokenThrottle",
+        "cases.api.throttling.PerAddressThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": FRAUDCASE_API_RATE_PER_TOKEN,
+        "address": FRAUDCASE_API_RATE_PER_IP,
+    },
+    "EXCEPTION_HANDLER": "cases.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FraudCase API",
+    "DESCRIPTION": (
+        "Case sync, real-time intake and the investigation's resources. Errors are RFC 9457 "
+        "problem details. Authenticate with `Authorization: Bearer fc_<prefix>_<secret>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Transactions' detector outcome and analysts' decision share one set of values.
+    "ENUM_NAME_OVERRIDES": {"OutcomeEnum": "cases.models.case.Outcome"},
 }

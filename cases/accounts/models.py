@@ -73,3 +73,38 @@ class UnknownUsernameFailures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_ip or '?'} at {self.hour:%Y-%m-%d %H}:00: {self.failures}"
+
+
+class ApiToken(models.Model):
+    """A user's key to the REST API. Only the sha256 of the secret is kept: the whole token
+    (fc_<prefix>_<secret>) is shown once, when created. Read-only tokens make no change; a
+    token stops working when it expires or is revoked (kept for the trail, never deleted)."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)  # public: finds the row, shown in lists
+    secret_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"token {self.prefix} of {self.user_id} ({self.scope})"
+
+    def usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

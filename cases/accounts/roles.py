@@ -8,6 +8,8 @@ class Role(models.TextChoices):
     LEAD = "lead", "Lead"
     AUDITOR = "auditor", "Auditor"
     ADMIN = "admin", "Admin"
+    # Other systems: sync cases and submit flags over the REST API, never sign in to the pages.
+    SERVICE = "service", "Service account"
 
 
 # Permission codenames of the cases app held by each role.
@@ -21,8 +23,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.ADMIN: (
         "work_case", "work_any_case", "view_case", "view_transaction", "assign_case",
         "reopen_case", "merge_case", "manage_queues", "release_labels", "view_audit",
-        "export_audit", "view_auditevent", "manage_users", "rerun_ingest",
+        "export_audit", "view_auditevent", "manage_users", "rerun_ingest", "sync_cases",
+        "submit_flags",
     ),
+    Role.SERVICE: ("view_case", "view_transaction", "sync_cases", "submit_flags"),
 }  # fmt: skip
 
 # Roles that must sign in with a second factor (analysts too when the setting says so).
@@ -48,3 +52,9 @@ def ensure_roles(**kwargs) -> None:
             content_type__app_label="cases", codename__in=codenames
         )
         group.permissions.set(permissions)
+
+
+def is_service_account(user) -> bool:
+    """A machine's account: it holds the service role and no role that uses the pages."""
+    roles = user_roles(user)
+    return Role.SERVICE in roles and not roles & {Role.ANALYST, Role.LEAD, Role.AUDITOR, Role.ADMIN}

@@ -61,6 +61,8 @@ class AuditAction(models.TextChoices):
     OTP_ENROLMENT_ISSUED = "otp_enrolment_issued", "Two-factor enrolment code issued"
     OTP_ENROLMENT_REFUSED = "otp_enrolment_refused", "Two-factor enrolment refused"
     AUDIT_ANCHORED = "audit_anchored", "Audit chain head anchored"
+    API_TOKEN_CREATED = "api_token_created", "API token created"
+    API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
 
 
 class AuditEvent(models.Model):
@@ -91,6 +93,8 @@ class AuditEvent(models.Model):
     # Made by the server for every request; what a client sent as X-Request-ID is kept apart.
     request_id = models.CharField(max_length=64, blank=True)
     client_request_id = models.CharField(max_length=64, blank=True)
+    # The API token the request came with (its public prefix), so every token use is attributable.
+    via_token = models.CharField(max_length=16, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)

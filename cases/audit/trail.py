@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -33,6 +34,7 @@ class RequestContext:
     request_id: str = ""
     client_ip: str | None = None
     client_request_id: str = ""
+    via_token: str = ""  # the API token's public prefix, when the request came with one
 
 
 _request_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
@@ -54,6 +56,12 @@ def set_request_context(
 
 def reset_request_context(token) -> None:
     _request_context.reset(token)
+
+
+def bind_api_token(prefix: str) -> None:
+    """The request authenticated with this API token: its events say so (the middleware's
+    reset at the end of the request undoes this with the rest of the context)."""
+    _request_context.set(dataclasses.replace(current_request_context(), via_token=prefix))
 
 
 def current_request_context() -> RequestContext:
@@ -140,8 +148,11 @@ def event_hash(event: AuditEvent) -> str:
         "client_ip": event.client_ip,
         "previous_hash": event.previous_hash,
     }
-    if event.client_request_id:  # only when set, so events from before the field still verify
+    # Only when set, so events from before these fields still verify.
+    if event.client_request_id:
         content["client_request_id"] = event.client_request_id
+    if event.via_token:
+        content["via_token"] = event.via_token
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -182,6 +193,7 @@ def audit_record(
             after=_normalised(after),
             request_id=context.request_id,
             client_request_id=context.client_request_id,
+            via_token=context.via_token,
             client_ip=_canonical_ip(context.client_ip),
             previous_hash=previous or GENESIS_HASH,
         )
@@ -218,6 +230,7 @@ def audit_record_many(*, actor, action: AuditAction | str, entries: list[dict]) 
                 after=_normalised(entry.get("after")),
                 request_id=context.request_id,
                 client_request_id=context.client_request_id,
+                via_token=context.via_token,
                 client_ip=_canonical_ip(context.client_ip),
                 previous_hash=previous,
             )
@@ -232,7 +245,7 @@ _EVENT_COPY_COLUMNS = (
     ("occurred_at", "timestamptz"), ("actor_id", "int4"), ("actor_name", "text"),
     ("action", "text"), ("object_type", "text"), ("object_id", "text"),
     ("object_repr", "text"), ("before", "jsonb"), ("after", "jsonb"),
-    ("request_id", "text"), ("client_request_id", "text"), ("client_ip", "inet"), ("previous_hash", "text"), ("hash", "text"),
+    ("request_id", "text"), ("client_request_id", "text"), ("via_token", "text"), ("client_ip", "inet"), ("previous_hash", "text"), ("hash", "text"),
 )  # fmt: skip
 
 

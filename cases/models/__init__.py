@@ -5,7 +5,8 @@ feature (cases/<feature>/models.py) and is handed on from here. Tables keep the 
 "cases" and their names, wherever the class is defined.
 """
 
-from cases.accounts.models import OtpEnrolmentCode, UnknownUsernameFailures
+from cases.accounts.models import ApiToken, OtpEnrolmentCode, UnknownUsernameFailures
+from cases.api.models import IdempotentRequest
 from cases.audit.models import AuditAction, AuditEvent
 from cases.ingest.models import IngestRun, QuarantinedRow
 from cases.ips.models import (
@@ -40,6 +41,8 @@ from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbed
 from cases.workflow.models import Attachment, Note, Queue, ReasonCode, Tag
 
 __all__ = [
+    "ApiToken",
+    "IdempotentRequest",
     "EFFECTIVE_LABEL_STATUSES",
     "FINISHED_CASE_STATUSES",
     "REFERENCE_PREFIX",

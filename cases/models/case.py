@@ -115,6 +115,8 @@ class Case(models.Model):
             ("export_audit", "Export the audit trail"),
             ("manage_users", "Create users and change their roles"),
             ("rerun_ingest", "Re-run failed ingest runs"),
+            ("sync_cases", "Read every case over the REST API (service accounts)"),
+            ("submit_flags", "Submit flagged transactions and start ingest runs over the API"),
         ]
         constraints = [
             # Ingest attaches an account's transactions to its one open case; two workers
@@ -130,6 +132,8 @@ class Case(models.Model):
         ]
         indexes = [
             models.Index(fields=["account_id"], name="case_account_idx"),
+            # The API's sync order: what changed since a time, page by page (cursor).
+            models.Index(fields=["updated_at", "id"], name="case_changed_idx"),
             # Also the index for status alone (its leading column).
             models.Index(fields=["status", "-priority"], name="case_queue_idx"),
             # The triage queue reads open cases only, by priority or by SLA, per queue/assignee.

@@ -333,7 +333,7 @@ def test_an_unknown_role_is_refused_with_the_known_ones():
         user_create(actor=admin, username="bea", password=PASSWORD, roles=["boss"])
 
     assert refusal.value.message == (
-        "unknown role(s): boss; the roles are analyst, lead, auditor, admin"
+        "unknown role(s): boss; the roles are analyst, lead, auditor, admin, service"
     )
     assert not User.objects.filter(username="bea").exists()
     (refused,) = events(AuditAction.REFUSED, actor=admin)

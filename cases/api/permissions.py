@@ -1,0 +1,20 @@
+"""The API's gate: a signed-in caller, and a read-only token changes nothing. What each caller
+may see and do beyond that is cases.policies' and the services' business, as for the pages."""
+
+from __future__ import annotations
+
+from rest_framework import permissions
+
+from cases.accounts.models import ApiToken
+
+
+class ApiAccess(permissions.BasePermission):
+    message = "this token is read-only: it may not change anything"
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if token is not None and token.scope == ApiToken.Scope.READ:
+            return request.method in permissions.SAFE_METHODS
+        return True

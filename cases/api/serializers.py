@@ -1,0 +1,90 @@
+"""What the API shows and takes: a case as other systems mirror it. Output only here; inputs
+are validated by each view's own serializer (unknown fields refused)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from cases.models import Case, Note, Transaction
+
+
+def case_etag(case: Case) -> str:
+    """Changes whenever the case does: its version (every service change) and its last change
+    (ingest folding in transactions)."""
+    return f'"{case.pk}-{case.version}-{int(case.updated_at.timestamp() * 1_000_000)}"'
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """An input that names a field it does not know is refused, not silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    labelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    source_ip = serializers.CharField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "transaction_id", "account_id", "occurred_at", "amount", "currency", "merchant",
+            "merchant_category", "channel", "country", "source_ip", "device_id",
+            "similarity_score", "model_version", "outcome", "decision", "decided_by",
+            "label", "labelled_by",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Note
+        fields = ["id", "author_name", "body", "created_at"]
+        read_only_fields = fields
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    """A case as a list shows it; merged cases are tombstones pointing to where they went."""
+
+    reference = serializers.CharField(read_only=True)
+    queue = serializers.CharField(source="queue.name", allow_null=True, read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    merged_into = serializers.CharField(
+        source="merged_into.reference", allow_null=True, read_only=True
+    )
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    reason_codes = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    etag = serializers.SerializerMethodField()
+    tombstone = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Case
+        fields = [
+            "id", "reference", "account_id", "status", "tombstone", "merged_into", "priority",
+            "queue", "assignee", "due_at", "max_similarity_score", "worst_outcome",
+            "amount_at_risk", "transaction_count", "neighbour_fraud_score",
+            "neighbour_summary", "resolution", "reason_codes", "closing_comment", "tags",
+            "opened_at", "closed_at", "updated_at", "version", "etag",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_etag(self, case: Case) -> str:
+        return case_etag(case)
+
+    def get_tombstone(self, case: Case) -> bool:
+        """True for a case merged into another: mirror it as gone, its data now in merged_into."""
+        return case.merged_into_id is not None
+
+
+class CaseDetailSerializer(CaseSerializer):
+    transactions = TransactionSerializer(many=True, read_only=True)
+    notes = NoteSerializer(many=True, read_only=True)
+
+    class Meta(CaseSerializer.Meta):
+        fields = [*CaseSerializer.Meta.fields, "transactions", "notes"]
+        read_only_fields = fields

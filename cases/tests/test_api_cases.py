@@ -1,0 +1,132 @@
+"""The REST API's cases: tokens, the read policy, sync pages, problem details."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from cases.accounts.tokens import api_token_revoke
+from cases.models import ApiToken, AuditAction, AuditEvent
+from cases.tests.api_fixtures import assert_problem, token_client
+from cases.tests.workflow_fixtures import make_case, make_queue, make_user
+from cases.workflow import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    analyst = make_user("ana", "analyst")
+    general, high_risk = make_queue("General", analyst), make_queue("High risk")
+    return {
+        "analyst": analyst,
+        "lead": make_user("lea", "lead"),
+        "service": make_user("sync-bot", "service"),
+        "mine": make_case(general, transactions=2),
+        "theirs": make_case(high_risk, transactions=1),
+    }
+
+
+def test_a_token_is_stored_hashed_and_shown_once(world):
+    client = token_client(world["analyst"])
+    token = ApiToken.objects.get()
+
+    assert client.issued.plain.startswith(f"fc_{token.prefix}_")
+    secret = client.issued.plain.split("_", 2)[2]
+    assert secret not in token.secret_hash and len(token.secret_hash) == 64
+    created = AuditEvent.objects.get(action=AuditAction.API_TOKEN_CREATED)
+    assert created.after["token"] == token.prefix and secret not in str(created.after)
+
+
+def test_wrong_expired_and_revoked_tokens_are_401_alike(world):
+    analyst = world["analyst"]
+    good = token_client(analyst)
+    expired = token_client(analyst, expires_at=timezone.now() + timedelta(seconds=1))
+    ApiToken.objects.filter(prefix=expired.issued.token.prefix).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    revoked = token_client(analyst)
+    api_token_revoke(actor=analyst, token_id=revoked.issued.token.pk)
+    wrong = APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION=good.issued.plain[:-2].join(["Bearer ", "xx"]))
+
+    assert good.get("/api/v1/cases/").status_code == 200
+    details = {
+        assert_problem(client.get("/api/v1/cases/"), 401, "authentication_failed")["detail"]
+        for client in (expired, revoked, wrong)
+    }
+    assert details == {"the API token is unknown, expired or revoked"}
+    assert_problem(APIClient().get("/api/v1/cases/"), 401, "not_authenticated")
+
+
+def test_the_list_follows_the_read_policy_and_pages_in_change_order(world):
+    analyst_client = token_client(world["analyst"])
+    service_client = token_client(world["service"], actor=make_user("root", "admin"))
+
+    mine = analyst_client.get("/api/v1/cases/").json()
+    everything = service_client.get("/api/v1/cases/?page_size=1")
+
+    assert [case["reference"] for case in mine["results"]] == [world["mine"].reference]
+    first = everything.json()
+    assert len(first["results"]) == 1 and first["next"]
+    second = service_client.get(first["next"]).json()
+    assert {first["results"][0]["id"], second["results"][0]["id"]} == {
+        world["mine"].pk, world["theirs"].pk,
+    }  # fmt: skip
+
+
+def test_another_queues_case_is_a_404_like_a_missing_one(world):
+    client = token_client(world["analyst"])
+
+    hidden = client.get(f"/api/v1/cases/{world['theirs'].reference}/")
+    missing = client.get("/api/v1/cases/FC-999999/")
+    mine = client.get(f"/api/v1/cases/{world['mine'].reference}/")
+
+    assert_problem(hidden, 404, "not_found")
+    assert hidden.json()["detail"] == assert_problem(missing, 404, "not_found")["detail"]
+    assert mine.status_code == 200 and mine["ETag"] == mine.json()["etag"]
+    assert len(mine.json()["transactions"]) == 2
+
+
+def test_updated_since_returns_what_changed_and_merged_cases_as_tombstones(world):
+    lead = world["lead"]
+    client = token_client(lead)
+    target = make_case(world["mine"].queue)
+    mark = timezone.now()
+
+    services.case_merge(
+        actor=lead, source_case_id=world["mine"].pk, target_case_id=target.pk,
+        justification="same ring",
+    )  # fmt: skip
+    changed = client.get("/api/v1/cases/", {"updated_since": mark.isoformat()}).json()["results"]
+
+    by_reference = {case["reference"]: case for case in changed}
+    assert set(by_reference) == {world["mine"].reference, target.reference}
+    gone = by_reference[world["mine"].reference]
+    assert (gone["tombstone"], gone["merged_into"]) == (True, target.reference)
+
+
+def test_bad_filters_name_each_field(world):
+    client = token_client(world["analyst"])
+
+    response = client.get("/api/v1/cases/", {"score_min": "lots", "country": "germany",
+                                             "status": "maybe"})  # fmt: skip
+
+    body = assert_problem(response, 400, "invalid_input")
+    assert {error["field"] for error in body["errors"]} == {"score_min", "country", "status"}
+
+
+def test_a_service_account_syncs_but_cannot_sign_in_to_the_pages(world, client):
+    service = world["service"]
+    service.set_password("a-long-test-password")
+    service.save()
+
+    refused = client.post(
+        "/accounts/login/", {"username": "sync-bot", "password": "a-long-test-password"}
+    )
+
+    assert refused.status_code == 200 and "This is a service account" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
