@@ -3,6 +3,7 @@ Thin views over cases.ingest.intake; the contract is the S3 files' (docs/contrac
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -47,6 +48,12 @@ class BatchTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "batch_too_large"
     default_detail = f"a batch holds at most {intake.MAX_BATCH_ROWS} rows"
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "body_too_large"
+    default_detail = "the body is larger than the server takes (FRAUDCASE_MAX_REQUEST_BYTES)"
 
 
 class NewestFirstCursor(CursorPagination):
@@ -104,6 +111,12 @@ class FlagSubmitView(APIView):
     parser_classes = [ContractJSONParser]
 
     def post(self, request):
+        # Django checks its upload limit on request.body only; DRF's parser reads the stream.
+        size_bytes = int(request.META.get("CONTENT_LENGTH") or 0)
+        if size_bytes > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise BodyTooLarge(
+                f"the body is {size_bytes} bytes: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}"
+            )
         body = request.data
         if request.stream is None:
             raise exceptions.ParseError("the body is empty: send a JSON object or array")
@@ -123,9 +136,7 @@ class FlagSubmitView(APIView):
                     ]
                 }
             )
-        result = intake.flags_submit(
-            actor=request.user, rows=rows, size_bytes=int(request.META.get("CONTENT_LENGTH") or 0)
-        )
+        result = intake.flags_submit(actor=request.user, rows=rows, size_bytes=size_bytes)
         loaded = result.run.rows_loaded > 0
         return Response(
             intake_result_data(result),

@@ -169,6 +169,16 @@ def test_a_batch_of_1001_rows_is_refused_naming_the_limit(world, service_client)
     assert IngestRun.objects.count() == QuarantinedRow.objects.count() == 0
 
 
+def test_a_body_over_the_upload_limit_is_refused_unread(world, service_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
+    body = b"[" + b",".join(json_lines([contract_row(1)])) + b"]"  # an embedding: ~8 KB
+
+    response = post_json(service_client, body)
+
+    assert "at most 2000" in assert_problem(response, 413, "body_too_large")["detail"]
+    assert IngestRun.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "code"),
     [
