@@ -23,7 +23,7 @@ from cases.errors import ActionNotPermitted, InvalidInput, NotFound
 from cases.ingest.chunks import commit_chunk, prepared_chunks
 from cases.ingest.readers import SourceRecord
 from cases.ingest.services import INBOX_PREFIXES, inbox_scan
-from cases.models import AuditAction, Case, IngestRun, QuarantinedRow
+from cases.models import REFERENCE_PREFIX, AuditAction, IngestRun, QuarantinedRow
 from cases.policies import (
     may_read_cases,
     require_permission,
@@ -155,7 +155,8 @@ def _row_results(actor, run: IngestRun, records, quarantined, clean_ids) -> list
         run_id, case_id = stored[tx_id]
         first_time = run_id == run.pk and tx_id not in loaded_ids
         loaded_ids.add(tx_id)
-        reference = Case(pk=case_id).reference if case_id in shown_cases else None
+        # Case.reference's spelling: a model instance per row cost a third of a batch's time.
+        reference = f"{REFERENCE_PREFIX}{case_id:06d}" if case_id in shown_cases else None
         outcome = Outcome.LOADED if first_time else Outcome.DUPLICATE
         results.append(RowResult(index, tx_id, outcome, case_reference=reference))
     return results
