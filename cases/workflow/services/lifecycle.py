@@ -21,7 +21,13 @@ from cases.models import (
     Transaction,
 )
 from cases.policies import TRANSITIONS, allowed_transitions, require_permission
-from cases.workflow.services.common import case_snapshot, lock_case, require_can_work, save_case
+from cases.workflow.services.common import (
+    case_snapshot,
+    lock_case,
+    require_can_work,
+    save_case,
+    touch_case,
+)
 
 # The workflow (cases.policies.TRANSITIONS): open -> in review -> (waiting on customer |
 # escalated) -> closed; closing goes through case_close (it needs a resolution), reopening
@@ -205,7 +211,9 @@ def _lock_transaction(transaction_id: str) -> Transaction:
     return tx
 
 
-def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transaction:
+def transaction_decide(
+    *, actor, transaction_id: str, decision: str, expected_version: int | None = None
+) -> Transaction:
     """Record the analyst's decision (approve / investigate / block) on one transaction."""
     with refusals_audited(
         actor=actor,
@@ -215,7 +223,7 @@ def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transact
     ):
         with transaction.atomic():
             tx = _lock_transaction(transaction_id)
-            case = lock_case(tx.case_id)
+            case = lock_case(tx.case_id, expected_version)
             require_can_work(actor, case, attempted="decide transactions")
             if case.status in FINISHED_CASE_STATUSES:
                 raise TransitionNotAllowed(
@@ -227,11 +235,17 @@ def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transact
                 _record_decision(
                     actor=actor, tx=tx, decision=decision, when=timezone.now(), why="analyst"
                 )
+                touch_case(case)
             return tx
 
 
 def transaction_label(
-    *, actor, transaction_id: str, label: str, reason_codes: list[str] | None = None
+    *,
+    actor,
+    transaction_id: str,
+    label: str,
+    reason_codes: list[str] | None = None,
+    expected_version: int | None = None,
 ) -> Transaction:
     """Record the analyst's truth label (fraud / legitimate) on one transaction.
 
@@ -247,7 +261,7 @@ def transaction_label(
     ):
         with transaction.atomic():
             tx = _lock_transaction(transaction_id)
-            case = lock_case(tx.case_id)
+            case = lock_case(tx.case_id, expected_version)
             require_can_work(actor, case, attempted="label transactions")
             if case.status in FINISHED_CASE_STATUSES:
                 raise TransitionNotAllowed(
