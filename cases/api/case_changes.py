@@ -84,10 +84,12 @@ def expected_version(request, case: Case) -> int:
     current = case_etag(case)
     tags = [tag.strip().removeprefix("W/") for tag in sent.split(",")]
     if current not in tags:
-        raise StaleVersion(
+        stale = StaleVersion(
             f"{case.reference} has changed since the copy you sent If-Match for (it is now "
             f"{current}): fetch it again, then retry"
         )
+        stale.case_id = case.pk  # for the 412's current case, whichever URL named it
+        raise stale
     return int(current.strip('"').split("-")[1])
 
 
@@ -151,7 +153,11 @@ class CaseChangeMixin:
         try:
             return respond_once(request, change, refusals={"attempted": self.attempted, **target})
         except StaleVersion as stale:
-            case_id = getattr(self, "locked_case_id", None) or target.get("object_id")
+            case_id = (
+                getattr(stale, "case_id", None)
+                or getattr(self, "locked_case_id", None)
+                or target.get("object_id")
+            )
             return stale_response(request, case_id, stale)
 
 

@@ -105,6 +105,22 @@ def test_sync_end_to_end(world):
     )  # fmt: skip
 
 
+def test_a_stale_etag_on_a_transaction_is_412_with_its_case(world):
+    client = token_client(world["analyst"])
+    mine = world["mine"]
+    tx = mine.transactions.first()
+    etag = etag_of(client, mine)
+    services.case_add_note(actor=world["analyst"], case_id=mine.pk, body="meanwhile")
+
+    stale = post(client, f"/api/v1/transactions/{tx.transaction_id}/decision/",
+                 {"decision": "block"}, etag=etag)  # fmt: skip
+
+    body = assert_problem(stale, 412, "stale_version")
+    assert body["case"]["reference"] == mine.reference and body["etag"] == etag_of(client, mine)
+    assert [note["body"] for note in body["case"]["notes"]] == ["meanwhile"]
+    assert mine.transactions.get(pk=tx.pk).decision == ""
+
+
 def test_a_change_without_if_match_is_428_and_changes_nothing(world):
     client = token_client(world["analyst"])
     mine = world["mine"]
