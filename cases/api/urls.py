@@ -1,13 +1,14 @@
 """The REST API, version 1 (mounted at /api/v1/ by fraudcase/urls.py)."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cases.api import views_cases, views_reads
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI from local files, its init script a file too: the CSP allows 'self' only.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="cases/api_docs.html"), name="api-docs"),
     path("cases/", views_cases.CaseListView.as_view(), name="api-case-list"),
     path("cases/<str:reference>/", views_cases.CaseDetailView.as_view(), name="api-case-detail"),
     # read resources
