@@ -499,6 +499,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cases.api.schema_hooks.problem_media_type",
+    ],
     # Transactions' detector outcome and analysts' decision share one set of values.
     "ENUM_NAME_OVERRIDES": {"OutcomeEnum": "cases.models.case.Outcome"},
 }

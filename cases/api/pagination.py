@@ -1,9 +1,9 @@
 """Cursor pagination in a stable order, so a client walks everything once even while cases
 change: by last change, then id (a case changed during the walk shows up again later, never
-lost). Page size from ?page_size=, at most MAX_PAGE_SIZE: a bigger one is a 400 naming
+lost). A cursor not made by the server is a 400 too. Page size from ?page_size=, at most MAX_PAGE_SIZE: a bigger one is a 400 naming
 page_size, not a page silently cut short."""
 
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
 MAX_PAGE_SIZE = 500
@@ -23,6 +23,15 @@ class StrictPageSizeCursor(CursorPagination):
                 {self.page_size_query_param: [f"a whole number from 1 to {self.max_page_size}"]}
             )
         return int(raw)
+
+    def decode_cursor(self, request):
+        """A cursor the server did not make is the client's mistake: a 400 naming it."""
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError(
+                {self.cursor_query_param: ["not a cursor from a previous page"]}
+            ) from None
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
