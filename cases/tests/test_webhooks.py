@@ -16,20 +16,25 @@ from django.utils import timezone
 
 from cases.audit.trail import system_actor
 from cases.errors import ActionNotPermitted
+from cases.fileformats import encode_rows
+from cases.ingest.services import inbox_scan, ingest_run_execute
+from cases.labels.services.export import labels_export_pending
 from cases.models import (
     AuditAction,
     AuditEvent,
     Case,
+    LabelExportBatch,
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
 )
+from cases.tests.label_fixtures import make_team
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
 from cases.webhooks import signing
 from cases.webhooks.delivery import webhook_deliveries_send_due
 from cases.webhooks.services import webhook_deliveries_redeliver
 from cases.workflow import services
-from conftest import client_for
+from conftest import client_for, contract_row, put_file
 
 pytestmark = pytest.mark.django_db
 
@@ -304,3 +309,78 @@ def test_subscription_changes_in_the_admin_are_audited_without_the_secret(team):
     assert event.after["event_types"] == ["case.closed", "case.merged"]
     assert "secret" not in event.after
     assert subscription.secret not in json.dumps(event.after)
+
+
+def test_closing_reopening_and_merging_record_their_events(receiver):
+    analyst, _, lead, _, queue = make_team()
+    subscribe(receiver().url, "case.closed", "case.status_changed", "case.merged")
+    case, other, merged = make_case(queue), make_case(queue), make_case(queue)
+
+    services.case_close(
+        actor=analyst, case_id=case.pk, resolution="confirmed_fraud",
+        reason_codes=["card-compromised"], comment="stolen card",
+    )  # fmt: skip
+    services.case_reopen(actor=lead, case_id=case.pk, reason="new evidence")
+    services.case_merge(
+        actor=lead, source_case_id=merged.pk, target_case_id=other.pk, justification="same person"
+    )
+
+    events = [(e.type, e.case_id, e.payload) for e in WebhookEvent.objects.order_by("id")]
+    ref = {c.pk: c.reference for c in (case, other, merged)}
+    assert events == [
+        ("case.closed", case.pk, {"case_id": case.pk, "case_reference": ref[case.pk],
+                                  "resolution": "confirmed_fraud", "reason_codes": ["card-compromised"],
+                                  "version": 2}),
+        ("case.status_changed", case.pk, {"case_id": case.pk, "case_reference": ref[case.pk],
+                                          "from": "closed", "to": "in_review", "reopened": True,
+                                          "version": 3}),
+        ("case.merged", merged.pk, {"case_id": merged.pk, "case_reference": ref[merged.pk],
+                                    "merged_into_case_id": other.pk, "merged_into": ref[other.pk],
+                                    "moved": {"transactions": 2, "notes": 0, "attachments": 0}}),
+    ]  # fmt: skip
+    assert WebhookDelivery.objects.filter(status="pending").count() == 3
+
+
+def test_a_label_export_records_label_exported(receiver, s3, settings, bucket):
+    settings.FRAUDCASE_RETRAINING_BUCKET = bucket
+    analyst, *_, queue = make_team()
+    subscribe(receiver().url, "label.exported")
+    tx = make_case(queue, status="in_review", transactions=1).transactions.get()
+    services.transaction_label(actor=analyst, transaction_id=tx.transaction_id, label="fraud")
+
+    assert labels_export_pending() == 1
+
+    [event] = WebhookEvent.objects.all()
+    batch = LabelExportBatch.objects.get()
+    assert (event.type, event.case_id) == ("label.exported", None)
+    assert event.payload == {
+        "batch_id": batch.batch_id, "bucket": bucket, "object_key": batch.object_key,
+        "row_count": 1, "label_rows": 1, "retraction_rows": 0,
+    }  # fmt: skip
+
+
+def test_ingest_records_opened_cases_and_finished_or_failed_runs(receiver, s3, bucket):
+    make_queue("General", is_default=True)
+    subscribe(receiver().url, "case.opened", "ingest_run.finished", "ingest_run.failed")
+    put_file(
+        s3, bucket, "flagged/a.jsonl", encode_rows([contract_row(i) for i in range(3)], "jsonl")
+    )
+    put_file(s3, bucket, "flagged/b.csv", b"")
+
+    runs = [ingest_run_execute(run_id=run_id) for run_id in inbox_scan(bucket=bucket)]
+    runs = {run.key: run for run in runs}
+
+    events = list(WebhookEvent.objects.order_by("id"))
+    opened = [e for e in events if e.type == "case.opened"]
+    assert sorted(e.payload["account_id"] for e in opened) == [
+        "acc_00000",
+        "acc_00001",
+        "acc_00002",
+    ]
+    assert {e.case_id for e in opened} == set(Case.objects.values_list("pk", flat=True))
+    runs_events = {e.payload["run_id"]: e for e in events if e.type.startswith("ingest_run.")}
+    good, empty = runs["flagged/a.jsonl"], runs["flagged/b.csv"]
+    assert runs_events[good.pk].type == "ingest_run.finished"
+    assert runs_events[good.pk].payload["rows_loaded"] == 3
+    assert runs_events[empty.pk].type == "ingest_run.failed"
+    assert "empty" in runs_events[empty.pk].payload["error"]
