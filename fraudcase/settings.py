@@ -330,6 +330,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.ips.tasks.compute_rings",
         "schedule": env.float("FRAUDCASE_RINGS_REFRESH_SECONDS", default=3600.0),
     },
+    # Webhook retries that came due, and deliveries a lost message left pending.
+    "deliver-webhooks": {
+        "task": "cases.webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": env.float("FRAUDCASE_WEBHOOK_SWEEP_SECONDS", default=60.0),
+    },
     # The audit chain's head written to the audit bucket (tampering detectable from outside).
     "anchor-audit": {
         "task": "cases.audit.tasks.anchor_audit_chain",
@@ -443,6 +448,15 @@ FRAUDCASE_LABEL_BURST_WINDOW_MINUTES = env.int("FRAUDCASE_LABEL_BURST_WINDOW_MIN
 FRAUDCASE_LABEL_BURST_THRESHOLD = env.int("FRAUDCASE_LABEL_BURST_THRESHOLD", default=20)
 # Neighbours consulted for the neighbour verdict at labelling time.
 FRAUDCASE_LABEL_NEIGHBOURS_K = env.int("FRAUDCASE_LABEL_NEIGHBOURS_K", default=10)
+
+# --- Webhooks (cases/webhooks/, docs/webhooks.md) ------------------------------------------
+# Attempts per delivery before it is marked failed (the admin can send it again).
+FRAUDCASE_WEBHOOK_MAX_ATTEMPTS = env.int("FRAUDCASE_WEBHOOK_MAX_ATTEMPTS", default=10)
+# Seconds before the second attempt, doubling after each failure up to the max.
+FRAUDCASE_WEBHOOK_RETRY_BACKOFF = env.int("FRAUDCASE_WEBHOOK_RETRY_BACKOFF", default=30)
+FRAUDCASE_WEBHOOK_RETRY_BACKOFF_MAX = env.int("FRAUDCASE_WEBHOOK_RETRY_BACKOFF_MAX", default=3600)
+# How long a receiver may take to answer one POST.
+FRAUDCASE_WEBHOOK_TIMEOUT_SECONDS = env.int("FRAUDCASE_WEBHOOK_TIMEOUT_SECONDS", default=10)
 
 LOGGING = {
     "version": 1,
