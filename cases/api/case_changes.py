@@ -70,7 +70,10 @@ def case_id_of(reference: str) -> int:
 
 def lock_visible_case(actor, case_id, *, not_visible: str = "no such case") -> Case:
     """The case locked for this transaction; one the actor may not read is not found."""
-    case = lock_case(case_id)
+    try:
+        case = lock_case(case_id)
+    except NotFound:
+        raise NotFound(not_visible) from None  # the same answer as for a case not theirs
     if not can_view_case(actor, case):
         raise CaseNotVisible(not_visible)
     return case
@@ -151,7 +154,10 @@ class CaseChangeMixin:
                 return self.perform(request, data, case_id, version, **kwargs)
 
         try:
-            return respond_once(request, change, refusals={"attempted": self.attempted, **target})
+            return respond_once(
+                request, change, refusals={"attempted": self.attempted, **target},
+                audit_after_rollback=True,
+            )  # fmt: skip
         except StaleVersion as stale:
             case_id = (
                 getattr(stale, "case_id", None)

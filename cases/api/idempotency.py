@@ -117,10 +117,19 @@ def _respond_once(request, respond: Callable[[], Response]) -> Response:
         return response
 
 
-def respond_once(request, respond: Callable[[], Response], *, refusals: dict | None = None):
+def respond_once(
+    request,
+    respond: Callable[[], Response],
+    *,
+    refusals: dict | None = None,
+    audit_after_rollback: bool = False,
+):
     """respond() once per Idempotency-Key (see the module docstring); refusals: the
-    refusals_audited arguments (attempted, object_type, object_id) for a CaseError raised."""
-    if refusals is None:
+    refusals_audited arguments (attempted, object_type, object_id) for a CaseError raised,
+    recorded after the rollback when the change ran in a transaction that the refusal undid
+    (an Idempotency-Key's, or the caller's own: audit_after_rollback)."""
+    if refusals is None or not (audit_after_rollback or _key(request)):
+        # Without a key nothing is rolled back around the service: its refusal event stands.
         return _respond_once(request, respond)
     with refusals_audited(actor=request.user, **refusals):
         return _respond_once(request, respond)

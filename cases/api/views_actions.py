@@ -36,7 +36,7 @@ from cases.api.serializers_actions import (
     ReopenInput,
     TransitionInput,
 )
-from cases.errors import CaseNotVisible
+from cases.errors import CaseNotVisible, NotFound
 from cases.models import parse_case_reference
 from cases.policies import can_view_case
 from cases.workflow import services
@@ -168,7 +168,13 @@ class CaseMergeView(CaseChangeMixin, APIView):
         # The merge service's lock order (ids as text), so two merges cannot deadlock.
         locked = {}
         for case_id in sorted({str(source_id), str(target_id)}):
-            locked[int(case_id)] = lock_case(case_id)
+            try:
+                locked[int(case_id)] = lock_case(case_id)
+            except NotFound:  # the same words as for a case that is not the caller's
+                missing = (
+                    "no such case" if int(case_id) == source_id else f"no case {data['target']}"
+                )
+                raise NotFound(missing) from None
         source = lock_visible_case(request.user, source_id)
         if not can_view_case(request.user, locked[target_id]):
             raise CaseNotVisible(f"no case {data['target']}")

@@ -20,7 +20,9 @@ from cases.models import (
     Resolution,
     Transaction,
 )
+from cases.models import WebhookEventType as Hook
 from cases.policies import TRANSITIONS, allowed_transitions, require_permission
+from cases.webhooks.services import webhook_event_record
 from cases.workflow.services.common import (
     case_snapshot,
     lock_case,
@@ -68,6 +70,7 @@ def case_transition(*, actor, case_id, to_status: str, expected_version: int | N
                 actor=actor, action=AuditAction.CASE_STATUS_CHANGED, obj=case, before=before,
                 after={"status": to_status, "version": case.version},
             )  # fmt: skip
+            webhook_event_record(type=Hook.CASE_STATUS_CHANGED, case=case, payload={"from": before["status"], "to": to_status, "version": case.version})  # fmt: skip
             return case
 
 
@@ -135,6 +138,7 @@ def case_close(
                 after={"status": case.status, "resolution": resolution, "closing_comment": comment,
                        "reason_codes": sorted(reason.code for reason in reasons), "version": case.version},
             )  # fmt: skip
+            webhook_event_record(type=Hook.CASE_CLOSED, case=case, payload={"resolution": resolution, "reason_codes": sorted(r.code for r in reasons), "version": case.version})  # fmt: skip
             return case
 
 
@@ -201,6 +205,7 @@ def case_reopen(*, actor, case_id, reason: str, expected_version: int | None = N
                 actor=actor, action=AuditAction.CASE_REOPENED, obj=case, before=before,
                 after={"status": case.status, "reason": reason.strip(), "version": case.version},
             )  # fmt: skip
+            webhook_event_record(type=Hook.CASE_STATUS_CHANGED, case=case, payload={"from": CaseStatus.CLOSED, "to": case.status, "reopened": True, "version": case.version})  # fmt: skip
             return case
 
 
