@@ -5,4 +5,5 @@ from cases.audit import admin as audit_admin  # noqa: F401
 from cases.ingest import admin as ingest_admin  # noqa: F401
 from cases.ips import admin as ips_admin  # noqa: F401
 from cases.labels import admin as labels_admin  # noqa: F401
+from cases.webhooks import admin as webhooks_admin  # noqa: F401
 from cases.workflow import admin as workflow_admin  # noqa: F401

@@ -18,10 +18,11 @@ REFRESH_NEIGHBOUR_VERDICTS = "cases.similarity.tasks.refresh_neighbour_verdicts"
 ENRICH_IPS = "cases.ips.tasks.enrich_ips"
 COMPUTE_RINGS = "cases.ips.tasks.compute_rings"
 EXPORT_LABELS = "cases.labels.tasks.export_labels"
+DELIVER_WEBHOOKS = "cases.webhooks.tasks.deliver_webhooks"
 
 TASK_NAMES = (
     INGEST_OBJECT, SCAN_INBOX, INDEX_NEW_EMBEDDINGS, REFRESH_NEIGHBOUR_VERDICTS, ENRICH_IPS,
-    COMPUTE_RINGS, EXPORT_LABELS,
+    COMPUTE_RINGS, EXPORT_LABELS, DELIVER_WEBHOOKS,
 )  # fmt: skip
 
 

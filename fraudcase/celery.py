@@ -10,5 +10,13 @@ app = Celery("fraudcase")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each feature keeps its tasks beside it (cases/<feature>/tasks.py).
 app.autodiscover_tasks(
-    ["cases.ingest", "cases.similarity", "cases.ips", "cases.labels", "cases.audit", "analytics"]
+    [
+        "cases.ingest",
+        "cases.similarity",
+        "cases.ips",
+        "cases.labels",
+        "cases.audit",
+        "cases.webhooks",
+        "analytics",
+    ]
 )

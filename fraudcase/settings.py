@@ -330,6 +330,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.ips.tasks.compute_rings",
         "schedule": env.float("FRAUDCASE_RINGS_REFRESH_SECONDS", default=3600.0),
     },
+    # Webhook retries that came due, and deliveries a lost message left pending.
+    "deliver-webhooks": {
+        "task": "cases.webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": env.float("FRAUDCASE_WEBHOOK_SWEEP_SECONDS", default=60.0),
+    },
     # The audit chain's head written to the audit bucket (tampering detectable from outside).
     "anchor-audit": {
         "task": "cases.audit.tasks.anchor_audit_chain",
@@ -444,6 +449,15 @@ FRAUDCASE_LABEL_BURST_THRESHOLD = env.int("FRAUDCASE_LABEL_BURST_THRESHOLD", def
 # Neighbours consulted for the neighbour verdict at labelling time.
 FRAUDCASE_LABEL_NEIGHBOURS_K = env.int("FRAUDCASE_LABEL_NEIGHBOURS_K", default=10)
 
+# --- Webhooks (cases/webhooks/, docs/webhooks.md) ------------------------------------------
+# Attempts per delivery before it is marked failed (the admin can send it again).
+FRAUDCASE_WEBHOOK_MAX_ATTEMPTS = env.int("FRAUDCASE_WEBHOOK_MAX_ATTEMPTS", default=10)
+# Seconds before the second attempt, doubling after each failure up to the max.
+FRAUDCASE_WEBHOOK_RETRY_BACKOFF = env.int("FRAUDCASE_WEBHOOK_RETRY_BACKOFF", default=30)
+FRAUDCASE_WEBHOOK_RETRY_BACKOFF_MAX = env.int("FRAUDCASE_WEBHOOK_RETRY_BACKOFF_MAX", default=3600)
+# How long a receiver may take to answer one POST.
+FRAUDCASE_WEBHOOK_TIMEOUT_SECONDS = env.int("FRAUDCASE_WEBHOOK_TIMEOUT_SECONDS", default=10)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -499,6 +513,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cases.api.schema_hooks.problem_media_type",
+    ],
     # Transactions' detector outcome and analysts' decision share one set of values.
     "ENUM_NAME_OVERRIDES": {"OutcomeEnum": "cases.models.case.Outcome"},
 }

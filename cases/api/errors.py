@@ -94,6 +94,8 @@ def api_exception_handler(exc, context):
             status.HTTP_400_BAD_REQUEST, "invalid_input", "some fields are not valid",
             errors=field_errors(exc.detail), headers=headers,
         )  # fmt: skip
+    if isinstance(exc, exceptions.PermissionDenied):
+        _audit_denial(context.get("request"), exc)
     code = getattr(exc, "default_code", "error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     extra = {"retry_after_seconds": exc.wait} if isinstance(exc, exceptions.Throttled) else None
@@ -120,3 +122,21 @@ PROBLEM_SCHEMA = OpenApiResponse(
     ),
     description="RFC 9457 problem details (application/problem+json)",
 )
+
+
+def _audit_denial(request, exc) -> None:
+    """A refusal decided by the API layer itself (a read-only token's write, a role that reads
+    no case): audited like the services' own refusals."""
+    from cases.audit.trail import audit_record
+    from cases.models import AuditAction
+
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated:
+        return
+    audit_record(
+        actor=user,
+        action=AuditAction.PERMISSION_DENIED,
+        object_repr=request.path[:255],
+        after={"attempted": f"{request.method} {request.path}"[:200], "error": "permission_denied",
+               "message": str(exc.detail)},
+    )  # fmt: skip

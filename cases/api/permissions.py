@@ -6,6 +6,8 @@ from __future__ import annotations
 from rest_framework import permissions
 
 from cases.accounts.models import ApiToken
+from cases.audit.trail import refusals_audited
+from cases.policies import require_permission
 
 
 class ApiAccess(permissions.BasePermission):
@@ -18,3 +20,9 @@ class ApiAccess(permissions.BasePermission):
         if token is not None and token.scope == ApiToken.Scope.READ:
             return request.method in permissions.SAFE_METHODS
         return True
+
+
+def require(request, permission: str, *, attempted: str, object_type: str = "") -> None:
+    """A 403 (audited, like the pages') for a role that may not read this resource at all."""
+    with refusals_audited(actor=request.user, attempted=attempted, object_type=object_type):
+        require_permission(request.user, permission, attempted=attempted)

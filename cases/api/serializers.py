@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from cases.models import Case, Note, Transaction
+from cases.models import Case, Label, Note, Outcome, Resolution, Transaction
 
 
 def case_etag(case: Case) -> str:
@@ -25,9 +25,22 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def blank_or_choice(choices) -> serializers.ChoiceField:
+    """A read-only choice that may be "" (not set): documented so (a read-only model field
+    loses allow_blank, and the schema would promise one of the choices)."""
+    return serializers.ChoiceField(choices=choices, allow_blank=True, read_only=True)
+
+
+def username_or_null() -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+
 class TransactionSerializer(serializers.ModelSerializer):
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    labelled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = username_or_null()
+    labelled_by = username_or_null()
+    outcome = blank_or_choice(Outcome.choices)
+    decision = blank_or_choice(Outcome.choices)
+    label = blank_or_choice(Label.choices)
     source_ip = serializers.CharField(allow_null=True, read_only=True)
 
     class Meta:
@@ -53,7 +66,9 @@ class CaseSerializer(serializers.ModelSerializer):
 
     reference = serializers.CharField(read_only=True)
     queue = serializers.CharField(source="queue.name", allow_null=True, read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = username_or_null()
+    worst_outcome = blank_or_choice(Outcome.choices)
+    resolution = blank_or_choice(Resolution.choices)
     merged_into = serializers.CharField(
         source="merged_into.reference", allow_null=True, read_only=True
     )

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from cases.api.errors import PROBLEM_SCHEMA
 from cases.api.pagination import MAX_PAGE_SIZE, IdOrderCursor
+from cases.api.permissions import require
 from cases.api.serializers_intake import (
     FlagRowSerializer,
     IngestRunSerializer,
@@ -151,6 +152,7 @@ class IngestRunListView(generics.ListAPIView):
     pagination_class = NewestFirstCursor
 
     def get_queryset(self):
+        require(self.request, "view_case", attempted="read ingest runs")
         return intake.ingest_runs_for(viewer=self.request.user)
 
     @extend_schema(
@@ -208,6 +210,7 @@ class IngestRunDetailView(generics.RetrieveAPIView):
     serializer_class = IngestRunSerializer
 
     def get_object(self):
+        require(self.request, "view_case", attempted="read ingest runs")
         return intake.ingest_run_for(viewer=self.request.user, run_id=self.kwargs["run_id"])
 
 
@@ -228,4 +231,5 @@ class QuarantinedRowListView(generics.ListAPIView):
     pagination_class = IdOrderCursor
 
     def get_queryset(self):
+        require(self.request, "view_case", attempted="read quarantined rows")
         return intake.quarantined_rows_for(viewer=self.request.user, run_id=self.kwargs["run_id"])

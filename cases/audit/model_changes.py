@@ -36,7 +36,7 @@ from cases.audit.trail import (
     model_changes_recorded_elsewhere,
     system_actor,
 )
-from cases.models import AuditAction, Queue, ReasonCode
+from cases.models import AuditAction, Queue, ReasonCode, WebhookSubscription
 
 _BEFORE = "_fraudcase_audit_before"
 _M2M_BEFORE = "_fraudcase_audit_m2m_before"
@@ -100,6 +100,13 @@ def _tracked_models() -> dict[type, Tracked]:
             created=AuditAction.REASON_CODE_CHANGED,
             changed=AuditAction.REASON_CODE_CHANGED,
             deleted=AuditAction.REASON_CODE_DELETED,
+        ),
+        WebhookSubscription: Tracked(
+            created=AuditAction.WEBHOOK_SUBSCRIPTION_CHANGED,
+            changed=AuditAction.WEBHOOK_SUBSCRIPTION_CHANGED,
+            deleted=AuditAction.WEBHOOK_SUBSCRIPTION_DELETED,
+            ignored=frozenset({"created_at"}),
+            secrets={"secret": "secret_changed"},
         ),
     }
     device_models = []

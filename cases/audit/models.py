@@ -63,6 +63,9 @@ class AuditAction(models.TextChoices):
     AUDIT_ANCHORED = "audit_anchored", "Audit chain head anchored"
     API_TOKEN_CREATED = "api_token_created", "API token created"
     API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+    WEBHOOK_SUBSCRIPTION_CHANGED = "webhook_subscription_changed", "Webhook subscription saved"
+    WEBHOOK_SUBSCRIPTION_DELETED = "webhook_subscription_deleted", "Webhook subscription deleted"
+    WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook deliveries sent again"
 
 
 class AuditEvent(models.Model):

@@ -31,9 +31,10 @@ from cases.ingest.readers import (
     file_format,
     read_records,
 )
-from cases.models import AuditAction, IngestRun
+from cases.models import AuditAction, IngestRun, WebhookEventType
 from cases.policies import require_permission
 from cases.s3 import s3_client
+from cases.webhooks.services import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ def _audit_run_finished(run_id: int) -> None:
             "rows_quarantined": run.rows_quarantined, "error": run.error,
         },
     )  # fmt: skip
+    webhook_event_record(type=WebhookEventType.INGEST_RUN_FAILED if run.status == IngestRun.Status.FAILED else WebhookEventType.INGEST_RUN_FINISHED, payload={"run_id": run.pk, "uri": run.uri, "status": run.status, "rows_read": run.rows_read, "rows_loaded": run.rows_loaded, "rows_quarantined": run.rows_quarantined, "error": run.error})  # fmt: skip
 
 
 def _with_partial_note(run_id: int, message: str) -> str:

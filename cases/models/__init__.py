@@ -38,6 +38,12 @@ from cases.models.case import (
     parse_case_reference,
 )
 from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
+from cases.webhooks.models import (
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookEventType,
+    WebhookSubscription,
+)
 from cases.workflow.models import Attachment, Note, Queue, ReasonCode, Tag
 
 __all__ = [
@@ -78,5 +84,9 @@ __all__ = [
     "Tag",
     "Transaction",
     "UnknownUsernameFailures",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookSubscription",
     "parse_case_reference",
 ]

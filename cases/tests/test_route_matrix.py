@@ -10,7 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import get_resolver, reverse
 
+from cases.accounts.tokens import api_token_create
 from cases.models import (
+    ApiToken,
     Attachment,
     AuditAction,
     AuditEvent,
@@ -35,6 +37,7 @@ OK = "ok"  # done, or answered (200 or a redirect that is not to the sign-in pag
 LOGIN = "login"  # sent to sign in
 DENIED = "403"
 HIDDEN = "404"  # the case does not exist for this user
+NOT_THEIRS = HIDDEN  # another user's token: a 404 too (checked as such, not as a case)
 
 EVERYONE_SIGNED_IN = {"nobody": OK, "analyst": OK, "outsider": OK, "auditor": OK, "lead": OK, "admin": OK}  # fmt: skip
 READERS = {"nobody": DENIED, "analyst": OK, "outsider": OK, "auditor": OK, "lead": OK, "admin": OK}  # fmt: skip
@@ -58,6 +61,14 @@ ROUTES = {
     "two-factor": ("get", None, None, EVERYONE_SIGNED_IN),
     "add-authenticator": ("get", None, None, EVERYONE_SIGNED_IN),
     "lockouts": ("get", None, None, LEADS),
+    # Everyone manages their own API tokens; another's token is a 404 (admins manage any).
+    "account-tokens": ("get", None, None, EVERYONE_SIGNED_IN),
+    "account-token-revoke": (
+        "post",
+        lambda w: {"token_id": w["analyst_token"].pk},
+        None,
+        {**dict.fromkeys(EVERYONE_SIGNED_IN, NOT_THEIRS), "analyst": OK, "admin": OK},
+    ),
     "unlock-user": ("post", None, lambda w: {"username": "ana"}, LEADS),
     "home": ("get", None, None, READERS),
     "case-queue": ("get", None, None, READERS),
@@ -217,6 +228,9 @@ def world(s3):
         "closed": make_case(general, status=CaseStatus.CLOSED, resolution="inconclusive"),
         "sibling": make_case(general),
         "held": LabelVersion.objects.get(status="held"),
+        "analyst_token": api_token_create(
+            actor=analyst, user_id=analyst.pk, name="sync", scope="read"
+        ).token,
     }
 
 
@@ -236,6 +250,7 @@ def state() -> tuple:
         Queue.objects.count(),
         ReasonCode.objects.count(),
         RingSnapshot.objects.count(),
+        tuple(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
     )
 
 
@@ -272,7 +287,9 @@ def test_route_for_role(world, name, role):
     assert outcome_of(response) == expected, (response.status_code, response.content[:600])
     if expected != OK:
         assert state() == before, f"a refused {method.upper()} {name} by {role} changed something"
-    if expected == HIDDEN:
+    if expected == HIDDEN and name.startswith("account-token"):
+        assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
+    elif expected == HIDDEN:
         body = response.content.decode()
         assert "There is no case" in body and world["case"].account_id not in body
         denial = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).last()

@@ -36,8 +36,10 @@ from cases.models import (
     LabelOutbox,
     LabelStatus,
     LabelVersion,
+    WebhookEventType,
 )
 from cases.s3 import ensure_bucket, s3_client
+from cases.webhooks.services import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +248,7 @@ def label_batch_write(*, batch_pk: int) -> LabelExportBatch | None:
                    "sha256": batch.sha256, "label_rows": manifest["label_rows"],
                    "retraction_rows": manifest["retraction_rows"]},
         )  # fmt: skip
+        webhook_event_record(type=WebhookEventType.LABEL_EXPORTED, payload={"batch_id": batch.batch_id, "bucket": batch.bucket, "object_key": batch.object_key, "row_count": batch.row_count, "label_rows": manifest["label_rows"], "retraction_rows": manifest["retraction_rows"]})  # fmt: skip
         return batch
 
 

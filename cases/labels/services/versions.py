@@ -26,6 +26,7 @@ from cases.errors import ActionNotPermitted, InvalidInput, NotFound, TransitionN
 from cases.models import (
     EFFECTIVE_LABEL_STATUSES,
     AuditAction,
+    Case,
     HoldReason,
     Label,
     LabelExportAction,
@@ -113,6 +114,9 @@ def sync_current_label(tx: Transaction) -> None:
     if (tx.label, tx.labelled_by_id, tx.labelled_at) != (label, by_id, at):
         tx.label, tx.labelled_by_id, tx.labelled_at = label, by_id, at
         tx.save(update_fields=["label", "labelled_by", "labelled_at"])
+        # The case shows its transactions' labels: its updated_at moves, so sync sees the change
+        # (cases.workflow.services.common.touch_case, not imported: workflow imports labels).
+        Case.objects.filter(pk=tx.case_id).update(updated_at=timezone.now())
 
 
 def latest_version(tx: Transaction) -> LabelVersion | None:

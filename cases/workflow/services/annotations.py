@@ -13,7 +13,7 @@ from cases.audit.trail import audit_record, refusals_audited
 from cases.errors import InvalidInput
 from cases.models import Attachment, AuditAction, Case, Note, Tag
 from cases.s3 import ensure_bucket, s3_client
-from cases.workflow.services.common import lock_case, require_can_work
+from cases.workflow.services.common import lock_case, require_can_work, save_case, touch_case
 
 MAX_NOTE_LENGTH = 20_000
 TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -45,13 +45,13 @@ MARKUP_WHITESPACE = "\t\n\x0c\r "
 SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def case_add_note(*, actor, case_id, body: str) -> Note:
+def case_add_note(*, actor, case_id, body: str, expected_version: int | None = None) -> Note:
     """Add a note (Markdown source) with its author and time; notes never conflict."""
     with refusals_audited(
         actor=actor, attempted="case_add_note", object_type="cases.case", object_id=case_id
     ):
         with transaction.atomic():
-            case = lock_case(case_id)
+            case = lock_case(case_id, expected_version)
             require_can_work(actor, case, attempted="add notes")
             body = (body or "").strip()
             if not body:
@@ -61,6 +61,7 @@ def case_add_note(*, actor, case_id, body: str) -> Note:
             note = Note(case=case, author=actor, author_name=actor.get_username(), body=body)
             note.full_clean()
             note.save()
+            touch_case(case)
             audit_record(
                 actor=actor, action=AuditAction.NOTE_ADDED, obj=case,
                 after={"note_id": note.pk, "body": body},
@@ -68,13 +69,20 @@ def case_add_note(*, actor, case_id, body: str) -> Note:
             return note
 
 
-def case_set_tags(*, actor, case_id, add: list[str] = (), remove: list[str] = ()) -> Case:
+def case_set_tags(
+    *,
+    actor,
+    case_id,
+    add: list[str] = (),
+    remove: list[str] = (),
+    expected_version: int | None = None,
+) -> Case:
     """Add and remove tags (lower-case words, digits, - and _); unknown tags are created."""
     with refusals_audited(
         actor=actor, attempted="case_set_tags", object_type="cases.case", object_id=case_id
     ):
         with transaction.atomic():
-            case = lock_case(case_id)
+            case = lock_case(case_id, expected_version)
             require_can_work(actor, case, attempted="tag the case")
             add = [name.strip().lower() for name in add if name.strip()]
             remove = [name.strip().lower() for name in remove if name.strip()]
@@ -90,6 +98,7 @@ def case_set_tags(*, actor, case_id, add: list[str] = (), remove: list[str] = ()
             case.tags.remove(*Tag.objects.filter(name__in=remove))
             after = sorted(case.tags.values_list("name", flat=True))
             if after != before:
+                save_case(case, [])  # tags are the case's own: older copies are stale
                 audit_record(
                     actor=actor, action=AuditAction.CASE_TAGGED, obj=case,
                     before={"tags": before}, after={"tags": after},
@@ -172,7 +181,13 @@ def _is_markup(content: bytes) -> bool:
 
 
 def case_attach_file(
-    *, actor, case_id, filename: str, content: bytes, content_type: str = ""
+    *,
+    actor,
+    case_id,
+    filename: str,
+    content: bytes,
+    content_type: str = "",
+    expected_version: int | None = None,
 ) -> Attachment:
     """Store a checked file in S3 under the case and record it (size, type and content checked).
 
@@ -183,7 +198,7 @@ def case_attach_file(
         actor=actor, attempted="case_attach_file", object_type="cases.case", object_id=case_id
     ):
         with transaction.atomic():
-            case = lock_case(case_id)
+            case = lock_case(case_id, expected_version)
             require_can_work(actor, case, attempted="attach files")
             safe_name, content_type = _check_attachment(filename, content)
             bucket = settings.FRAUDCASE_ATTACHMENTS_BUCKET
@@ -200,6 +215,7 @@ def case_attach_file(
                 filename=safe_name, content_type=content_type, size_bytes=len(content),
                 sha256=digest, s3_bucket=bucket, s3_key=key,
             )  # fmt: skip
+            touch_case(case)
             audit_record(
                 actor=actor, action=AuditAction.ATTACHMENT_ADDED, obj=case,
                 after={"attachment_id": attachment.pk, "filename": safe_name, "sha256": digest,

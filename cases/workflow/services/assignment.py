@@ -9,7 +9,9 @@ from django.db.models import Q
 from cases.audit.trail import audit_record, refusals_audited
 from cases.errors import ActionNotPermitted, InvalidInput, NotFound, TransitionNotAllowed
 from cases.models import FINISHED_CASE_STATUSES, AuditAction, Case, CaseStatus, Queue
+from cases.models import WebhookEventType as Hook
 from cases.policies import can_take_over, require_permission
+from cases.webhooks.services import webhook_event_record
 from cases.workflow.services.common import lock_case, require_can_work, save_case
 
 
@@ -44,6 +46,7 @@ def _set_assignee(*, actor, case: Case, assignee) -> None:
         before=before,
         after={"assignee": assignee.get_username() if assignee else None, "version": case.version},
     )
+    webhook_event_record(type=Hook.CASE_ASSIGNED, case=case, payload={"assignee": assignee and assignee.get_username(), "version": case.version})  # fmt: skip
 
 
 def case_assign(
@@ -115,6 +118,7 @@ def _take_over(*, actor, case: Case, reason: str) -> None:
         actor=actor, action=AuditAction.CASE_TAKEN_OVER, obj=case, before=before,
         after={"assignee": actor.get_username(), "reason": reason.strip(), "version": case.version},
     )  # fmt: skip
+    webhook_event_record(type=Hook.CASE_ASSIGNED, case=case, payload={"assignee": actor.get_username(), "version": case.version})  # fmt: skip
 
 
 def case_unassign(*, actor, case_id, expected_version: int | None = None) -> Case:

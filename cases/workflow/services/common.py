@@ -4,6 +4,7 @@ work a case (the rules themselves are in cases.policies)."""
 from __future__ import annotations
 
 from django.db.models import F
+from django.utils import timezone
 
 from cases.errors import ActionNotPermitted, CaseNotVisible, NotFound, StaleVersion
 from cases.models import REFERENCE_PREFIX, Case, parse_case_reference
@@ -30,6 +31,14 @@ def save_case(case: Case, fields: list[str]) -> None:
     case.full_clean(exclude=["version", "reason_codes", "tags"], validate_constraints=False)
     case.save(update_fields=[*fields, "version", "updated_at"])
     case.refresh_from_db(fields=["version"])
+
+
+def touch_case(case: Case) -> None:
+    """Mark a change to what the case shows without changing the case's own fields (a note, an
+    attachment, a transaction's decision): updated_at moves, so the API's ETag and updated_since
+    see it; the version does not, so a form open on the case page is not made stale by it."""
+    case.updated_at = timezone.now()
+    Case.objects.filter(pk=case.pk).update(updated_at=case.updated_at)
 
 
 def require_can_work(actor, case: Case, *, attempted: str) -> None:

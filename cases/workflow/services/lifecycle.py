@@ -20,8 +20,16 @@ from cases.models import (
     Resolution,
     Transaction,
 )
+from cases.models import WebhookEventType as Hook
 from cases.policies import TRANSITIONS, allowed_transitions, require_permission
-from cases.workflow.services.common import case_snapshot, lock_case, require_can_work, save_case
+from cases.webhooks.services import webhook_event_record
+from cases.workflow.services.common import (
+    case_snapshot,
+    lock_case,
+    require_can_work,
+    save_case,
+    touch_case,
+)
 
 # The workflow (cases.policies.TRANSITIONS): open -> in review -> (waiting on customer |
 # escalated) -> closed; closing goes through case_close (it needs a resolution), reopening
@@ -62,6 +70,7 @@ def case_transition(*, actor, case_id, to_status: str, expected_version: int | N
                 actor=actor, action=AuditAction.CASE_STATUS_CHANGED, obj=case, before=before,
                 after={"status": to_status, "version": case.version},
             )  # fmt: skip
+            webhook_event_record(type=Hook.CASE_STATUS_CHANGED, case=case, payload={"from": before["status"], "to": to_status, "version": case.version})  # fmt: skip
             return case
 
 
@@ -129,6 +138,7 @@ def case_close(
                 after={"status": case.status, "resolution": resolution, "closing_comment": comment,
                        "reason_codes": sorted(reason.code for reason in reasons), "version": case.version},
             )  # fmt: skip
+            webhook_event_record(type=Hook.CASE_CLOSED, case=case, payload={"resolution": resolution, "reason_codes": sorted(r.code for r in reasons), "version": case.version})  # fmt: skip
             return case
 
 
@@ -195,6 +205,7 @@ def case_reopen(*, actor, case_id, reason: str, expected_version: int | None = N
                 actor=actor, action=AuditAction.CASE_REOPENED, obj=case, before=before,
                 after={"status": case.status, "reason": reason.strip(), "version": case.version},
             )  # fmt: skip
+            webhook_event_record(type=Hook.CASE_STATUS_CHANGED, case=case, payload={"from": CaseStatus.CLOSED, "to": case.status, "reopened": True, "version": case.version})  # fmt: skip
             return case
 
 
@@ -205,7 +216,9 @@ def _lock_transaction(transaction_id: str) -> Transaction:
     return tx
 
 
-def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transaction:
+def transaction_decide(
+    *, actor, transaction_id: str, decision: str, expected_version: int | None = None
+) -> Transaction:
     """Record the analyst's decision (approve / investigate / block) on one transaction."""
     with refusals_audited(
         actor=actor,
@@ -215,7 +228,7 @@ def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transact
     ):
         with transaction.atomic():
             tx = _lock_transaction(transaction_id)
-            case = lock_case(tx.case_id)
+            case = lock_case(tx.case_id, expected_version)
             require_can_work(actor, case, attempted="decide transactions")
             if case.status in FINISHED_CASE_STATUSES:
                 raise TransitionNotAllowed(
@@ -227,11 +240,17 @@ def transaction_decide(*, actor, transaction_id: str, decision: str) -> Transact
                 _record_decision(
                     actor=actor, tx=tx, decision=decision, when=timezone.now(), why="analyst"
                 )
+                touch_case(case)
             return tx
 
 
 def transaction_label(
-    *, actor, transaction_id: str, label: str, reason_codes: list[str] | None = None
+    *,
+    actor,
+    transaction_id: str,
+    label: str,
+    reason_codes: list[str] | None = None,
+    expected_version: int | None = None,
 ) -> Transaction:
     """Record the analyst's truth label (fraud / legitimate) on one transaction.
 
@@ -247,7 +266,7 @@ def transaction_label(
     ):
         with transaction.atomic():
             tx = _lock_transaction(transaction_id)
-            case = lock_case(tx.case_id)
+            case = lock_case(tx.case_id, expected_version)
             require_can_work(actor, case, attempted="label transactions")
             if case.status in FINISHED_CASE_STATUSES:
                 raise TransitionNotAllowed(

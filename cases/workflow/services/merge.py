@@ -7,8 +7,9 @@ from django.db import transaction
 from cases.audit.trail import audit_record, refusals_audited
 from cases.errors import InvalidInput, TransitionNotAllowed
 from cases.ingest.case_opening import cases_refresh_priority
-from cases.models import FINISHED_CASE_STATUSES, AuditAction, Case, CaseStatus
+from cases.models import FINISHED_CASE_STATUSES, AuditAction, Case, CaseStatus, WebhookEventType
 from cases.policies import require_permission
+from cases.webhooks.services import webhook_event_record
 from cases.workflow.services.common import lock_case, save_case
 
 
@@ -66,5 +67,6 @@ def case_merge(
                 actor=actor, action=AuditAction.CASE_MERGED, obj=target,
                 after={**details, "merged_from": source.reference},
             )  # fmt: skip
+            webhook_event_record(type=WebhookEventType.CASE_MERGED, case=source, payload={"merged_into_case_id": target.pk, "merged_into": target.reference, "moved": moved})  # fmt: skip
             target.refresh_from_db()
             return target

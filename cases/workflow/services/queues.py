@@ -16,8 +16,18 @@ from cases.audit.trail import (
     refusals_audited,
 )
 from cases.errors import InvalidInput, NotFound
-from cases.models import AuditAction, Case, Outcome, Queue, ReasonCode, Resolution, Transaction
+from cases.models import (
+    AuditAction,
+    Case,
+    Outcome,
+    Queue,
+    ReasonCode,
+    Resolution,
+    Transaction,
+    WebhookEventType,
+)
 from cases.policies import require_permission
+from cases.webhooks.services import webhook_events_record
 from cases.workflow.services.assignment import cases_auto_assign
 
 QUEUE_FIELDS = [
@@ -167,5 +177,6 @@ def cases_route_new(*, actor, case_ids: list[int]) -> int:
             queue=queue, due_at=F("opened_at") + timedelta(hours=queue.sla_hours)
         )
     audit_record_many(actor=actor, action=AuditAction.CASE_OPENED, entries=opened_events)
+    webhook_events_record(type=WebhookEventType.CASE_OPENED, case_ids=[c.pk for c in cases], payloads=[e["after"] for e in opened_events])  # fmt: skip
     cases_auto_assign(actor=actor, cases=routed)
     return len(routed)
