@@ -16,7 +16,9 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cases.api.case_changes import IDEMPOTENCY_KEY
 from cases.api.errors import PROBLEM_SCHEMA
+from cases.api.idempotency import idempotent
 from cases.api.pagination import MAX_PAGE_SIZE, IdOrderCursor
 from cases.api.permissions import require
 from cases.api.serializers_intake import (
@@ -82,8 +84,10 @@ FLAGS_REQUEST = PolymorphicProxySerializer(
         403: PROBLEM_SCHEMA,
         413: PROBLEM_SCHEMA,
         415: PROBLEM_SCHEMA,
+        422: PROBLEM_SCHEMA,
         429: PROBLEM_SCHEMA,
     },  # fmt: skip
+    parameters=[IDEMPOTENCY_KEY],
     examples=[
         OpenApiExample(
             "one flag",
@@ -111,6 +115,7 @@ class FlagSubmitView(APIView):
 
     parser_classes = [ContractJSONParser]
 
+    @idempotent
     def post(self, request):
         # Django checks its upload limit on request.body only; DRF's parser reads the stream.
         size_bytes = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -175,9 +180,12 @@ class IngestRunListView(generics.ListAPIView):
             401: PROBLEM_SCHEMA,
             403: PROBLEM_SCHEMA,
             415: PROBLEM_SCHEMA,
+            422: PROBLEM_SCHEMA,
             429: PROBLEM_SCHEMA,
         },  # fmt: skip
+        parameters=[IDEMPOTENCY_KEY],
     )
+    @idempotent
     def post(self, request):
         """Take in every new object under a prefix of a bucket (default the inbox): each is
         registered once per version (bucket, key, ETag) and queued for a worker. Needs

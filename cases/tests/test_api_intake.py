@@ -289,3 +289,21 @@ def test_runs_are_read_by_case_readers_and_quarantine_only_by_those_who_see_ever
     assert_problem(service_client.get(f"{RUNS}{run_id + 1000}/"), 404, "not_found")
     assert_problem(nobody.get(RUNS), 403, "permission_denied")
     assert_problem(nobody.get(f"{RUNS}{run_id}/"), 403, "permission_denied")
+
+
+def test_a_retried_batch_with_the_same_idempotency_key_gets_the_first_answer(service_client):
+    batch = b"[" + b",".join(json_lines([contract_row(1), contract_row(2)])) + b"]"
+
+    def send(body: bytes):
+        return service_client.generic(
+            "POST", FLAGS, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="batch-7"
+        )
+
+    first, again = send(batch), send(batch)
+    other = send(b"[" + json_lines([contract_row(3)])[0] + b"]")
+
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["run"] == first.json()["run"]  # one run, not a second of duplicates
+    assert IngestRun.objects.filter(bucket="api").count() == 1
+    assert_problem(other, 422, other.json()["type"].rsplit("/", 1)[-1])
