@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cases.accounts.tokens import api_token_revoke
-from cases.models import ApiToken, AuditAction, AuditEvent
+from cases.models import ApiToken, AuditAction, AuditEvent, Case
 from cases.tests.api_fixtures import assert_problem, token_client
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
 from cases.workflow import services
@@ -130,3 +130,23 @@ def test_a_service_account_syncs_but_cannot_sign_in_to_the_pages(world, client):
 
     assert refused.status_code == 200 and "This is a service account" in refused.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_pages_walk_cases_that_share_one_change_time_once_each(world):
+    """Ingest gives thousands of cases one updated_at: the cursor keys on (updated_at, id)."""
+    queue = world["mine"].queue
+    for _ in range(23):
+        make_case(queue)
+    moment = timezone.now()
+    Case.objects.update(updated_at=moment)
+    client = token_client(world["service"], actor=make_user("root", "admin"))
+
+    seen, url, pages = [], "/api/v1/cases/?page_size=10", 0
+    while url:
+        body = client.get(url).json()
+        seen += [case["id"] for case in body["results"]]
+        url, pages = body["next"], pages + 1
+
+    assert sorted(seen) == sorted(Case.objects.values_list("pk", flat=True)) and len(seen) == 25
+    assert pages == 3
+    assert_problem(client.get("/api/v1/cases/?cursor=bm90LWEtY3Vyc29y"), 400, "invalid_input")
