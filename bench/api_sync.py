@@ -7,12 +7,14 @@ measures through the whole Django stack in-process (DRF's test client, a service
 token, no network): GET /api/v1/cases/ pages of 100 (p50/p95 server time, queries per page for
 page sizes 10 and 100: a fixed number means O(1) in the page), GET /api/v1/cases/<ref>/ (p95),
 and a full mirror: every case by cursor pages of 500 (rows/s). Goal: list p95 <= 100 ms.
+BENCH_NO_GC=1 turns Python's cyclic collector off while measuring (see bench/RESULTS.md).
 Embedded servers under var/bench-api-sync, wiped at the start.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -120,6 +122,14 @@ def measure(args) -> None:
         cursor.execute("ANALYZE")
     print(f"seeded {args.cases:,} cases in {time.perf_counter() - started:.0f} s")
     client = service_client()
+    # What seeding left in this process is not the server's: keep the collector from walking
+    # it on every full collection (a served process starts with a small heap).
+    gc.collect()
+    gc.freeze()
+    # BENCH_NO_GC=1: no cyclic collection while measuring, to tell the collector's pauses of
+    # this process (its heap grows over the run) from the server's own work.
+    if os.environ.get("BENCH_NO_GC"):
+        gc.disable()
 
     small, large = queries_for_page(client, 10), queries_for_page(client, 100)
     # Pages of 100 from spread-out places in the change order (each from a fresh cursor walk).
@@ -144,6 +154,8 @@ def measure(args) -> None:
     mirror_seconds = time.perf_counter() - started
 
     p95 = percentile(list_times, 0.95)
+    slow = sorted(range(len(list_times)), key=lambda i: -list_times[i])[:12]
+    print("slowest pages:", [(i, round(list_times[i])) for i in sorted(slow)])
     print(f"cases: {args.cases:,}")
     print(f"list, pages of 100 ({args.pages}): p50 {statistics.median(list_times):.1f} ms, "
           f"p95 {p95:.1f} ms (goal <= {LIST_P95_GOAL_MS}: {'met' if p95 <= LIST_P95_GOAL_MS else 'missed'})")  # fmt: skip
