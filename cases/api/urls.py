@@ -1,6 +1,6 @@
 """The REST API, version 1 (mounted at /api/v1/ by fraudcase/urls.py)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cases.api import views_actions, views_annotations, views_cases, views_intake, views_reads
@@ -42,4 +42,6 @@ urlpatterns = [
     path("ingest-runs/", views_intake.IngestRunListView.as_view(), name="api-ingest-run-list"),
     path("ingest-runs/<int:run_id>/", views_intake.IngestRunDetailView.as_view(), name="api-ingest-run-detail"),
     path("ingest-runs/<int:run_id>/quarantined/", views_intake.QuarantinedRowListView.as_view(), name="api-ingest-run-quarantined"),
+    # Last: any other path under /api/v1/ is a problem-details 404, not Django's HTML page.
+    re_path(r"^.*$", views_cases.NoSuchResource.as_view()),
 ]  # fmt: skip

@@ -121,3 +121,14 @@ class CaseDetailView(generics.RetrieveAPIView):
         response = super().retrieve(request, *args, **kwargs)
         response["ETag"] = response.data["etag"]
         return response
+
+
+@extend_schema(exclude=True)
+class NoSuchResource(generics.GenericAPIView):
+    """Whatever no route of the API matches (a malformed id included): a 404 in the API's
+    error format, for every method."""
+
+    def _not_found(self, request, *args, **kwargs):
+        raise NotFound("no such resource")
+
+    get = post = put = patch = delete = _not_found

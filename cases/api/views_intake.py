@@ -11,7 +11,6 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +18,7 @@ from rest_framework.views import APIView
 from cases.api.case_changes import IDEMPOTENCY_KEY
 from cases.api.errors import PROBLEM_SCHEMA
 from cases.api.idempotency import idempotent
-from cases.api.pagination import MAX_PAGE_SIZE, IdOrderCursor
+from cases.api.pagination import IdOrderCursor, StrictPageSizeCursor
 from cases.api.permissions import require
 from cases.api.serializers_intake import (
     FlagRowSerializer,
@@ -59,11 +58,10 @@ class BodyTooLarge(exceptions.APIException):
     default_detail = "the body is larger than the server takes (FRAUDCASE_MAX_REQUEST_BYTES)"
 
 
-class NewestFirstCursor(CursorPagination):
+class NewestRunsFirstCursor(StrictPageSizeCursor):
+    """Newest runs first; a bad cursor or page size is a 400 naming it, as everywhere."""
+
     ordering = ("-created_at", "-id")
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
 
 
 FLAGS_REQUEST = PolymorphicProxySerializer(
@@ -154,7 +152,7 @@ class IngestRunListView(generics.ListAPIView):
     """Ingest runs, newest first, in cursor pages (any role that reads cases)."""
 
     serializer_class = IngestRunSerializer
-    pagination_class = NewestFirstCursor
+    pagination_class = NewestRunsFirstCursor
 
     def get_queryset(self):
         require(self.request, "view_case", attempted="read ingest runs")
@@ -163,6 +161,7 @@ class IngestRunListView(generics.ListAPIView):
     @extend_schema(
         responses={
             200: IngestRunSerializer(many=True),
+            400: PROBLEM_SCHEMA,
             401: PROBLEM_SCHEMA,
             403: PROBLEM_SCHEMA,
             429: PROBLEM_SCHEMA,
@@ -225,6 +224,7 @@ class IngestRunDetailView(generics.RetrieveAPIView):
 @extend_schema(
     responses={
         200: QuarantinedRowSerializer(many=True),
+        400: PROBLEM_SCHEMA,
         401: PROBLEM_SCHEMA,
         403: PROBLEM_SCHEMA,
         404: PROBLEM_SCHEMA,
