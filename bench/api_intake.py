@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from api_clients import percentile, service_client
 from vardir import prepare_var_dir, use_own_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,31 +28,6 @@ MARKER = ".fraudcase-bench-api-intake"
 BUCKET = "fraudcase-bench-api"
 SINGLE_P95_GOAL_MS = 50
 BATCH_ROWS_PER_SECOND_GOAL = 5000
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
-def service_client():
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from rest_framework.test import APIClient
-
-    from cases.accounts.tokens import api_token_create
-
-    users = get_user_model().objects
-    admin = users.create_user("bench-admin", password="a-long-bench-password")
-    admin.groups.add(Group.objects.get(name="admin"))
-    bot = users.create_user("bench-intake", password="a-long-bench-password")
-    bot.groups.add(Group.objects.get(name="service"))
-    issued = api_token_create(
-        actor=users.get(pk=admin.pk), user_id=bot.pk, name="bench", scope="write"
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plain}")
-    return client
 
 
 def json_lines(rows: list[dict]) -> list[bytes]:
@@ -101,7 +77,7 @@ def measure(args) -> None:
     from cases.s3 import ensure_bucket, s3_client
 
     Queue.objects.create(name="General", is_default=True)
-    client = service_client()
+    client = service_client("bench-intake", scope="write")
     batch_total = args.batches * args.batch_rows
     factory = RowFactory(total_rows=args.singles + 20 + 3 * batch_total)
 

@@ -23,17 +23,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from api_clients import percentile, service_client
 from vardir import prepare_var_dir, use_own_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-api-sync"
 MARKER = ".fraudcase-bench-api-sync"
 LIST_P95_GOAL_MS = 100
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 def seed(count: int) -> None:
@@ -74,24 +70,6 @@ def seed(count: int) -> None:
         Case.objects.filter(pk=pk).update(merged_into_id=pk + 1)
 
 
-def service_client():
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from rest_framework.test import APIClient
-
-    from cases.accounts.tokens import api_token_create
-
-    users = get_user_model().objects
-    admin = users.create_user("bench-admin", password="a-long-bench-password")
-    admin.groups.add(Group.objects.get(name="admin"))
-    bot = users.create_user("bench-sync", password="a-long-bench-password")
-    bot.groups.add(Group.objects.get(name="service"))
-    issued = api_token_create(actor=users.get(pk=admin.pk), user_id=bot.pk, name="b", scope="read")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plain}")
-    return client
-
-
 def timed_get(client, url: str, **params):
     started = time.perf_counter()
     response = client.get(url, params)
@@ -121,7 +99,7 @@ def measure(args) -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(f"seeded {args.cases:,} cases in {time.perf_counter() - started:.0f} s")
-    client = service_client()
+    client = service_client("bench-sync", scope="read")
     # What seeding left in this process is not the server's: keep the collector from walking
     # it on every full collection (a served process starts with a small heap).
     gc.collect()
