@@ -80,7 +80,9 @@ class IngestInThread:
 
     def waiting_for_a_lock(self) -> bool:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [self.pid])
+            cursor.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [self.pid]
+            )
             row = cursor.fetchone()
         return bool(row and row[0] == "Lock")
 
@@ -135,7 +137,9 @@ def test_rows_of_a_case_closed_or_merged_while_they_join_open_a_live_case(s3, bu
     case_x.refresh_from_db()
     assert case_x.status == (CaseStatus.CLOSED if finish == "close" else CaseStatus.MERGED)
     new_flag = Transaction.objects.select_related("case").get(transaction_id="tx_00000003")
-    assert new_flag.case.status not in FINISHED_CASE_STATUSES, "a new flag landed in a finished case"
+    assert new_flag.case.status not in FINISHED_CASE_STATUSES, (
+        "a new flag landed in a finished case"
+    )
     assert new_flag.case.account_id == "acc_X" and new_flag.case_id != case_x.pk
     assert new_flag.case.transaction_count == 1
     run = IngestRun.objects.get(pk=second)
