@@ -20,6 +20,7 @@ from cases.audit.trail import system_actor
 from cases.fileformats import encode_rows
 from cases.ingest import lease, outages
 from cases.ingest import services as ingest_services
+from cases.ingest.selectors import ingest_run_lease_left
 from cases.models import AuditAction, AuditEvent, IngestRun, Transaction
 from conftest import BASE_DIR, client_for, contract_row, put_file, subprocess_env, wait_until
 
@@ -125,10 +126,14 @@ def test_a_run_whose_worker_died_after_claiming_is_free_once_its_heartbeat_is_st
 
     held = ingest_services.ingest_run_execute(run_id=run.pk)
     assert (held.status, held.attempts, held.rows_read) == (IngestRun.Status.RUNNING, 1, 0)
+    # What a redelivered task waits before trying again (ingest_object retries then).
+    assert 0 < ingest_run_lease_left(run.pk) <= 1
     time.sleep(1.2)
+    assert ingest_run_lease_left(run.pk) == 0
     done = ingest_services.ingest_run_execute(run_id=run.pk)
 
     assert (done.status, done.attempts, done.rows_loaded) == (IngestRun.Status.SUCCEEDED, 2, 20)
+    assert ingest_run_lease_left(run.pk) is None
 
 
 # --- heartbeat and staleness ---------------------------------------------------------------
