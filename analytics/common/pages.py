@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.text import slugify
 
+from analytics.common.access import dashboard_links
 from analytics.common.charts import Chart
 from analytics.common.ranges import DayRange, RangeForm, quick_picks
 from cases.http import problem
@@ -47,6 +48,7 @@ def dashboard_response(
         {"title": title, "form": form, "day_range": day_range, "charts": charts,
          "chart_by_id": {chart.chart_id: chart for chart in charts},
          "specs": {chart.chart_id: chart.spec() for chart in charts},
-         "query": query.urlencode(), "quick_picks": picks, **(context or {})},
+         "query": query.urlencode(), "quick_picks": picks,
+         "dashboard_links": dashboard_links(request), **(context or {})},
         status=status,
     )  # fmt: skip
