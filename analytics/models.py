@@ -51,6 +51,9 @@ class BatchRollup(models.Model):
         ]
         indexes = [models.Index(fields=["day"], name="batch_rollup_day_idx")]
 
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.day} {self.model_version}"
+
 
 class FeatureRollup(models.Model):
     """One numeric feature of one ingest run's transactions on one day: count, sums, bins."""
@@ -69,6 +72,9 @@ class FeatureRollup(models.Model):
         ]
         indexes = [models.Index(fields=["day"], name="feature_rollup_day_idx")]
 
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.day} {self.feature}"
+
 
 class CategoryRollup(models.Model):
     """How many of one ingest run's transactions on one day had this country, channel or MCC."""
@@ -86,6 +92,9 @@ class CategoryRollup(models.Model):
             )
         ]
         indexes = [models.Index(fields=["dimension", "day"], name="category_rollup_day_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.day} {self.dimension}={self.value}"
 
 
 class LabelFact(models.Model):
@@ -114,6 +123,9 @@ class LabelFact(models.Model):
             models.Index(fields=["day"], name="label_fact_day_idx"),
             models.Index(fields=["labelled_at"], name="label_fact_labelled_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"transaction {self.transaction_id}: {self.label}"
 
 
 class DriftScope(models.TextChoices):
@@ -146,6 +158,9 @@ class DriftAlert(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.scope} {self.run_id or self.day}: {self.measure} {self.subject}"
+
 
 class DriftCheck(models.Model):
     """A batch or day the drift checker has looked at (so it looks once)."""
@@ -162,3 +177,6 @@ class DriftCheck(models.Model):
                 fields=["scope", "run_id", "day"], nulls_distinct=False, name="drift_check_once"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.run_id or self.day} checked"

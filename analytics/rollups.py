@@ -27,7 +27,6 @@ from django.db import connection, transaction
 from analytics.models import (
     CATEGORY_DIMENSIONS,
     FEATURE_BINS,
-    FEATURE_HIGH,
     FEATURE_LOW,
     FEATURE_STEP,
     SCORE_BINS,

@@ -22,7 +22,13 @@ def range_from(request, form_class=RangeForm):
 
 
 def dashboard_response(
-    request, *, template: str, title: str, form, day_range: DayRange, charts: list[Chart],
+    request,
+    *,
+    template: str,
+    title: str,
+    form,
+    day_range: DayRange,
+    charts: list[Chart],
     context: dict | None = None,
 ) -> HttpResponse:
     """The page with its charts, or with ?csv=<chart id> that chart's figures as CSV."""

@@ -42,7 +42,9 @@ class DayRange:
 
     def before(self, days: int) -> DayRange:
         """The days just before this range (a default reference window)."""
-        return DayRange(since=self.since - timedelta(days=days), until=self.since - timedelta(days=1))
+        return DayRange(
+            since=self.since - timedelta(days=days), until=self.since - timedelta(days=1)
+        )
 
 
 class RangeForm(forms.Form):
@@ -59,7 +61,9 @@ class RangeForm(forms.Form):
         form_check_order(self, "since", "until")
         days = (until - since).days + 1
         if not self.errors and days > LONGEST_RANGE_DAYS:
-            self.add_error("since", f"a dashboard covers at most {LONGEST_RANGE_DAYS} days, not {days}")
+            self.add_error(
+                "since", f"a dashboard covers at most {LONGEST_RANGE_DAYS} days, not {days}"
+            )
         return cleaned
 
     def day_range(self) -> DayRange:

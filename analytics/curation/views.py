@@ -39,10 +39,17 @@ def curation_page(request):
                          ["IP", "place", "ASN", "flagged", "labelled", "fraud", "fraud rate", "IP page"],
                          ips, name=0, flagged=3, rate=6, note=rate_note),
     ]  # fmt: skip
-    map_url = reverse("ip-map") + "?" + urlencode(
-        {"since": day_range.since.isoformat(), "until": day_range.until.isoformat()}
+    map_url = (
+        reverse("ip-map")
+        + "?"
+        + urlencode({"since": day_range.since.isoformat(), "until": day_range.until.isoformat()})
     )
     return dashboard_response(
-        request, template="analytics/dashboards/curation.html", title="Curation", form=form,
-        day_range=day_range, charts=charts, context={"map_url": map_url, "ips": ips},
+        request,
+        template="analytics/dashboards/curation.html",
+        title="Curation",
+        form=form,
+        day_range=day_range,
+        charts=charts,
+        context={"map_url": map_url, "ips": ips},
     )

@@ -22,18 +22,32 @@ def drift_charts(found: Drift, thresholds: Thresholds) -> list[Chart]:
     ]  # fmt: skip
     charts = [
         Chart(
-            "drift-psi", f"Population stability index per {unit_name}", [unit_name, "transactions", *found.subjects],
-            psi_rows, psi_traces, x_title=unit_name, y_title="PSI",
+            "drift-psi",
+            f"Population stability index per {unit_name}",
+            [unit_name, "transactions", *found.subjects],
+            psi_rows,
+            psi_traces,
+            x_title=unit_name,
+            y_title="PSI",
             lines=[{"y": thresholds.psi, "label": f"alert above {thresholds.psi:g}"}],
             note=f"Against {found.reference.since:%Y-%m-%d} to {found.reference.until:%Y-%m-%d} "
-                 f"({found.reference_transactions} transactions). Below 0.1: stable; above 0.25: shifted.",
+            f"({found.reference_transactions} transactions). Below 0.1: stable; above 0.25: shifted.",
         ),  # fmt: skip
         Chart(
-            "drift-centroid", f"Embedding centroid shift per {unit_name} (cosine distance)",
+            "drift-centroid",
+            f"Embedding centroid shift per {unit_name} (cosine distance)",
             [unit_name, "transactions", "with embeddings", "cosine distance"],
             [[u.unit, u.transactions, u.embeddings, u.centroid_shift] for u in found.units],
-            [Trace(name="centroid shift", x=units, y=[u.centroid_shift for u in found.units], kind="lines+markers")],
-            x_title=unit_name, y_title="cosine distance",
+            [
+                Trace(
+                    name="centroid shift",
+                    x=units,
+                    y=[u.centroid_shift for u in found.units],
+                    kind="lines+markers",
+                )
+            ],
+            x_title=unit_name,
+            y_title="cosine distance",
             lines=[{"y": thresholds.centroid, "label": f"alert above {thresholds.centroid:g}"}],
         ),  # fmt: skip
     ]

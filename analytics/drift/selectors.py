@@ -107,7 +107,11 @@ class Drift:
 
 
 def drift(
-    day_range: DayRange, reference: DayRange, *, grain: str = "day", run_ids: list[int] | None = None
+    day_range: DayRange,
+    reference: DayRange,
+    *,
+    grain: str = "day",
+    run_ids: list[int] | None = None,
 ) -> Drift:
     """Measures of each day (grain="day") or ingest batch ("batch") in the range against the
     reference window; run_ids limits the batches (the alert checker's one batch)."""
@@ -128,7 +132,9 @@ def drift(
         cursor.execute(_HISTOGRAMS_SQL.format(unit=unit, where=where), params)
         histograms = cursor.fetchall()
         cursor.execute(_HISTOGRAMS_SQL.format(unit="0", where=ref_where), params)
-        reference_histograms = {subject: np.array(h, dtype=float) for _, subject, h in cursor.fetchall()}
+        reference_histograms = {
+            subject: np.array(h, dtype=float) for _, subject, h in cursor.fetchall()
+        }
         cursor.execute(_CATEGORIES_SQL.format(unit=unit, where=where), params)
         categories = cursor.fetchall()
         cursor.execute(_CATEGORIES_SQL.format(unit="0", where=ref_where), params)
@@ -190,6 +196,9 @@ def drift_alerts(day_range: DayRange, *, limit: int = 200):
     """Alerts about the days in the range and the batches whose first day is in it."""
     return DriftAlert.objects.filter(
         Q(scope=DriftScope.DAY, day__gte=day_range.since, day__lte=day_range.until)
-        | Q(scope=DriftScope.BATCH, reference_to__gte=day_range.since - timedelta(days=1),
-            reference_to__lte=day_range.until - timedelta(days=1))
+        | Q(
+            scope=DriftScope.BATCH,
+            reference_to__gte=day_range.since - timedelta(days=1),
+            reference_to__lte=day_range.until - timedelta(days=1),
+        )
     ).order_by("-created_at", "-id")[:limit]

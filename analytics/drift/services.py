@@ -40,7 +40,9 @@ class Thresholds:
         )
 
 
-def flagged_measures(unit: DriftUnit, thresholds: Thresholds) -> list[tuple[str, str, float, float]]:
+def flagged_measures(
+    unit: DriftUnit, thresholds: Thresholds
+) -> list[tuple[str, str, float, float]]:
     """(measure, subject, value, threshold) of each measure past its threshold."""
     if unit.transactions < thresholds.min_rows:
         return []
@@ -50,7 +52,12 @@ def flagged_measures(unit: DriftUnit, thresholds: Thresholds) -> list[tuple[str,
         if value is not None and value > thresholds.psi
     ]
     flagged += [
-        ("share_change", f"{dimension}:{value or '(blank)'}", 100 * (now - before), thresholds.share_points)
+        (
+            "share_change",
+            f"{dimension}:{value or '(blank)'}",
+            100 * (now - before),
+            thresholds.share_points,
+        )
         for dimension, value, before, now in unit.share_changes
         if abs(100 * (now - before)) > thresholds.share_points
     ]
@@ -116,4 +123,3 @@ def drift_check_pending(*, today: date | None = None) -> int:
     for day in sorted(days_with_rows - checked_days):
         alerts += drift_unit_check(scope=DriftScope.DAY, day=day)
     return alerts
-

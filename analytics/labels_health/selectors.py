@@ -65,7 +65,8 @@ def guards_per_day(day_range: DayRange, *, analyst_id: int | None = None) -> lis
             WHERE v.hold_reason <> '' AND v.decided_at >= %(start)s AND v.decided_at < %(end)s
             {_mine(analyst_id, "v.analyst_id")}
             GROUP BY 1, 2 ORDER BY 1, 2""",
-        day_range, analyst_id,
+        day_range,
+        analyst_id,
     )
 
 
@@ -86,5 +87,6 @@ def flips_and_retractions_per_day(day_range: DayRange, *, analyst_id: int | None
                 {_mine(analyst_id, "v.analyst_id")}
                 GROUP BY 1
             ) AS days GROUP BY day ORDER BY day""",
-        day_range, analyst_id,
+        day_range,
+        analyst_id,
     )

@@ -32,6 +32,11 @@ def labels_page(request):
     ]  # fmt: skip
     context = {} if analyst_id is None else {"scope_note": "Your own labels only."}
     return dashboard_response(
-        request, template="analytics/dashboards/charts.html", title="Label health", form=form,
-        day_range=day_range, charts=charts, context=context,
+        request,
+        template="analytics/dashboards/charts.html",
+        title="Label health",
+        form=form,
+        day_range=day_range,
+        charts=charts,
+        context=context,
     )

@@ -28,6 +28,11 @@ def money_page(request):
               series_traces(running, x=0, series=series, kind="lines+markers"), y_title="amount"),
     ]  # fmt: skip
     return dashboard_response(
-        request, template="analytics/dashboards/money.html", title="Money", form=form,
-        day_range=day_range, charts=charts, context={"totals": totals},
+        request,
+        template="analytics/dashboards/money.html",
+        title="Money",
+        form=form,
+        day_range=day_range,
+        charts=charts,
+        context={"totals": totals},
     )

@@ -152,8 +152,10 @@ def analyst_times(day_range: DayRange, *, analyst_id: int | None = None) -> list
 
 def reassignments_per_day(day_range: DayRange, *, analyst_name: str | None = None) -> list[list]:
     """[day, reassignments]: a case taken from one assignee and given to another."""
-    clause = "" if analyst_name is None else (
-        "AND (e.before->>'assignee' = %(name)s OR e.after->>'assignee' = %(name)s)"
+    clause = (
+        ""
+        if analyst_name is None
+        else ("AND (e.before->>'assignee' = %(name)s OR e.after->>'assignee' = %(name)s)")
     )
     return _rows(
         f"""SELECT (e.occurred_at AT TIME ZONE %(zone)s)::date, count(*)

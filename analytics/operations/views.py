@@ -74,6 +74,11 @@ def operations_page(request):
         charts = _analyst_charts(day_range, analyst_id, request.user.get_username())
         context = {"scope_note": "Your own figures: the team's are for leads and auditors."}
     return dashboard_response(
-        request, template="analytics/dashboards/operations.html", title="Operations",
-        form=form, day_range=day_range, charts=charts, context=context,
+        request,
+        template="analytics/dashboards/operations.html",
+        title="Operations",
+        form=form,
+        day_range=day_range,
+        charts=charts,
+        context=context,
     )

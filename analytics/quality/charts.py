@@ -7,7 +7,9 @@ from analytics.common.ranges import DayRange
 from analytics.quality.selectors import ModelQuality, labels_per_day
 
 
-def quality_charts(report: dict[str, ModelQuality], chosen: list[ModelQuality], day_range: DayRange):
+def quality_charts(
+    report: dict[str, ModelQuality], chosen: list[ModelQuality], day_range: DayRange
+):
     charts = [_versions(report), _calls(chosen), _pr_curve(chosen)]
     charts += [_confusion(quality, index) for index, quality in enumerate(chosen)]
     charts += [_delay(chosen)]
@@ -52,8 +54,11 @@ def _calls(chosen: list[ModelQuality]) -> Chart:
         for metric, column in (("precision", 2), ("recall", 3))
     ]  # fmt: skip
     return Chart(
-        "quality-calls", "Ways of calling fraud: the outcome, the neighbours, a score threshold",
-        ["model version", "call", "precision", "recall", "F1", "labels"], rows, traces,
+        "quality-calls",
+        "Ways of calling fraud: the outcome, the neighbours, a score threshold",
+        ["model version", "call", "precision", "recall", "F1", "labels"],
+        rows,
+        traces,
         percent=True,
     )
 
@@ -70,9 +75,15 @@ def _pr_curve(chosen: list[ModelQuality]) -> Chart:
     ]  # fmt: skip
     lines = [{"y": chosen[0].target_precision, "label": "target precision"}] if chosen else []
     return Chart(
-        "quality-pr", "Precision-recall curve (score >= threshold calls fraud)",
-        ["model version", "threshold", "precision", "recall", "F1", "labels at or above"], rows,
-        traces, x_title="recall", y_title="precision", percent=True, lines=lines,
+        "quality-pr",
+        "Precision-recall curve (score >= threshold calls fraud)",
+        ["model version", "threshold", "precision", "recall", "F1", "labels at or above"],
+        rows,
+        traces,
+        x_title="recall",
+        y_title="precision",
+        percent=True,
+        lines=lines,
         note="Hover a point for its figures; the table gives each point's threshold.",
     )
 
@@ -86,20 +97,29 @@ def _confusion(q: ModelQuality, index: int) -> Chart:
         y=["legitimate", "fraud"], kind="heatmap", z=[r[1:] for r in rows],
     )  # fmt: skip
     return Chart(
-        f"quality-confusion-{index + 1}", f"Confusion matrix, {q.model_version} (detector outcome)",
-        ["analyst label", "called legitimate", "called fraud"], rows, [trace],
-        x_title="the detector's call", y_title="analyst label",
+        f"quality-confusion-{index + 1}",
+        f"Confusion matrix, {q.model_version} (detector outcome)",
+        ["analyst label", "called legitimate", "called fraud"],
+        rows,
+        [trace],
+        x_title="the detector's call",
+        y_title="analyst label",
     )
 
 
 def _delay(chosen: list[ModelQuality]) -> Chart:
     rows = [[q.model_version, name, labels] for q in chosen for name, labels in q.delay]
     return Chart(
-        "quality-delay", "Label delay: from the transaction to its label",
-        ["model version", "delay", "labels"], rows, grouped_traces(rows, x=1, group=0, y=2),
-        x_title="delay", y_title="labels",
+        "quality-delay",
+        "Label delay: from the transaction to its label",
+        ["model version", "delay", "labels"],
+        rows,
+        grouped_traces(rows, x=1, group=0, y=2),
+        x_title="delay",
+        y_title="labels",
         note=" · ".join(
-            f"{q.model_version}: mean {q.mean_delay_hours:.1f} h" for q in chosen
+            f"{q.model_version}: mean {q.mean_delay_hours:.1f} h"
+            for q in chosen
             if q.mean_delay_hours is not None
         ),  # fmt: skip
     )
@@ -108,8 +128,11 @@ def _delay(chosen: list[ModelQuality]) -> Chart:
 def _per_day(q: ModelQuality, day_range: DayRange) -> Chart:
     rows = [list(row) for row in labels_per_day(day_range, q.model_version)]
     return Chart(
-        "quality-per-day", f"Labels per day, {q.model_version} (by the transaction's day)",
-        ["day", "fraud", "legitimate"], rows,
+        "quality-per-day",
+        f"Labels per day, {q.model_version} (by the transaction's day)",
+        ["day", "fraud", "legitimate"],
+        rows,
         series_traces(rows, x=0, series={"fraud": 1, "legitimate": 2}),
-        y_title="labels", stacked=True,
+        y_title="labels",
+        stacked=True,
     )

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from sklearn.metrics import confusion_matrix, precision_recall_curve, precision_recall_fscore_support
+from sklearn.metrics import (
+    confusion_matrix,
+    precision_recall_curve,
+    precision_recall_fscore_support,
+)
 
 from analytics.common.ranges import DayRange
 
@@ -149,9 +153,17 @@ def scores(truth: np.ndarray, called: np.ndarray, weights: np.ndarray) -> Scores
     precision, recall, f1, _ = precision_recall_fscore_support(
         truth, called, average="binary", sample_weight=weights, zero_division=0, pos_label=True
     )
-    (tn, fp), (fn, tp) = confusion_matrix(truth, called, labels=[False, True], sample_weight=weights)
+    (tn, fp), (fn, tp) = confusion_matrix(
+        truth, called, labels=[False, True], sample_weight=weights
+    )
     return Scores(
-        float(precision), float(recall), float(f1), int(tp), int(fp), int(fn), int(tn),
+        float(precision),
+        float(recall),
+        float(f1),
+        int(tp),
+        int(fp),
+        int(fn),
+        int(tn),
         int(weights.sum()),
     )
 
@@ -175,9 +187,13 @@ def pr_curve(cells: Cells) -> list[CurvePoint]:
 def model_quality(
     cells: Cells, *, model_version: str, target_precision: float, detector_call: str = "block"
 ) -> ModelQuality:
-    detector = scores(cells.fraud, np.isin(cells.outcome, DETECTOR_CALLS[detector_call]), cells.count)
+    detector = scores(
+        cells.fraud, np.isin(cells.outcome, DETECTOR_CALLS[detector_call]), cells.count
+    )
     has_verdict = cells.neighbour >= 0
-    neighbour = scores(cells.fraud[has_verdict], cells.neighbour[has_verdict] == 1, cells.count[has_verdict])
+    neighbour = scores(
+        cells.fraud[has_verdict], cells.neighbour[has_verdict] == 1, cells.count[has_verdict]
+    )
     curve = pr_curve(cells)
     reaching = [point for point in curve if point.precision >= target_precision]
     return ModelQuality(
@@ -228,7 +244,10 @@ def labels_per_day(day_range: DayRange, model_version: str, *, analyst_id: int |
 
 
 def quality_report(
-    day_range: DayRange, *, target_precision: float, detector_call: str = "block",
+    day_range: DayRange,
+    *,
+    target_precision: float,
+    detector_call: str = "block",
     analyst_id: int | None = None,
 ) -> dict[str, ModelQuality]:
     """Every model version with labels in the range, by name, with its delays."""

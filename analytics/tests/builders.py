@@ -12,9 +12,19 @@ _numbers = count(1)
 
 
 def labelled_transaction(
-    *, score: float, label: str, outcome: str = "", model: str = "m1", neighbour: float | None = None,
-    occurred_at: datetime | None = None, delay: timedelta = timedelta(hours=2), analyst=None,
-    amount: str = "100.00", country: str = "DE", decision: str = "", case: Case | None = None,
+    *,
+    score: float,
+    label: str,
+    outcome: str = "",
+    model: str = "m1",
+    neighbour: float | None = None,
+    occurred_at: datetime | None = None,
+    delay: timedelta = timedelta(hours=2),
+    analyst=None,
+    amount: str = "100.00",
+    country: str = "DE",
+    decision: str = "",
+    case: Case | None = None,
 ) -> Transaction:
     """A transaction labelled the way the label service leaves it: a pending label version
     (with the neighbour verdict's share), then Transaction.label (the trigger writes the fact)."""

@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 
 from analytics.common.ranges import DayRange
-from analytics.drift.selectors import psi
 from analytics.drift.selectors import drift as drift_of
+from analytics.drift.selectors import psi
 from analytics.drift.services import drift_check_pending, drift_unit_check
 from analytics.models import DriftAlert, DriftCheck
 from analytics.rollups import record_chunk
@@ -78,9 +78,14 @@ def test_psi_share_changes_and_centroid_shift_per_day_and_per_batch():
         ("country", "DE", 1.0, pytest.approx(0.7)), ("country", "FR", 0.0, pytest.approx(0.3)),
     ]  # fmt: skip
     assert unit.centroid_shift == pytest.approx(1 - 1 / math.sqrt(2), abs=1e-6)
-    assert found.shares["country"] == [("DE", 1.0, pytest.approx(0.7)), ("FR", 0.0, pytest.approx(0.3))]
+    assert found.shares["country"] == [
+        ("DE", 1.0, pytest.approx(0.7)),
+        ("FR", 0.0, pytest.approx(0.3)),
+    ]
 
-    by_batch = drift_of(DayRange(REFERENCE_DAY, DAY), DayRange(REFERENCE_DAY, REFERENCE_DAY), grain="batch")
+    by_batch = drift_of(
+        DayRange(REFERENCE_DAY, DAY), DayRange(REFERENCE_DAY, REFERENCE_DAY), grain="batch"
+    )
     assert [(u.unit, u.transactions) for u in by_batch.units] == [("1", 100), ("2", 100)]
     assert by_batch.units[0].psi["score"] == 0.0
 
@@ -88,12 +93,16 @@ def test_psi_share_changes_and_centroid_shift_per_day_and_per_batch():
 def test_the_checker_alerts_once_with_a_webhook_event(settings):
     settings.FRAUDCASE_DRIFT_MIN_ROWS = 50
     settings.FRAUDCASE_DRIFT_REFERENCE_DAYS = 1
-    WebhookSubscription.objects.create(name="ds", url="https://example.org/h", event_types=["drift.detected"])
+    WebhookSubscription.objects.create(
+        name="ds", url="https://example.org/h", event_types=["drift.detected"]
+    )
     built_days()
 
     written = drift_check_pending(today=date(2026, 11, 3))
 
-    alerts = {(a.scope, a.day, a.measure, a.subject): round(a.value, 4) for a in DriftAlert.objects.all()}
+    alerts = {
+        (a.scope, a.day, a.measure, a.subject): round(a.value, 4) for a in DriftAlert.objects.all()
+    }
     assert alerts == {
         ("day", DAY, "psi", "score"): 0.4159,
         ("day", DAY, "share_change", "country:DE"): -30.0,
@@ -103,7 +112,12 @@ def test_the_checker_alerts_once_with_a_webhook_event(settings):
     assert written == 4
     (event,) = WebhookEvent.objects.filter(type="drift.detected")
     assert event.payload["scope"] == "day" and event.payload["day"] == "2026-11-02"
-    assert {m["subject"] for m in event.payload["measures"]} == {"score", "country:DE", "country:FR", "embedding"}
+    assert {m["subject"] for m in event.payload["measures"]} == {
+        "score",
+        "country:DE",
+        "country:FR",
+        "embedding",
+    }
     assert DriftCheck.objects.filter(scope="day", day=DAY).get().alerts == 4
 
     assert drift_unit_check(scope="day", day=DAY) == 0  # judged once

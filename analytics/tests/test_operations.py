@@ -79,7 +79,9 @@ def table_rows(html: str, chart_id: str) -> list[list[str]]:
     table = re.search(rf'<table[^>]*id="{chart_id}-table">(.*?)</table>', html, re.S).group(1)
     rows = []
     for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
-        rows.append([unescape(c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)])
+        rows.append(
+            [unescape(c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        )
     return rows
 
 

@@ -27,7 +27,12 @@ def test_detector_outcome_precision_recall_f1_and_confusion_matrix():
     m1 = report["m1"]
     assert (m1.labels, m1.fraud_labels) == (10, 5)  # the October label is outside the range
     d = m1.detector
-    assert (d.true_positives, d.false_positives, d.false_negatives, d.true_negatives) == (3, 1, 2, 4)
+    assert (d.true_positives, d.false_positives, d.false_negatives, d.true_negatives) == (
+        3,
+        1,
+        2,
+        4,
+    )
     assert (d.precision, d.recall) == (0.75, 0.6)
     assert d.f1 == pytest.approx(2 / 3)
     truth = np.array([label == "fraud" for _, label, _, _ in QUALITY_ROWS])
@@ -66,7 +71,12 @@ def test_the_neighbour_verdicts_own_precision_and_recall():
     m1 = quality_report(NOVEMBER, target_precision=0.9)["m1"]
 
     n = m1.neighbour
-    assert (n.true_positives, n.false_positives, n.false_negatives, n.true_negatives) == (3, 2, 1, 2)
+    assert (n.true_positives, n.false_positives, n.false_negatives, n.true_negatives) == (
+        3,
+        2,
+        1,
+        2,
+    )
     assert (n.precision, n.recall, n.labels, m1.no_neighbour_verdict) == (0.6, 0.75, 8, 2)
 
 

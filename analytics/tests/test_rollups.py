@@ -73,13 +73,20 @@ def test_label_facts_follow_the_labels_whatever_changes_them():
     services.transaction_label(actor=analyst, transaction_id=first.transaction_id, label="fraud")
     fact = LabelFact.objects.get()
     assert (fact.transaction_id, fact.label, fact.labelled_by_id, fact.score, fact.outcome) == (
-        first.pk, "fraud", analyst.pk, first.similarity_score, "investigate",
+        first.pk,
+        "fraud",
+        analyst.pk,
+        first.similarity_score,
+        "investigate",
     )
 
-    services.transaction_label(actor=analyst, transaction_id=first.transaction_id, label="legitimate")
+    services.transaction_label(
+        actor=analyst, transaction_id=first.transaction_id, label="legitimate"
+    )
     Transaction.objects.filter(pk=second.pk).update(label="fraud", labelled_at=datetime.now(UTC))
     assert dict(LabelFact.objects.values_list("transaction_id", "label")) == {
-        first.pk: "legitimate", second.pk: "fraud",
+        first.pk: "legitimate",
+        second.pk: "fraud",
     }
     Transaction.objects.filter(pk=second.pk).update(label="")
     assert list(LabelFact.objects.values_list("transaction_id", flat=True)) == [first.pk]
