@@ -4,6 +4,7 @@ no console message), and a chart's downloaded CSV equals its table."""
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -33,9 +34,9 @@ def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_ser
     from analytics.models import LabelFact
     from cases.models import LabelVersion
 
-    LabelVersion.objects.filter(transaction_id__in=LabelFact.objects.values("transaction_id")).update(
-        analyst=ana
-    )
+    LabelVersion.objects.filter(
+        transaction_id__in=LabelFact.objects.values("transaction_id")
+    ).update(analyst=ana)
     rollups_rebuild()
     page = browser_page
     violations, console = [], []
@@ -64,7 +65,7 @@ def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_ser
     expect(page.locator("#quality-pr .hoverlayer .hovertext").first).to_be_attached()
     with page.expect_download() as download_info:
         page.locator("#quality-pr-csv").click()
-    downloaded = list(csv.reader(io.StringIO(open(download_info.value.path()).read())))
+    downloaded = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
     page.locator("#quality-pr-table").locator("xpath=..").locator("summary").click()
     table = page.locator("#quality-pr-table tr").evaluate_all(
         "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent.trim()))"
