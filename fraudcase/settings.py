@@ -333,6 +333,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # The IP map's default view (last 30 days) computed into the shared cache before anyone
     # asks: its aggregation over every transaction of the range takes about a second.
+    # Drift of new ingest batches and finished days against the days before: alerts, webhooks.
+    "check-drift": {
+        "task": "analytics.tasks.check_drift",
+        "schedule": env.float("FRAUDCASE_DRIFT_CHECK_SECONDS", default=600.0),
+    },
     "warm-ip-map": {
         "task": "analytics.tasks.warm_ip_map",
         "schedule": env.float("FRAUDCASE_IP_MAP_WARM_SECONDS", default=240.0),
@@ -443,6 +448,22 @@ FRAUDCASE_IP_MAP_MAX_POINTS = env.int("FRAUDCASE_IP_MAP_MAX_POINTS", default=100
 # The map's aggregation over a million transactions takes about a second (bench/ips.py): each
 # time range and filter set is kept this long (0: never cached).
 FRAUDCASE_IP_MAP_CACHE_SECONDS = env.int("FRAUDCASE_IP_MAP_CACHE_SECONDS", default=300)
+
+# --- Analytics dashboards (analytics/) ------------------------------------------------------
+# Ingest folds each chunk into the dashboards' rollups (analytics.rollups.record_chunk); off
+# only to measure what that costs (bench/analytics.py): the dashboards then miss those rows.
+FRAUDCASE_ANALYTICS_ROLLUPS = env.bool("FRAUDCASE_ANALYTICS_ROLLUPS", default=True)
+# A figure resting on fewer labels than this is shown with a warning.
+FRAUDCASE_ANALYTICS_MIN_LABELS = env.int("FRAUDCASE_ANALYTICS_MIN_LABELS", default=100)
+# Drift alerts: a batch or day is compared with the days before it (the reference window).
+FRAUDCASE_DRIFT_REFERENCE_DAYS = env.int("FRAUDCASE_DRIFT_REFERENCE_DAYS", default=28)
+FRAUDCASE_DRIFT_PSI_THRESHOLD = env.float("FRAUDCASE_DRIFT_PSI_THRESHOLD", default=0.25)
+# Change of a categorical value's share, in percentage points.
+FRAUDCASE_DRIFT_SHARE_THRESHOLD = env.float("FRAUDCASE_DRIFT_SHARE_THRESHOLD", default=10.0)
+# Cosine distance between the batch's embedding centroid and the reference's.
+FRAUDCASE_DRIFT_CENTROID_THRESHOLD = env.float("FRAUDCASE_DRIFT_CENTROID_THRESHOLD", default=0.05)
+# Fewer transactions than this in a batch or day: not judged (PSI on a handful is noise).
+FRAUDCASE_DRIFT_MIN_ROWS = env.int("FRAUDCASE_DRIFT_MIN_ROWS", default=200)
 
 # --- Labels to the retraining bucket (cases/services/labels.py, label_export.py) ----------
 # Outbox rows per exported object (one gzipped JSON Lines file and its manifest).

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
+from analytics.rollups import record_chunk
 from cases import dispatch
 from cases.audit.trail import system_actor
 from cases.ingest import case_opening, curation
@@ -171,6 +172,7 @@ def _load_transactions(
     loaded = copy_transactions(
         new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk
     )
+    record_chunk(run_id=run.pk, transactions=[tx for _, tx in new_rows])  # dashboards' rollups
     # Only the new rows are folded in: recomputing from all of each case's transactions
     # re-read the account's history at every chunk.
     case_ids = [case_id_by_account[tx.account_id] for _, tx in new_rows]
