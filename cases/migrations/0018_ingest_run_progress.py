@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0016_webhooks'),
+        ('cases', '0017_drift_webhook_and_team_analytics'),
     ]
 
     operations = [
