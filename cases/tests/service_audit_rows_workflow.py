@@ -389,6 +389,20 @@ WORKFLOW_ROWS = [
         id="queue_save (change)",
     ),
     Row(
+        queues.queue_save,
+        "lead",
+        lambda w, a: queues.queue_save(actor=a, queue_id=w.queue.pk, member_ids=[w.analyst.pk]),
+        lambda w, r: [
+            Event(
+                A.QUEUE_CHANGED,
+                r,
+                {**_queue_after(r), "members": ["ana", "lea", "otto"]},
+                _queue_after(r, ["ana"]),
+            )
+        ],
+        id="queue_save (members)",
+    ),
+    Row(
         queues.reason_code_save,
         "lead",
         lambda w, a: queues.reason_code_save(
