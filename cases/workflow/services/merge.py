@@ -54,6 +54,7 @@ def case_merge(
                 "attachments": source.attachments.update(case=target),
             }
             target.tags.add(*source.tags.all())
+            source_status = source.status
             source.status, source.merged_into = CaseStatus.MERGED, target
             save_case(source, ["status", "merged_into"])
             save_case(target, [])
@@ -61,7 +62,7 @@ def case_merge(
             details = {"justification": justification, "moved": moved}
             audit_record(
                 actor=actor, action=AuditAction.CASE_MERGED, obj=source,
-                before={"status": "open"}, after={**details, "merged_into": target.reference},
+                before={"status": source_status}, after={**details, "merged_into": target.reference},
             )  # fmt: skip
             audit_record(
                 actor=actor, action=AuditAction.CASE_MERGED, obj=target,
