@@ -32,7 +32,7 @@ from django.db.models import (
     When,
 )
 from django.db.models import Case as SqlCase
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from cases.dateranges import day_end, day_start
 from cases.errors import ActionNotPermitted, InvalidInput
@@ -207,9 +207,9 @@ def case_queue(
         Case.objects.filter(pk__in=shown.object_list)
         .only(*LIST_FIELDS)
         .annotate(
-            sla_breached=ExpressionWrapper(
-                Q(due_at__lt=timezone.now()), output_field=BooleanField()
-            )
+            # The database's clock (cases.clock): the SLA is the same on every web host.
+            sla_breached=ExpressionWrapper(Q(due_at__lt=Now()), output_field=BooleanField()),
+            database_now=Now(),
         )
         .prefetch_related(Prefetch("assignee", queryset=assignees), "tags")
     )
