@@ -2,8 +2,9 @@
 
 Web servers and workers run on hosts whose clocks drift apart; what must compare across them
 (the audit trail's times, SLA due times and breaches, the label guard's burst window, the
-label export's partitions) reads the database's clock instead. In SQL, write `now()` (or
-django.db.models.functions.Now() in a query); in Python, call database_now().
+label export's partitions) reads the database's clock instead. In SQL, write `now()`; in a
+query, DatabaseNow(); in Python, call database_now(). All three are the same instant within a
+transaction (Django's own Now() is statement_timestamp(), which moves on within one).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import DateTimeField, Func
 
 
 def database_now() -> datetime:
@@ -20,3 +22,10 @@ def database_now() -> datetime:
     with connection.cursor() as cursor:
         cursor.execute("SELECT now()")
         return cursor.fetchone()[0]
+
+
+class DatabaseNow(Func):
+    """now() in a query (an annotation, a filter): database_now()'s instant."""
+
+    template = "now()"
+    output_field = DateTimeField()

@@ -14,7 +14,6 @@ import nh3
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
-from django.db.models.functions import Now
 
 from cases.casefile.explain import (
     POPULATION_SAMPLE,
@@ -23,7 +22,7 @@ from cases.casefile.explain import (
     population_feature_stats,
 )
 from cases.casefile.related import related_cases
-from cases.clock import database_now
+from cases.clock import DatabaseNow, database_now
 from cases.errors import InvalidInput
 from cases.models import (
     FINISHED_CASE_STATUSES,
@@ -78,7 +77,7 @@ def case_detail(reference: str, *, viewer=None) -> Case | None:
     return (
         cases.select_related("assignee", "queue", "merged_into")
         .prefetch_related("tags")
-        .annotate(database_now=Now())  # the SLA's clock (cases.clock), read with the case
+        .annotate(database_now=DatabaseNow())  # the SLA's clock (cases.clock), read with the case
         .filter(pk=pk)
         .first()
     )
