@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from cases import dispatch
 from cases.audit.trail import audit_record, refusals_audited
@@ -120,7 +121,7 @@ def sync_current_label(tx: Transaction) -> None:
         tx.save(update_fields=["label", "labelled_by", "labelled_at"])
         # The case shows its transactions' labels: its updated_at moves, so sync sees the change
         # (cases.workflow.services.common.touch_case, not imported: workflow imports labels).
-        Case.objects.filter(pk=tx.case_id).update(updated_at=database_now())
+        Case.objects.filter(pk=tx.case_id).update(updated_at=timezone.now())
 
 
 def latest_version(tx: Transaction) -> LabelVersion | None:
