@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from analytics.drift.services import drift_check_pending
 from analytics.selectors import IpMapFilters, ip_map
 
 
@@ -14,3 +15,12 @@ def warm_ip_map() -> int:
     Returns how many IPs it placed. Idempotent; a lost run only means one slower first view.
     """
     return len(ip_map(IpMapFilters.default(), recompute=True).points)
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def check_drift() -> int:
+    """Beat: judge new ingest batches and finished days for drift (alerts, webhook events).
+
+    Idempotent: each batch and day is judged once (DriftCheck). Returns the alerts written.
+    """
+    return drift_check_pending()

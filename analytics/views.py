@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from analytics.selectors import IpMapFilters, ip_map, ip_map_seen_by, overview
@@ -15,7 +15,7 @@ from cases.errors import ActionNotPermitted
 from cases.http import may_view_cases
 from cases.http import problem as _problem
 from cases.models import Outcome
-from cases.policies import require_permission
+from cases.policies import require_permission, sees_team_analytics
 
 LONGEST_RANGE_DAYS = 366  # bounded work: one map covers at most this many days
 
@@ -93,3 +93,11 @@ def ip_map_page(request):
 def overview_page(request):
     """Counts, the highest-priority open cases the user may read, recent ingest runs."""
     return render(request, "cases/home.html", overview(viewer=request.user))
+
+
+@may_view_cases
+def dashboards_page(request):
+    """The top menu's Analytics: the first dashboard the user may see (quality for leads and
+    auditors, an analyst's own operations figures)."""
+    first = "analytics-quality" if sees_team_analytics(request.user) else "analytics-operations"
+    return redirect(first)

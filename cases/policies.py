@@ -53,6 +53,18 @@ def sees_every_case(user) -> bool:
     )
 
 
+def sees_team_analytics(user) -> bool:
+    """Leads, admins and auditors see the team's dashboards (view_team_analytics)."""
+    return _active(user) and user.has_perm("cases.view_team_analytics")
+
+
+def analytics_analyst_filter(user) -> int | None:
+    """Whose figures the dashboards show user: None for the whole team (leads, auditors,
+    admins), else user's own id (an analyst sees their own throughput, closes and labels).
+    Callers have checked the user may read cases at all."""
+    return None if sees_team_analytics(user) else user.pk
+
+
 def may_read_cases(user) -> bool:
     """Holds a role that reads cases at all (the rest get a 403 before any case is looked up)."""
     return _active(user) and user.has_perm("cases.view_case")

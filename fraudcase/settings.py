@@ -286,17 +286,29 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Seconds before Redis hands an unacknowledged task (its worker died) to another worker.
+# Redis cannot tell a dead worker from a slow one: a task still running when this expires is
+# handed to a second worker too. So every task's hard time limit stays below it (the longest:
+# the HNSW rebuild, 6 h + 100 s; ingest, CELERY_TASK_TIME_LIMIT), and so does every retry
+# countdown (cases/tests/test_architecture.py checks both; a worker logs a warning at start
+# when the environment breaks it). What a lost node leaves is not waiting for it alone: the
+# inbox scan re-sends ingest runs whose heartbeat stopped, and beat's sweeps redo the rest.
 # How often a worker looks for such tasks is the restore interval.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=7 * 3600),
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
 }
+# Hard time limit of the tasks that set none of their own (ingest_object among them).
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "scan-inbox": {
         "task": "cases.ingest.tasks.scan_inbox",
         "schedule": env.float("FRAUDCASE_INBOX_SCAN_SECONDS", default=60.0),
+    },
+    # Ingest runs that failed because S3 was unreachable, queued again once their backoff ends.
+    "retry-unreachable-ingests": {
+        "task": "cases.ingest.tasks.retry_unreachable_ingests",
+        "schedule": env.float("FRAUDCASE_INGEST_RETRY_SWEEP_SECONDS", default=60.0),
     },
     # New embeddings join the nearest-neighbour graph off the ingest path (ingest also queues
     # this after each chunk; the sweep catches what a lost message left behind).
@@ -321,6 +333,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # The IP map's default view (last 30 days) computed into the shared cache before anyone
     # asks: its aggregation over every transaction of the range takes about a second.
+    # Drift of new ingest batches and finished days against the days before: alerts, webhooks.
+    "check-drift": {
+        "task": "analytics.tasks.check_drift",
+        "schedule": env.float("FRAUDCASE_DRIFT_CHECK_SECONDS", default=600.0),
+    },
     "warm-ip-map": {
         "task": "analytics.tasks.warm_ip_map",
         "schedule": env.float("FRAUDCASE_IP_MAP_WARM_SECONDS", default=240.0),
@@ -379,8 +396,17 @@ FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=500
 # (cases.ingest.services._plan_for_lookups_by_key); empty: the server's own.
 _ingest_page_cost = env.str("FRAUDCASE_INGEST_RANDOM_PAGE_COST", default="1.1").strip()
 FRAUDCASE_INGEST_RANDOM_PAGE_COST = float(_ingest_page_cost) if _ingest_page_cost else None
-# A queued or running ingest untouched for this long is handed to a worker again by the scan.
+# An unfinished ingest run whose heartbeat (claimed, a chunk committed, queued) is older than
+# this stopped progressing: its worker's lease has expired, another worker may take it, and the
+# inbox scan sends it again. Keep it well above the time one chunk takes to read and load.
 FRAUDCASE_INGEST_STALE_SECONDS = env.int("FRAUDCASE_INGEST_STALE_SECONDS", default=900)
+# Times a worker may take one run (an operator's re-run grants as many again): a file that
+# kills its worker (memory, time limit) is not redelivered forever, it fails with the reason.
+FRAUDCASE_INGEST_MAX_ATTEMPTS = env.int("FRAUDCASE_INGEST_MAX_ATTEMPTS", default=10)
+# A run that failed because S3 was unreachable is queued again by beat after this many
+# seconds, doubling per attempt up to the max (with 10 attempts: about 4 hours of outage).
+FRAUDCASE_INGEST_RETRY_BACKOFF = env.int("FRAUDCASE_INGEST_RETRY_BACKOFF", default=60)
+FRAUDCASE_INGEST_RETRY_BACKOFF_MAX = env.int("FRAUDCASE_INGEST_RETRY_BACKOFF_MAX", default=3600)
 
 # --- Nearest neighbours (pgvector HNSW indexes, cosine distance) ---------------------------
 # Graph degree and build-time candidate list of the HNSW indexes. The migration reads them
@@ -422,6 +448,22 @@ FRAUDCASE_IP_MAP_MAX_POINTS = env.int("FRAUDCASE_IP_MAP_MAX_POINTS", default=100
 # The map's aggregation over a million transactions takes about a second (bench/ips.py): each
 # time range and filter set is kept this long (0: never cached).
 FRAUDCASE_IP_MAP_CACHE_SECONDS = env.int("FRAUDCASE_IP_MAP_CACHE_SECONDS", default=300)
+
+# --- Analytics dashboards (analytics/) ------------------------------------------------------
+# Ingest folds each chunk into the dashboards' rollups (analytics.rollups.record_chunk); off
+# only to measure what that costs (bench/analytics.py): the dashboards then miss those rows.
+FRAUDCASE_ANALYTICS_ROLLUPS = env.bool("FRAUDCASE_ANALYTICS_ROLLUPS", default=True)
+# A figure resting on fewer labels than this is shown with a warning.
+FRAUDCASE_ANALYTICS_MIN_LABELS = env.int("FRAUDCASE_ANALYTICS_MIN_LABELS", default=100)
+# Drift alerts: a batch or day is compared with the days before it (the reference window).
+FRAUDCASE_DRIFT_REFERENCE_DAYS = env.int("FRAUDCASE_DRIFT_REFERENCE_DAYS", default=28)
+FRAUDCASE_DRIFT_PSI_THRESHOLD = env.float("FRAUDCASE_DRIFT_PSI_THRESHOLD", default=0.25)
+# Change of a categorical value's share, in percentage points.
+FRAUDCASE_DRIFT_SHARE_THRESHOLD = env.float("FRAUDCASE_DRIFT_SHARE_THRESHOLD", default=10.0)
+# Cosine distance between the batch's embedding centroid and the reference's.
+FRAUDCASE_DRIFT_CENTROID_THRESHOLD = env.float("FRAUDCASE_DRIFT_CENTROID_THRESHOLD", default=0.05)
+# Fewer transactions than this in a batch or day: not judged (PSI on a handful is noise).
+FRAUDCASE_DRIFT_MIN_ROWS = env.int("FRAUDCASE_DRIFT_MIN_ROWS", default=200)
 
 # --- Labels to the retraining bucket (cases/services/labels.py, label_export.py) ----------
 # Outbox rows per exported object (one gzipped JSON Lines file and its manifest).

@@ -17,14 +17,17 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.ANALYST: ("work_case", "view_case", "view_transaction"),
     Role.LEAD: (
         "work_case", "work_any_case", "view_case", "view_transaction", "assign_case",
-        "reopen_case", "merge_case", "manage_queues", "release_labels",
+        "reopen_case", "merge_case", "manage_queues", "release_labels", "view_team_analytics",
     ),
-    Role.AUDITOR: ("view_case", "view_transaction", "view_audit", "export_audit", "view_auditevent"),
+    Role.AUDITOR: (
+        "view_case", "view_transaction", "view_audit", "export_audit", "view_auditevent",
+        "view_team_analytics",
+    ),
     Role.ADMIN: (
         "work_case", "work_any_case", "view_case", "view_transaction", "assign_case",
         "reopen_case", "merge_case", "manage_queues", "release_labels", "view_audit",
         "export_audit", "view_auditevent", "manage_users", "rerun_ingest", "sync_cases",
-        "submit_flags",
+        "submit_flags", "view_team_analytics",
     ),
     Role.SERVICE: ("view_case", "view_transaction", "sync_cases", "submit_flags"),
 }  # fmt: skip

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import Count, IntegerField, Max, Sum, Value, When
 from django.utils import timezone
@@ -25,6 +25,9 @@ AMOUNT_FOR_FULL_WEIGHT = 100_000
 NEIGHBOUR_WEIGHT = 15
 PRIORITY_MAX = 100
 OUTCOME_RANK = {Outcome.APPROVE: 1, Outcome.INVESTIGATE: 2, Outcome.BLOCK: 3}
+# Look-ups for an account's live case within one chunk: each one after the first follows a
+# case closed or merged while the previous one waited for its lock.
+LIVE_CASE_LOOKUPS = 5
 
 
 def case_priority(
@@ -53,42 +56,65 @@ def case_priority(
 
 
 def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, int], list[int]]:
-    """Map each account to the id of its one open case, opening a case where none is open.
+    """Map each account to its one live case, opening a case where none is live, and lock
+    those cases until the caller's transaction ends (so call it inside the transaction that
+    attaches the rows).
 
-    Returns (case id by account, ids of the cases opened). Safe when two workers race: the
-    partial unique index lets exactly one insert win and the other reads the winner's case.
+    Returns (case id by account, ids of the cases opened). Outside a transaction the locks
+    end with this call (a benchmark's setup). Held from the lookup to the commit,
+    the lock keeps an analyst from closing or merging a case while rows join it: the close
+    waits for this commit, or, when it committed first, the lock sees the case finished and
+    the account gets a new case (looked up again: the rows never land in a finished case).
+    Two workers racing to open a case for one account meet the partial unique index: exactly
+    one insert wins and the other locks the winner's case.
     """
-    accounts = sorted(set(account_ids))
-    if not accounts:
-        return {}, []
-    now = timezone.now()
-    account_array = text_array(accounts)
+    pending = sorted(set(account_ids))
+    case_ids: dict[str, int] = {}
+    opened: list[int] = []
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO cases_case (account_id, status, priority, max_similarity_score,
-                                    worst_outcome, amount_at_risk, transaction_count,
-                                    opened_at, updated_at, version, resolution, closing_comment)
-            SELECT candidate.account_id, %s, 0, 0, '', 0, 0, %s, %s, 1, '', ''
-            FROM unnest(%s::text[]) AS candidate(account_id)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM cases_case open_case
-                WHERE open_case.account_id = candidate.account_id
-                  AND open_case.status <> ALL(%s)
+        for _ in range(LIVE_CASE_LOOKUPS):
+            if not pending:
+                break
+            opened += _open_missing_cases(cursor, pending)
+            # In id order, as every writer of several cases locks them. Under READ COMMITTED a
+            # case closed or merged while this waited for its lock is re-read and left out.
+            cursor.execute(
+                "SELECT account_id, id FROM cases_case "
+                "WHERE account_id = ANY(%s::text[]) AND status <> ALL(%s) "
+                "ORDER BY id FOR NO KEY UPDATE",
+                [text_array(pending), list(FINISHED_CASE_STATUSES)],
             )
-            ON CONFLICT DO NOTHING
-            RETURNING id
-            """,
-            ["open", now, now, account_array, list(FINISHED_CASE_STATUSES)],
-        )
-        opened = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            "SELECT account_id, id FROM cases_case "
-            "WHERE account_id = ANY(%s::text[]) AND status <> ALL(%s)",
-            [account_array, list(FINISHED_CASE_STATUSES)],
-        )
-        case_ids = dict(cursor.fetchall())
+            case_ids.update(cursor.fetchall())
+            pending = [account for account in pending if account not in case_ids]
+        if pending:
+            raise OperationalError(
+                f"no live case could be held for {len(pending)} account(s): their cases kept "
+                "being closed or merged meanwhile; the chunk is retried"
+            )
     return case_ids, opened
+
+
+def _open_missing_cases(cursor, accounts: list[str]) -> list[int]:
+    """Open a case for each account without a live one; the ids of those opened."""
+    now = timezone.now()
+    cursor.execute(
+        """
+        INSERT INTO cases_case (account_id, status, priority, max_similarity_score,
+                                worst_outcome, amount_at_risk, transaction_count,
+                                opened_at, updated_at, version, resolution, closing_comment)
+        SELECT candidate.account_id, %s, 0, 0, '', 0, 0, %s, %s, 1, '', ''
+        FROM unnest(%s::text[]) AS candidate(account_id)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM cases_case open_case
+            WHERE open_case.account_id = candidate.account_id
+              AND open_case.status <> ALL(%s)
+        )
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        """,
+        ["open", now, now, text_array(accounts), list(FINISHED_CASE_STATUSES)],
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 def cases_fold_in_transactions(

@@ -11,10 +11,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
+from analytics.rollups import record_chunk
 from cases import dispatch
 from cases.audit.trail import system_actor
 from cases.ingest import case_opening, curation
 from cases.ingest.copy import copy_transactions
+from cases.ingest.lease import run_checkpoint
 from cases.ingest.quarantine import quarantined_row
 from cases.ingest.readers import CountingReader, SourceRecord, UnreadableFile
 from cases.ingest.validation import CleanTransaction, validate_row
@@ -86,10 +88,16 @@ def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> Pr
     return PreparedChunk(records, bytes_read, good, quarantined)
 
 
-def commit_chunk(run: IngestRun, chunk: PreparedChunk) -> None:
-    """Load and quarantine one chunk, and move the run's checkpoint, atomically."""
+def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None = None) -> None:
+    """Load and quarantine one chunk, and move the run's checkpoint and heartbeat, atomically.
+
+    claimed_by: the worker's lease on the run; the chunk rolls back (LeaseLost) when another
+    worker took the run over meanwhile. None for a run nobody else can see (API intake).
+    """
     if run.kind == IngestRun.Kind.CURATION:
-        return curation.curation_commit_chunk(run, chunk.records, chunk.bytes_read)
+        return curation.curation_commit_chunk(
+            run, chunk.records, chunk.bytes_read, claimed_by=claimed_by
+        )
     records, bytes_read = chunk.records, chunk.bytes_read
     good, quarantined = chunk.good, chunk.quarantined
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
@@ -99,7 +107,9 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk) -> None:
                 loaded, duplicates, opened = _load_transactions(run, good)
                 QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
                 curation.queue_ip_enrichment(tx.source_ip for _, tx in good)
-                IngestRun.objects.filter(pk=run.pk).update(
+                run_checkpoint(
+                    run.pk,
+                    claimed_by,
                     rows_read=F("rows_read") + len(records),
                     rows_loaded=F("rows_loaded") + loaded,
                     rows_duplicate=F("rows_duplicate") + duplicates,
@@ -162,6 +172,7 @@ def _load_transactions(
     loaded = copy_transactions(
         new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk
     )
+    record_chunk(run_id=run.pk, transactions=[tx for _, tx in new_rows])  # dashboards' rollups
     # Only the new rows are folded in: recomputing from all of each case's transactions
     # re-read the account's history at every chunk.
     case_ids = [case_id_by_account[tx.account_id] for _, tx in new_rows]

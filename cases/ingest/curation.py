@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from cases import dispatch
+from cases.ingest.lease import run_checkpoint
 from cases.ingest.quarantine import quarantined_row
 from cases.ingest.readers import SourceRecord
 from cases.ingest.validation import absent, moment_value, shown, text_value
@@ -174,7 +175,9 @@ def _insert_new(run: IngestRun, good: list[tuple[int, CleanCuration]]) -> int:
         return len(cursor.fetchall())
 
 
-def curation_commit_chunk(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> None:
+def curation_commit_chunk(
+    run: IngestRun, records: list[SourceRecord], bytes_read: int, *, claimed_by: str | None = None
+) -> None:
     """Validate, load and quarantine one chunk of a curation file and move the checkpoint,
     atomically (the same books as flagged files: read = loaded + duplicates + quarantined).
     """
@@ -194,7 +197,9 @@ def curation_commit_chunk(run: IngestRun, records: list[SourceRecord], bytes_rea
     with transaction.atomic():
         loaded = _insert_new(run, good)
         QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
-        IngestRun.objects.filter(pk=run.pk).update(
+        run_checkpoint(
+            run.pk,
+            claimed_by,
             rows_read=F("rows_read") + len(records),
             rows_loaded=F("rows_loaded") + loaded,
             rows_duplicate=F("rows_duplicate") + (len(good) - loaded),

@@ -39,8 +39,20 @@ class IngestRun(models.Model):
     rows_quarantined = models.PositiveBigIntegerField(default=0)
     bytes_read = models.PositiveBigIntegerField(default=0)
     cases_opened = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="times a worker took the run (capped: FRAUDCASE_INGEST_MAX_ATTEMPTS)"
+    )
+    # attempts when an operator last re-ran it: the cap counts the attempts since.
+    attempts_at_rerun = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The worker's lease (cases/ingest/lease.py): who holds the run, and its last sign of
+    # progress (claimed, a chunk committed, queued again), by the database's clock. A run
+    # stops being held when its heartbeat is older than FRAUDCASE_INGEST_STALE_SECONDS.
+    claimed_by = models.CharField(max_length=128, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Failed because S3 was unreachable: beat queues it again at this time (None: it waits
+    # for an operator).
+    retry_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

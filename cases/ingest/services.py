@@ -7,22 +7,21 @@ rows_read is always a consistent checkpoint. A run interrupted by a crash resume
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from botocore.exceptions import ClientError
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 
 from cases import dispatch
 from cases.audit.trail import audit_record, refusals_audited, system_actor
 from cases.errors import NotFound, TransitionNotAllowed
-from cases.ingest import curation
+from cases.ingest import curation, lease, outages
 from cases.ingest.background import in_background
 from cases.ingest.chunks import commit_chunk, prepared_chunks
 from cases.ingest.readers import (
@@ -38,9 +37,9 @@ from cases.webhooks.services import webhook_event_record
 
 logger = logging.getLogger(__name__)
 
-FINISHED = (IngestRun.Status.SUCCEEDED, IngestRun.Status.FAILED)
-# Advisory-lock keys for ingest runs live above this offset, apart from any other use.
-RUN_LOCK_NAMESPACE = 0x4643_0000_0000
+FINISHED = lease.FINISHED
+# Runs queued again per beat sweep at most (the rest wait for the next sweep).
+RETRY_SWEEP_LIMIT = 100
 # Chunks read and validated ahead of the one being loaded (each holds up to
 # FRAUDCASE_INGEST_CHUNK_ROWS rows in memory).
 PREFETCH_CHUNKS = 1
@@ -95,76 +94,132 @@ def inbox_scan(*, bucket: str | None = None, prefix: str | None = None, client=N
     """Register every object under the inbox prefixes (flagged/ and curation/, or the one
     given); return the ids of runs a worker should take.
 
-    Those are new runs and runs left queued or running for longer than the stale limit (their
-    task was lost, or their worker died); finished runs are never handed out again.
+    Those are new runs and unfinished runs that stopped progressing: no heartbeat (claim,
+    committed chunk, queued again) for longer than the stale limit, because their task was
+    lost or their worker died. A run that keeps committing chunks is never sent twice, however
+    long it takes; finished runs are never handed out again.
     """
     bucket = bucket or settings.FRAUDCASE_INBOX_BUCKET
-    stale_before = timezone.now() - timezone.timedelta(
-        seconds=settings.FRAUDCASE_INGEST_STALE_SECONDS
-    )
+    prefixes = (prefix,) if prefix else INBOX_PREFIXES
     to_dispatch = []
-    for inbox_prefix in (prefix,) if prefix else INBOX_PREFIXES:
+    for inbox_prefix in prefixes:
         for s3_object in list_objects(bucket=bucket, prefix=inbox_prefix, client=client):
             run, created = ingest_run_register(s3_object=s3_object, triggered_by="inbox scan")
-            if created or (run.status not in FINISHED and run.updated_at < stale_before):
+            if created:
                 to_dispatch.append(run.pk)
-    return to_dispatch
+    stopped = (
+        IngestRun.objects.filter(bucket=bucket)
+        .exclude(status__in=FINISHED)
+        .filter(lease.stale())
+        .filter(_key_under(prefixes))
+        .exclude(pk__in=to_dispatch)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    return to_dispatch + list(stopped)
 
 
-@contextlib.contextmanager
-def _run_lock(run_id: int) -> Iterator[bool]:
-    """A session-level advisory lock on the run: one worker at a time, freed if it dies."""
-    key = RUN_LOCK_NAMESPACE + run_id
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+def _key_under(prefixes) -> Q:
+    condition = Q(pk__in=[])
+    for prefix in prefixes:
+        condition |= Q(key__startswith=prefix)
+    return condition
 
 
 def ingest_run_execute(*, run_id: int, progress: ProgressCallback | None = None) -> IngestRun:
     """Take in one registered object. Idempotent and retry-safe.
 
-    A finished run is returned unchanged; a run held by another worker is returned as it is;
-    an interrupted run resumes after its last committed row. File-level problems fail the run
-    with one message. Transient errors (network, database) propagate for the caller to retry.
+    A finished run is returned unchanged; a run held by another worker's live lease is
+    returned as it is; an interrupted run resumes after its last committed row. A run that
+    spent its attempts (FRAUDCASE_INGEST_MAX_ATTEMPTS: a file that kills its worker comes
+    back each time) fails with that reason. File-level problems fail the run with one
+    message; S3 out of reach fails it for beat to retry later. Other transient errors
+    (database) propagate for the caller to retry.
     """
-    with _run_lock(run_id) as acquired:
-        run = IngestRun.objects.get(pk=run_id)
-        if not acquired or run.status in FINISHED:
-            return run
-        IngestRun.objects.filter(pk=run_id).update(
-            status=IngestRun.Status.RUNNING,
-            attempts=F("attempts") + 1,
-            started_at=Coalesce("started_at", timezone.now()),
-            error="",
-        )
-        run.refresh_from_db()
-        try:
-            _ingest(run, progress)
-        except UnreadableFile as exc:
-            ingest_run_fail(run_id=run_id, message=_with_partial_note(run_id, str(exc)))
-        except ClientError as exc:
-            message = _client_error_message(run, exc)
-            if message is None:
-                raise
-            ingest_run_fail(run_id=run_id, message=message)
-        run.refresh_from_db()
-        return run
+    claim = lease.run_claim(run_id)
+    if claim.attempts_spent:
+        ingest_run_fail(run_id=run_id, message=_attempts_spent_message(claim.run))
+        return IngestRun.objects.get(pk=run_id)
+    if claim.token is None:
+        return claim.run
+    run, token = claim.run, claim.token
+    try:
+        _ingest(run, token, progress)
+    except lease.LeaseLost:
+        logger.warning("ingest run %s: another worker took it over; this one stops", run_id)
+    except Exception as exc:
+        if outages.s3_unreachable(exc):
+            message, retry_in = _unreachable_message(run_id, exc)
+        else:
+            message, retry_in = _failure_message(run, exc), None
+        if message is None:
+            lease.run_release(run_id, token)
+            raise
+        ingest_run_fail(run_id=run_id, message=message, claimed_by=token, retry_in=retry_in)
+    except BaseException:  # the worker is stopping: let the next attempt take it at once
+        lease.run_release(run_id, token)
+        raise
+    run.refresh_from_db()
+    return run
 
 
-def ingest_run_fail(*, run_id: int, message: str) -> None:
-    """Mark a run failed with the operator-facing message (what was committed stays)."""
+def _failure_message(run: IngestRun, exc: Exception) -> str | None:
+    """What the run's failure says, or None for an error a retry of the task may heal."""
+    if isinstance(exc, UnreadableFile):
+        return _with_partial_note(run.pk, str(exc))
+    if isinstance(exc, ClientError):
+        return _client_error_message(run, exc)
+    return None
+
+
+def _unreachable_message(run_id: int, exc: Exception) -> tuple[str, timedelta | None]:
+    run = IngestRun.objects.get(pk=run_id)
+    kept = f"the {run.rows_read} rows committed before are kept; " if run.rows_read else ""
+    message = f"S3 was unreachable ({exc}); {kept}"
+    left = lease.attempts_left(run)
+    if left == 0:
+        return message + _spent(run) + ": re-run it once S3 is back", None
+    delay = outages.retry_delay(run.attempts - run.attempts_at_rerun)
+    return (
+        message + f"retried automatically in {int(delay.total_seconds())} s "
+        f"({left} attempt(s) left)"
+    ), delay
+
+
+def _spent(run: IngestRun) -> str:
+    return f"gave up after {run.attempts - run.attempts_at_rerun} attempts (the cap)"
+
+
+def _attempts_spent_message(run: IngestRun) -> str:
+    last = f" Last error: {run.error}" if run.error else ""
+    return (
+        f"{_spent(run)}: none of them finished; the worker was lost each time (out of memory, "
+        "past its time limit, or its node stopped) or hit the same error. "
+        f"The {run.rows_read} rows committed are kept; fix the cause and re-run it.{last}"
+    )
+
+
+def ingest_run_fail(
+    *,
+    run_id: int,
+    message: str,
+    claimed_by: str | None = None,
+    retry_in: timedelta | None = None,
+) -> None:
+    """Mark a run failed with the operator-facing message (what was committed stays).
+
+    claimed_by: only while that lease holds it ("": only while nobody holds it), so a worker
+    never fails a run another one took over. retry_in: S3 was out of reach; beat queues it
+    again after this long.
+    """
+    runs = IngestRun.objects.filter(pk=run_id).exclude(status__in=FINISHED)
+    if claimed_by is not None:
+        runs = runs.filter(claimed_by=claimed_by)
     with transaction.atomic():
-        failed = (
-            IngestRun.objects.filter(pk=run_id)
-            .exclude(status__in=FINISHED)
-            .update(status=IngestRun.Status.FAILED, error=message, finished_at=timezone.now())
-        )
+        failed = runs.update(
+            status=IngestRun.Status.FAILED, error=message, finished_at=Now(), updated_at=Now(),
+            claimed_by="", retry_at=None if retry_in is None else Now() + retry_in,
+        )  # fmt: skip
         if failed:
             _audit_run_finished(run_id)
     logger.warning("ingest run %s failed: %s", run_id, message)
@@ -211,7 +266,7 @@ def _client_error_message(run: IngestRun, exc: ClientError) -> str | None:
     return None
 
 
-def _ingest(run: IngestRun, progress: ProgressCallback | None) -> None:
+def _ingest(run: IngestRun, token: str, progress: ProgressCallback | None) -> None:
     fmt = file_format(run.key)
     response = s3_client().get_object(Bucket=run.bucket, Key=run.key, IfMatch=f'"{run.etag}"')
     body = CountingReader(response["Body"])
@@ -220,14 +275,13 @@ def _ingest(run: IngestRun, progress: ProgressCallback | None) -> None:
     # Reading, parsing and validating the next chunk (a thread) overlaps loading this one (the
     # database's work, during which this thread waits without holding the GIL).
     for chunk in in_background(chunks, depth=PREFETCH_CHUNKS):
-        commit_chunk(run, chunk)
+        commit_chunk(run, chunk, claimed_by=token)
         _report(run, progress)
     with transaction.atomic():
-        IngestRun.objects.filter(pk=run.pk).update(
-            status=IngestRun.Status.SUCCEEDED,
-            finished_at=timezone.now(),
-            bytes_read=body.bytes_read,
-        )
+        lease.run_checkpoint(
+            run.pk, token, status=IngestRun.Status.SUCCEEDED, finished_at=Now(),
+            bytes_read=body.bytes_read, claimed_by="",
+        )  # fmt: skip
         _audit_run_finished(run.pk)
     _report(run, progress)
 
@@ -256,11 +310,45 @@ def ingest_run_rerun(*, actor, run_id: int) -> IngestRun:
                     f"only a failed run can be re-run; run {run_id} is {run.status}"
                 )
             before = {"status": run.status, "error": run.error}
-            run.status, run.error, run.finished_at = IngestRun.Status.QUEUED, "", None
-            run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+            # A new allowance of attempts: the operator fixed what spent the last one.
+            _queue_again(run, error="", attempts_at_rerun=run.attempts)
             audit_record(
                 actor=actor, action=AuditAction.INGEST_RERUN, obj=run, object_repr=run.uri,
                 before=before, after={"status": run.status, "resumes_after_row": run.rows_read},
             )  # fmt: skip
             dispatch.queue_on_commit(dispatch.INGEST_OBJECT, run.pk, robust=False)
             return run
+
+
+def _queue_again(run: IngestRun, **changes) -> None:
+    IngestRun.objects.filter(pk=run.pk).update(
+        status=IngestRun.Status.QUEUED, finished_at=None, retry_at=None, claimed_by="",
+        heartbeat_at=Now(), updated_at=Now(), **changes,
+    )  # fmt: skip
+    run.refresh_from_db()
+
+
+def ingest_runs_retry_due() -> list[int]:
+    """Beat: queue again the runs that failed because S3 was out of reach, once their retry
+    time came (the backoff doubles per attempt; the attempts cap ends it). Returns their ids.
+
+    They resume after their last committed row; the run keeps its error until a worker
+    takes it. Each is audited as a re-run by the system.
+    """
+    with transaction.atomic():
+        due = list(
+            IngestRun.objects.select_for_update(skip_locked=True)
+            .filter(status=IngestRun.Status.FAILED, retry_at__lte=Now())
+            .order_by("retry_at", "pk")[:RETRY_SWEEP_LIMIT]
+        )
+        for run in due:
+            before = {"status": run.status, "error": run.error}
+            _queue_again(run)
+            audit_record(
+                actor=system_actor(), action=AuditAction.INGEST_RERUN, obj=run,
+                object_repr=run.uri, before=before,
+                after={"status": run.status, "resumes_after_row": run.rows_read,
+                       "reason": "S3 was unreachable: retried automatically"},
+            )  # fmt: skip
+            dispatch.queue_on_commit(dispatch.INGEST_OBJECT, run.pk)
+    return [run.pk for run in due]

@@ -1,5 +1,6 @@
 """The Ingest page: recent runs with their progress and books (for roles that read cases)."""
 
+from django.conf import settings
 from django.shortcuts import render
 
 from cases.http import may_view_cases
@@ -12,5 +13,9 @@ def ingest_runs(request):
     return render(
         request,
         "cases/ingest_runs.html",
-        {"runs": runs, "any_running": any(run.status in UNFINISHED for run in runs)},
+        {
+            "runs": runs,
+            "any_running": any(run.status in UNFINISHED for run in runs),
+            "max_attempts": settings.FRAUDCASE_INGEST_MAX_ATTEMPTS,
+        },
     )

@@ -117,6 +117,7 @@ class Case(models.Model):
             ("rerun_ingest", "Re-run failed ingest runs"),
             ("sync_cases", "Read every case over the REST API (service accounts)"),
             ("submit_flags", "Submit flagged transactions and start ingest runs over the API"),
+            ("view_team_analytics", "See the team's dashboards (analysts see their own figures)"),
         ]
         constraints = [
             # Ingest attaches an account's transactions to its one open case; two workers

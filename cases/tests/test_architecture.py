@@ -18,6 +18,8 @@ OUTSIDE = (".tests", ".migrations", ".management", ".demo")
 LONGEST_MODULE = 410  # lines: "about 400", past which a module becomes a package
 # Configuration, one entry per variable: splitting it would hide where a variable is read.
 LONG_BY_NATURE = {"fraudcase/settings.py"}
+# Celery's retry_backoff_max when a task with retry_backoff sets none.
+CELERY_DEFAULT_BACKOFF_MAX = 600
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +130,33 @@ def test_every_task_services_queue_by_name_is_registered():
     app.loader.import_default_modules()
     assert set(dispatch.TASK_NAMES) <= set(app.tasks), set(dispatch.TASK_NAMES) - set(app.tasks)
     assert {entry["task"] for entry in app.conf.beat_schedule.values()} <= set(app.tasks)
+
+
+def test_no_task_outlives_the_brokers_visibility_timeout():
+    """Redis hands a task still unacknowledged after the visibility timeout to a second
+    worker, whether or not the first is still at it: every task's hard time limit, and every
+    retry delay, must end before it (docs/architecture.md, "Time limits")."""
+    from django.conf import settings
+
+    from cases.ingest.tasks import ingest_object
+    from fraudcase.celery import app, tasks_outliving_visibility
+
+    app.loader.import_default_modules()
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    limits = {name: task.time_limit or app.conf.task_time_limit for name, task in ours.items()}
+    assert len(ours) >= 10
+    assert {name: limit for name, limit in limits.items() if not limit or limit >= timeout} == {}
+    backoffs = {
+        name: getattr(task, "retry_backoff_max", CELERY_DEFAULT_BACKOFF_MAX)
+        for name, task in ours.items()
+        if getattr(task, "retry_backoff", False)
+    }
+    assert {name: delay for name, delay in backoffs.items() if delay >= timeout} == {}
+    # A redelivered ingest task waits for the dead holder's lease at most this long.
+    assert timeout > settings.FRAUDCASE_INGEST_STALE_SECONDS + 1
+    assert ingest_object.name in limits
+    assert tasks_outliving_visibility(app) == []
 
 
 @pytest.mark.django_db

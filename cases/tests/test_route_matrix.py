@@ -47,6 +47,7 @@ CASE_LEADS = {**CASE_WORKERS, "analyst": DENIED}
 QUEUE_WORKERS = {**READERS, "auditor": DENIED}
 LEADS = {"nobody": DENIED, "analyst": DENIED, "outsider": DENIED, "auditor": DENIED, "lead": OK, "admin": OK}  # fmt: skip
 AUDITORS = {**LEADS, "auditor": OK, "lead": DENIED}
+TEAM_ANALYTICS = {**LEADS, "auditor": OK}  # the team's dashboards; analysts see their own figures
 
 
 def _case(world) -> dict:
@@ -107,6 +108,13 @@ ROUTES = {
     ),  # fmt: skip
     "ip-detail": ("get", lambda w: {"ip": "81.2.69.7"}, None, READERS),
     "ip-map": ("get", None, None, READERS),
+    "analytics": ("get", None, None, READERS),
+    "analytics-quality": ("get", None, None, TEAM_ANALYTICS),
+    "analytics-drift": ("get", None, None, TEAM_ANALYTICS),
+    "analytics-money": ("get", None, None, TEAM_ANALYTICS),
+    "analytics-curation": ("get", None, None, TEAM_ANALYTICS),
+    "analytics-operations": ("get", None, None, READERS),
+    "analytics-labels": ("get", None, None, READERS),
     "case-claim-next": ("post", None, None, QUEUE_WORKERS),
     # Bulk actions go case by case: another queue's case is refused inside (nothing changes).
     "case-bulk": (

@@ -27,6 +27,8 @@ class WebhookEventType(models.TextChoices):
     LABEL_EXPORTED = "label.exported", "Label batch exported"
     INGEST_RUN_FINISHED = "ingest_run.finished", "Ingest run finished"
     INGEST_RUN_FAILED = "ingest_run.failed", "Ingest run failed"
+    # analytics.drift: a batch or day whose distribution moved past a threshold.
+    DRIFT_DETECTED = "drift.detected", "Drift detected"
 
 
 def new_webhook_secret() -> str:

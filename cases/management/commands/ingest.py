@@ -14,7 +14,9 @@ from cases.s3 import BadS3Uri, parse_s3_uri
 class Command(BaseCommand):
     help = (
         "Ingest flagged-transaction files (csv, csv.gz, jsonl, jsonl.gz, parquet) from S3. "
-        "Objects already taken in (same bucket, key and ETag) are skipped."
+        "Objects already taken in (same bucket, key and ETag) are skipped. Exits non-zero "
+        "when any object it covers ended failed, this time or before (a skipped failed run "
+        "counts: re-run it from the Ingest admin)."
     )
 
     def add_arguments(self, parser):
@@ -39,17 +41,23 @@ class Command(BaseCommand):
         if not registered:
             raise CommandError(f"No objects under {uri}.")
         pending = [run for run, _ in registered if run.status not in ingest_services.FINISHED]
+        failed = 0
         for run, _ in registered:
             if run.status in ingest_services.FINISHED:
-                self.stdout.write(f"skip {run.uri}: already {run.status} (run {run.pk})")
+                line = f"skip {run.uri}: already {run.status} (run {run.pk})"
+                if run.status == IngestRun.Status.FAILED:
+                    failed += 1
+                    self.stdout.write(self.style.ERROR(f"{line}\n          {run.error}"))
+                else:
+                    self.stdout.write(line)
         if run_async:
             for run in pending:
                 dispatch.queue(dispatch.INGEST_OBJECT, run.pk)
             self.stdout.write(
                 self.style.SUCCESS(f"queued {len(pending)} object(s) for the workers")
             )
+            self._exit_if_failed(failed, len(registered))
             return
-        failed = 0
         for run in pending:
             run = self._ingest_one(run, show_progress=not no_progress)
             line = (
@@ -61,10 +69,11 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.ERROR(f"{line}\n          {run.error}"))
             else:
                 self.stdout.write(self.style.SUCCESS(line))
+        self._exit_if_failed(failed, len(registered))
+
+    def _exit_if_failed(self, failed: int, covered: int) -> None:
         if failed:
-            raise CommandError(
-                f"{failed} of {len(pending)} object(s) failed; see the messages above."
-            )
+            raise CommandError(f"{failed} of {covered} object(s) failed; see the messages above.")
 
     def _ingest_one(self, run: IngestRun, *, show_progress: bool) -> IngestRun:
         with tqdm(

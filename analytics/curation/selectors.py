@@ -1,0 +1,59 @@
+"""Curation: countries, ASNs and IPs by flagged volume and fraud rate.
+
+Countries come from the rollups (volume) and the label facts (fraud rate) in SQL; IPs and
+their ASNs from the IP map's aggregation (analytics.selectors.ip_map, kept in the cache), so
+the IP figures are those of the IP map for the same days.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from analytics.common.ranges import DayRange
+from analytics.selectors import IpMapFilters, ip_map
+
+TOP = 20
+
+
+def top_countries(day_range: DayRange, *, limit: int = TOP) -> list[list]:
+    """[country, flagged, labelled, fraud, fraud rate among labelled], most flagged first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """WITH flagged AS (
+                   SELECT value AS country, sum(transactions) AS n FROM analytics_categoryrollup
+                   WHERE dimension = 'country' AND day BETWEEN %(since)s AND %(until)s GROUP BY 1
+               ), labelled AS (
+                   SELECT country, count(*) AS n, count(*) FILTER (WHERE label = 'fraud') AS fraud
+                   FROM analytics_labelfact WHERE day BETWEEN %(since)s AND %(until)s GROUP BY 1
+               )
+               SELECT coalesce(nullif(flagged.country, ''), '(none)'), flagged.n,
+                      coalesce(labelled.n, 0), coalesce(labelled.fraud, 0),
+                      labelled.fraud::float8 / nullif(labelled.n, 0)
+               FROM flagged LEFT JOIN labelled USING (country)
+               ORDER BY flagged.n DESC, 1 LIMIT %(limit)s""",
+            {"since": day_range.since, "until": day_range.until, "limit": limit},
+        )
+        return [list(row) for row in cursor.fetchall()]
+
+
+def top_ips_and_asns(day_range: DayRange, *, limit: int = TOP) -> tuple[list[list], list[list]]:
+    """([ip, place, ASN, flagged, labelled, fraud, fraud rate, IP page], [ASN, organisation,
+    IPs, flagged, labelled, fraud, fraud rate]) from the IP map of the same days."""
+    result = ip_map(IpMapFilters(since=day_range.since, until=day_range.until))
+    points = sorted(result.points + result.unplaced, key=lambda p: (-p.transactions, p.ip))
+    ips = [
+        [p.ip, p.place or p.kind, f"AS{p.asn}" if p.asn else "", p.transactions, p.labelled,
+         p.fraud, p.fraud_rate, p.url]
+        for p in points[:limit]
+    ]  # fmt: skip
+    asns: dict[str, list] = {}
+    for p in points:
+        key = f"AS{p.asn}" if p.asn else "(unknown)"
+        row = asns.setdefault(key, [key, p.as_org, 0, 0, 0, 0, None])
+        row[2] += 1
+        row[3] += p.transactions
+        row[4] += p.labelled
+        row[5] += p.fraud
+    for row in asns.values():
+        row[6] = row[5] / row[4] if row[4] else None
+    return ips, sorted(asns.values(), key=lambda r: (-r[3], r[0]))[:limit]

@@ -1,0 +1,92 @@
+"""Label health in SQL: labels per analyst and day, agreement between analysts on shared
+accounts, labels held by the guards, flips and retractions. analyst_id (not None) limits each
+figure to that analyst's own labels."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+
+from analytics.common.ranges import DayRange
+
+
+def _rows(sql: str, day_range: DayRange, analyst_id: int | None) -> list[list]:
+    start, end = day_range.moments()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {
+            "zone": timezone.get_current_timezone_name(), "start": start, "end": end,
+            "since": day_range.since, "until": day_range.until, "analyst": analyst_id,
+        })  # fmt: skip
+        return [list(row) for row in cursor.fetchall()]
+
+
+def _mine(analyst_id: int | None, column: str) -> str:
+    return "" if analyst_id is None else f"AND {column} = %(analyst)s"
+
+
+def labels_per_analyst(day_range: DayRange, *, analyst_id: int | None = None) -> list[list]:
+    """[day, analyst, label versions written, of them fraud]."""
+    return _rows(
+        f"""SELECT (v.decided_at AT TIME ZONE %(zone)s)::date, coalesce(u.username, '(removed)'),
+                   count(*), count(*) FILTER (WHERE v.label = 'fraud')
+            FROM cases_labelversion v LEFT JOIN auth_user u ON u.id = v.analyst_id
+            WHERE v.decided_at >= %(start)s AND v.decided_at < %(end)s {_mine(analyst_id, "v.analyst_id")}
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        day_range, analyst_id,
+    )  # fmt: skip
+
+
+def agreement_on_shared_accounts(day_range: DayRange, *, analyst_id: int | None = None):
+    """[analyst, accounts shared with another analyst, accounts where all labels agree, share]:
+    accounts whose transactions (of the range) carry current labels by two analysts or more."""
+    return _rows(
+        f"""WITH labelled AS (
+                SELECT account_id, labelled_by_id, label FROM analytics_labelfact
+                WHERE day BETWEEN %(since)s AND %(until)s AND labelled_by_id IS NOT NULL
+            ), shared AS (
+                SELECT account_id, count(DISTINCT label) = 1 AS agree FROM labelled
+                GROUP BY account_id HAVING count(DISTINCT labelled_by_id) >= 2
+            )
+            SELECT coalesce(u.username, '(removed)'), count(*), count(*) FILTER (WHERE shared.agree),
+                   round(avg(shared.agree::int), 4)::float8
+            FROM shared JOIN (SELECT DISTINCT account_id, labelled_by_id FROM labelled) AS mine USING (account_id)
+            LEFT JOIN auth_user u ON u.id = mine.labelled_by_id
+            WHERE true {_mine(analyst_id, "mine.labelled_by_id")}
+            GROUP BY 1 ORDER BY 1""",
+        day_range, analyst_id,
+    )  # fmt: skip
+
+
+def guards_per_day(day_range: DayRange, *, analyst_id: int | None = None) -> list[list]:
+    """[day, hold reason, labels held by the guards (whatever became of them since)]."""
+    return _rows(
+        f"""SELECT (v.decided_at AT TIME ZONE %(zone)s)::date, v.hold_reason, count(*)
+            FROM cases_labelversion v
+            WHERE v.hold_reason <> '' AND v.decided_at >= %(start)s AND v.decided_at < %(end)s
+            {_mine(analyst_id, "v.analyst_id")}
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        day_range,
+        analyst_id,
+    )
+
+
+def flips_and_retractions_per_day(day_range: DayRange, *, analyst_id: int | None = None):
+    """[day, flips (a version changing the label before it), retractions of exported ones]."""
+    return _rows(
+        f"""SELECT day, sum(flips), sum(retractions) FROM (
+                SELECT (v.decided_at AT TIME ZONE %(zone)s)::date AS day, count(*) AS flips,
+                       0 AS retractions
+                FROM cases_labelversion v JOIN cases_labelversion s ON s.id = v.supersedes_id
+                WHERE v.label <> s.label AND v.decided_at >= %(start)s AND v.decided_at < %(end)s
+                {_mine(analyst_id, "v.analyst_id")}
+                GROUP BY 1
+                UNION ALL
+                SELECT (o.created_at AT TIME ZONE %(zone)s)::date, 0, count(*)
+                FROM cases_labeloutbox o JOIN cases_labelversion v ON v.id = o.label_version_id
+                WHERE o.action = 'retract' AND o.created_at >= %(start)s AND o.created_at < %(end)s
+                {_mine(analyst_id, "v.analyst_id")}
+                GROUP BY 1
+            ) AS days GROUP BY day ORDER BY day""",
+        day_range,
+        analyst_id,
+    )

@@ -1,0 +1,182 @@
+"""Rollups the dashboards read instead of the transactions table, and drift alerts.
+
+- BatchRollup, FeatureRollup, CategoryRollup: flagged transactions per (ingest run, day),
+  added to by ingest in each chunk's own transaction (analytics.rollups.record_chunk), so a
+  retried chunk never counts twice. run_id 0 holds transactions that came some other way
+  (rebuilt by analytics.rollups.rollups_rebuild).
+- LabelFact: one narrow row per labelled transaction (its current label with the detector's
+  view), kept by a PostgreSQL trigger on cases_transaction (migration 0001): every path that
+  changes a label (services, quarantine, admin, bulk updates) keeps it without a hook.
+- DriftAlert: a batch or a day whose distribution moved past a threshold.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+from pgvector.django import VectorField
+
+# Histogram bins (the same in Python and in SQL; see analytics.rollups).
+SCORE_BINS = 20  # the score in [0, 1] in bins of 0.05
+FEATURE_LOW, FEATURE_HIGH, FEATURE_STEP = -4.0, 4.0, 0.5  # scaled features
+FEATURE_BINS = int((FEATURE_HIGH - FEATURE_LOW) / FEATURE_STEP) + 2  # + under- and overflow
+CATEGORY_DIMENSIONS = ("country", "channel", "merchant_category")
+
+
+class BatchRollup(models.Model):
+    """Flagged transactions of one ingest run on one day (by occurred_at) for one model."""
+
+    run_id = models.BigIntegerField(help_text="the ingest run; 0: not from an ingest run")
+    day = models.DateField()
+    model_version = models.CharField(max_length=64)
+    transactions = models.BigIntegerField(default=0)
+    # The raw amount in each transaction's own currency (see analytics.money.selectors).
+    amount = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    score_sum = models.FloatField(default=0)
+    approve = models.BigIntegerField(default=0)
+    investigate = models.BigIntegerField(default=0)
+    block = models.BigIntegerField(default=0)
+    no_outcome = models.BigIntegerField(default=0)
+    score_histogram = ArrayField(models.BigIntegerField())
+    embedding_sum = VectorField(dimensions=settings.FRAUDCASE_EMBEDDING_DIM, null=True)
+    embeddings = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run_id", "day", "model_version"], name="batch_rollup_once"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="batch_rollup_day_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.day} {self.model_version}"
+
+
+class FeatureRollup(models.Model):
+    """One numeric feature of one ingest run's transactions on one day: count, sums, bins."""
+
+    run_id = models.BigIntegerField()
+    day = models.DateField()
+    feature = models.CharField(max_length=64)
+    values = models.BigIntegerField(default=0)
+    total = models.FloatField(default=0)
+    squares = models.FloatField(default=0)
+    histogram = ArrayField(models.BigIntegerField())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run_id", "day", "feature"], name="feature_rollup_once")
+        ]
+        indexes = [models.Index(fields=["day"], name="feature_rollup_day_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.day} {self.feature}"
+
+
+class CategoryRollup(models.Model):
+    """How many of one ingest run's transactions on one day had this country, channel or MCC."""
+
+    run_id = models.BigIntegerField()
+    day = models.DateField()
+    dimension = models.CharField(max_length=24)
+    value = models.CharField(max_length=64)
+    transactions = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run_id", "day", "dimension", "value"], name="category_rollup_once"
+            )
+        ]
+        indexes = [models.Index(fields=["dimension", "day"], name="category_rollup_day_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.day} {self.dimension}={self.value}"
+
+
+class LabelFact(models.Model):
+    """A labelled transaction's current label and the detector's view (trigger-kept)."""
+
+    transaction_id = models.BigIntegerField(primary_key=True)  # cases_transaction.id
+    case_id = models.BigIntegerField()
+    account_id = models.CharField(max_length=128)
+    occurred_at = models.DateTimeField()
+    day = models.DateField(help_text="occurred_at's day")
+    labelled_at = models.DateTimeField(null=True)
+    labelled_by_id = models.BigIntegerField(null=True)
+    label = models.CharField(max_length=16)
+    model_version = models.CharField(max_length=64)
+    score = models.FloatField()
+    outcome = models.CharField(max_length=16, blank=True)
+    decision = models.CharField(max_length=16, blank=True)
+    neighbour_share = models.FloatField(null=True)
+    country = models.CharField(max_length=2, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["model_version", "day"], name="label_fact_model_day_idx"),
+            models.Index(fields=["day"], name="label_fact_day_idx"),
+            models.Index(fields=["labelled_at"], name="label_fact_labelled_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"transaction {self.transaction_id}: {self.label}"
+
+
+class DriftScope(models.TextChoices):
+    BATCH = "batch", "Ingest batch"
+    DAY = "day", "Day"
+
+
+class DriftAlert(models.Model):
+    """One measure of a batch or a day past its threshold against the reference before it."""
+
+    scope = models.CharField(max_length=8, choices=DriftScope.choices)
+    run_id = models.BigIntegerField(null=True, blank=True)
+    day = models.DateField(null=True, blank=True)
+    measure = models.CharField(max_length=24, help_text="psi, share_change or centroid_shift")
+    subject = models.CharField(max_length=96, help_text="feature, score, or dimension:value")
+    value = models.FloatField()
+    threshold = models.FloatField()
+    reference_from = models.DateField()
+    reference_to = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The checker may look at a batch or day again (a retry): one alert per measure.
+            models.UniqueConstraint(
+                fields=["scope", "run_id", "day", "measure", "subject"],
+                nulls_distinct=False,
+                name="drift_alert_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.run_id or self.day}: {self.measure} {self.subject}"
+
+
+class DriftCheck(models.Model):
+    """A batch or day the drift checker has looked at (so it looks once)."""
+
+    scope = models.CharField(max_length=8, choices=DriftScope.choices)
+    run_id = models.BigIntegerField(null=True, blank=True)
+    day = models.DateField(null=True, blank=True)
+    alerts = models.PositiveIntegerField(default=0)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "run_id", "day"], nulls_distinct=False, name="drift_check_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.run_id or self.day} checked"

@@ -1,0 +1,48 @@
+"""The detector quality dashboard (thin: the form, one selector, the charts, render)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from analytics.common.access import team_dashboard
+from analytics.common.pages import dashboard_response, range_from
+from analytics.common.ranges import RangeForm
+from analytics.quality.charts import quality_charts
+from analytics.quality.selectors import DETECTOR_CALLS, quality_report
+
+
+class QualityForm(RangeForm):
+    model_a = forms.CharField(required=False, max_length=64, label="Model version")
+    model_b = forms.CharField(required=False, max_length=64, label="Compare with")
+    target_precision = forms.FloatField(
+        required=False, min_value=0.01, max_value=1, label="Target precision",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )  # fmt: skip
+    detector_call = forms.ChoiceField(
+        required=False, label="Detector calls fraud when",
+        choices=[("block", "it says block"), ("flag", "it says block or investigate")],
+    )  # fmt: skip
+
+
+@team_dashboard
+def quality_page(request):
+    """Precision, recall and F1 of the detector per model version against analyst labels."""
+    form, day_range = range_from(request, QualityForm)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    target = data.get("target_precision") or 0.9
+    call = data.get("detector_call") or "block"
+    report = quality_report(day_range, target_precision=target, detector_call=call)
+    versions = list(report)
+    model_a = data.get("model_a") or (versions[-1] if versions else "")
+    model_b = data.get("model_b") or (versions[-2] if len(versions) > 1 else "")
+    chosen = [report[m] for m in (model_a, model_b) if m in report]
+    if len(chosen) == 2 and chosen[0].model_version == chosen[1].model_version:
+        chosen = chosen[:1]
+    return dashboard_response(
+        request, template="analytics/dashboards/quality.html", title="Detector quality",
+        form=form, day_range=day_range, charts=quality_charts(report, chosen, day_range),
+        context={"report": report, "chosen": chosen, "versions": versions, "target": target,
+                 "detector_call": DETECTOR_CALLS[call],
+                 "min_labels": settings.FRAUDCASE_ANALYTICS_MIN_LABELS},
+    )  # fmt: skip

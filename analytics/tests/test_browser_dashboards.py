@@ -1,0 +1,76 @@
+"""The dashboards in a real browser (Debian's Chromium through Playwright) on a live server:
+every dashboard draws its charts with data under the content security policy (no violation,
+no console message), and a chart's downloaded CSV equals its table."""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from playwright.sync_api import expect
+
+from analytics.rollups import rollups_rebuild
+from analytics.tests.builders import quality_dataset
+from cases.tests.test_browser_csp import REPORT_VIOLATIONS
+from cases.tests.workflow_fixtures import make_user
+from conftest import sign_in_lead_browser
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+RANGE = "?since=2026-11-01&until=2026-11-30"
+# Per dashboard, a chart that must be drawn with data from the built dataset.
+DRAWN = {
+    "quality": "quality-pr", "drift": "drift-psi", "operations": "ops-flagged",
+    "money": "money-daily", "labels": "labels-per-analyst", "curation": "curation-countries",
+}  # fmt: skip
+
+
+def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_server, browser_page):
+    cache.clear()
+    lead = make_user("lea", "lead")
+    ana = make_user("ana", "analyst")
+    quality_dataset(analyst=ana)
+    from analytics.models import LabelFact
+    from cases.models import LabelVersion
+
+    LabelVersion.objects.filter(
+        transaction_id__in=LabelFact.objects.values("transaction_id")
+    ).update(analyst=ana)
+    rollups_rebuild()
+    page = browser_page
+    violations, console = [], []
+    page.expose_function("reportCspViolation", lambda report: violations.append(report))
+    page.add_init_script(REPORT_VIOLATIONS)
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    sign_in_lead_browser(page, live_server, lead)
+
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("link", name="Analytics").click()
+    expect(page.get_by_role("heading", name="Detector quality")).to_be_visible()
+
+    for dashboard, chart_id in DRAWN.items():
+        page.goto(f"{live_server.url}/analytics/{dashboard}/{RANGE}")
+        holder = page.locator(f"#{chart_id}[data-rendered]")
+        expect(holder).to_be_attached()
+        assert int(holder.get_attribute("data-rendered")) > 0, dashboard
+        expect(page.locator(".dashboard-chart:not([data-rendered])")).to_have_count(0)
+
+    page.goto(f"{live_server.url}/analytics/quality/{RANGE}")
+    expect(page.locator("#quality-pr[data-rendered]")).to_be_attached()
+    page.locator("#quality-pr").scroll_into_view_if_needed()
+    box = page.locator("#quality-pr .scatterlayer .point").nth(4).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
+    expect(page.locator("#quality-pr .hoverlayer .hovertext").first).to_be_attached()
+    with page.expect_download() as download_info:
+        page.locator("#quality-pr-csv").click()
+    downloaded = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
+    page.locator("#quality-pr-table").locator("xpath=..").locator("summary").click()
+    table = page.locator("#quality-pr-table tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent.trim()))"
+    )
+    assert downloaded == table and len(table) == 13  # the header, m2 two points, m1 ten
+    page.wait_for_timeout(300)
+    assert violations == []
+    assert console == []

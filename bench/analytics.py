@@ -1,0 +1,274 @@
+"""Analytics dashboards: each dashboard's server time at 1M transactions, 200k labels and 100
+ingest batches, and what the ingest rollup adds to ingest.
+
+Seeds with bench/pages.py's binary COPY (1M transactions in 50k cases), then in SQL: 100
+ingest runs over the transactions, numeric features on every transaction, 200k labels (their
+label versions, a few flips), 10k closed cases with their audit events; rebuilds the rollups
+(analytics.rollups.rollups_rebuild) and gives every batch rollup an embedding sum (the seed
+has no embeddings). Each dashboard is then requested as a signed-in lead over its default
+range (the last 30 days): the first request of the process ("cold": new connection, Django's
+and the page's caches empty; PostgreSQL's buffers not dropped), then N timed requests
+("warm"). Last, N flagged rows (RowFactory of bench/ingest.py: embeddings, features) are
+ingested through the real path twice per setting, rollups on and off, alternating.
+
+    .venv/bin/python bench/analytics.py --requests 50 --ingest-rows 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run through a wrapper too
+from vardir import prepare_var_dir, use_own_servers  # noqa: E402
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = BASE_DIR / "var" / "bench-analytics"
+MARKER = ".fraudcase-bench-analytics"
+sys.path.insert(0, str(BASE_DIR))
+
+DASHBOARDS = ("analytics-quality", "analytics-drift", "analytics-operations", "analytics-money",
+              "analytics-labels", "analytics-curation")  # fmt: skip
+RUNS, LABELS, CLOSED = 100, 200_000, 10_000
+FEATURES = ("log_amount", "hour_sin", "hour_cos", "velocity_1h", "velocity_24h", "new_device",
+            "geo_distance", "ip_accounts_24h")  # fmt: skip
+
+
+def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
+    """Runs, features, labels, closes and rollups on top of bench/pages.py's seed (seconds)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from analytics.rollups import rollups_rebuild
+
+    took = {}
+    analysts = list(get_user_model().objects.filter(username__startswith="analyst-").values_list("pk", flat=True))  # fmt: skip
+    features = ", ".join(f"'{name}', round((random() * 6 - 3)::numeric, 3)" for name in FEATURES)
+    steps = [
+        (
+            "ingest runs",
+            f"""INSERT INTO cases_ingestrun (bucket, kind, key, etag, file_format, status,
+            triggered_by, rows_read, rows_loaded, rows_duplicate, rows_quarantined, bytes_read,
+            cases_opened, attempts, error, created_at, started_at, finished_at, updated_at)
+            SELECT 'bench', 'flagged', 'flagged/part-' || n || '.parquet', md5(n::text), 'parquet',
+                   'succeeded', 'bench', {transactions // RUNS} + 10, {transactions // RUNS}, 5, 5, 0,
+                   0, 1, '', now() - (n || ' hours')::interval * 7, now() - (n || ' hours')::interval * 7,
+                   now() - (n || ' hours')::interval * 7 + interval '5 minutes', now()
+            FROM generate_series(1, {RUNS}) AS n""",
+        ),
+        (
+            "runs and features on transactions",
+            f"""UPDATE cases_transaction SET
+            ingest_run_id = (SELECT min(id) FROM cases_ingestrun) + least({RUNS - 1}, floor(
+                {RUNS} * extract(epoch FROM occurred_at - bounds.first)
+                / extract(epoch FROM bounds.last - bounds.first))::int),
+            features = jsonb_build_object({features})
+            FROM (SELECT min(occurred_at) AS first, max(occurred_at) + interval '1 second' AS last
+                  FROM cases_transaction) AS bounds""",
+        ),
+        (
+            "label versions",
+            f"""INSERT INTO cases_labelversion (transaction_id, version, label,
+            reason_codes, analyst_id, analyst_pseudonym, case_id, decided_at, why, model_version,
+            similarity_score, detector_outcome, neighbour_fraud_share, contradicts_model, status,
+            hold_reason, review_note)
+            SELECT t.id, 1, CASE WHEN random() < t.similarity_score THEN 'fraud' ELSE 'legitimate' END,
+                   '[]', (ARRAY{analysts})[1 + (t.id % {len(analysts)})], 'an_bench', t.case_id,
+                   t.occurred_at + random() * interval '5 days', 'analyst', t.model_version,
+                   t.similarity_score, t.outcome,
+                   CASE WHEN t.id % 3 = 0 THEN NULL ELSE random() END, false,
+                   CASE WHEN t.id % 500 = 0 THEN 'held' ELSE 'pending' END,
+                   CASE WHEN t.id % 500 = 0 THEN 'contradiction_burst' ELSE '' END, ''
+            FROM cases_transaction t WHERE t.id % {max(1, transactions // LABELS)} = 0""",
+        ),
+        (
+            "labels on transactions (the trigger writes the facts)",
+            """UPDATE cases_transaction t
+            SET label = v.label, labelled_at = v.decided_at, labelled_by_id = v.analyst_id
+            FROM cases_labelversion v WHERE v.transaction_id = t.id AND v.status = 'pending'""",
+        ),
+        (
+            "closed cases",
+            f"""UPDATE cases_case SET status = 'closed', resolution = 'inconclusive',
+            closed_at = opened_at + random() * interval '3 days' WHERE id % {max(2, cases // CLOSED)} = 0""",
+        ),
+        (
+            "their audit events",
+            f"""INSERT INTO cases_auditevent (occurred_at, actor_id, actor_name,
+            action, object_type, object_id, object_repr, before, after, request_id,
+            client_request_id, via_token, client_ip, previous_hash, hash)
+            SELECT e.at, u.id, u.username, e.action, 'cases.case', c.id::text, '', NULL, NULL, '',
+                   '', '', NULL, '', md5(c.id::text || e.action || random()::text)
+            FROM cases_case c
+            CROSS JOIN LATERAL (VALUES ('case_viewed', c.opened_at + (c.closed_at - c.opened_at) / 4),
+                                       ('case_closed', c.closed_at)) AS e(action, at)
+            JOIN auth_user u ON u.id = (ARRAY{analysts})[1 + (c.id % {len(analysts)})]
+            WHERE c.status = 'closed'""",
+        ),
+    ]
+    with connection.cursor() as cursor:
+        for name, sql in steps:
+            started = time.perf_counter()
+            cursor.execute(sql)
+            took[name] = time.perf_counter() - started
+            print(
+                f"  {name}: {cursor.rowcount:,} rows, {took[name]:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    started = time.perf_counter()
+    written = rollups_rebuild()
+    took["rollups rebuild"] = time.perf_counter() - started
+    print(
+        f"  rollups rebuilt in {took['rollups rebuild']:.1f} s: {written}",
+        file=sys.stderr,
+        flush=True,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE analytics_batchrollup r SET embeddings = transactions, embedding_sum = "
+            "(SELECT array_agg(random())::vector FROM generate_series(1, 384) WHERE r.id > 0)"
+        )
+        cursor.execute("VACUUM ANALYZE")
+    return took
+
+
+def measure_dashboards(requests: int) -> list[dict]:
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+    from pages import LEAD, signed_in_client
+
+    client = signed_in_client(LEAD)
+    results = []
+    for name in DASHBOARDS:
+        url = reverse(name)
+        cache.clear()
+        connection.close()  # a new backend: its catalog and plan caches empty
+        started = time.perf_counter()
+        response = client.get(url)
+        cold = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+        timings = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            client.get(url)
+            timings.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url)
+        timings.sort()
+        results.append({
+            "page": url, "cold_ms": cold, "p50_ms": statistics.median(timings),
+            "p95_ms": timings[max(0, round(0.95 * len(timings)) - 1)], "queries": len(queries),
+        })  # fmt: skip
+        print(
+            f"  {url}: cold {cold:.0f} ms, warm p95 {results[-1]['p95_ms']:.0f} ms",
+            file=sys.stderr,
+            flush=True,
+        )
+    return results
+
+
+def measure_ingest(rows: int, rounds: int) -> list[tuple[str, float]]:
+    """Ingest `rows` new flagged rows per try through the real path, rollups off and on."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+    from ingest import RowFactory
+
+    from cases.fileformats import encode_rows
+    from cases.ingest import services as ingest_services
+    from cases.s3 import ensure_bucket, s3_client
+
+    factory = RowFactory(total_rows=rows)
+    client = s3_client()
+    bucket = settings.FRAUDCASE_INBOX_BUCKET
+    ensure_bucket(client, bucket)
+    timings = []
+    for attempt in range(rounds):
+        for rollups in (False, True) if attempt % 2 == 0 else (True, False):
+            tag = f"r{attempt}{'on' if rollups else 'off'}"
+            key = f"flagged/bench-{tag}.parquet"
+            client.put_object(
+                Bucket=bucket, Key=key, Body=encode_rows(factory.part(0, rows, tag), "parquet")
+            )
+            (run_id,) = [r for r in ingest_services.inbox_scan(bucket=bucket)]
+            with override_settings(
+                FRAUDCASE_ANALYTICS_ROLLUPS=rollups, FRAUDCASE_INGEST_CHUNK_ROWS=5000
+            ):
+                started = time.perf_counter()
+                run = ingest_services.ingest_run_execute(run_id=run_id)
+                timings.append(("on" if rollups else "off", time.perf_counter() - started))
+            print(
+                f"  ingest {tag}: {run.rows_loaded} rows in {timings[-1][1]:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--cases", type=int, default=50_000)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--ingest-rows", type=int, default=20_000)
+    parser.add_argument("--ingest-rounds", type=int, default=2)
+    parser.add_argument("--var-dir", type=Path, default=DEFAULT_VAR_DIR)
+    parser.add_argument("--reuse", action="store_true", help="keep a database seeded earlier")
+    args = parser.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=BASE_DIR).stdout.strip()  # fmt: skip
+    prepare_var_dir(args.var_dir, marker=MARKER, made_by="bench/analytics.py", reuse=args.reuse)
+    use_own_servers(args.var_dir)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    from fraudcase import embedded
+
+    try:
+        call_command("migrate", verbosity=0)
+        from pages import existing_data, seed
+
+        took = {}
+        if not (args.reuse and existing_data()):
+            started = time.perf_counter()
+            seed(args.transactions, args.cases)
+            took["pages seed"] = time.perf_counter() - started
+            took.update(seed_analytics(args.transactions, args.cases))
+        plain_static = {
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+        with override_settings(STORAGES=plain_static):
+            pages = measure_dashboards(args.requests)
+        ingest = measure_ingest(args.ingest_rows, args.ingest_rounds)
+        print(f"\ncommit {commit}; load average {os.getloadavg()}; seeding {took}\n")
+        print("| dashboard | cold ms | warm p50 ms | warm p95 ms | SQL queries |")
+        print("|---|---:|---:|---:|---:|")
+        for r in pages:
+            print(
+                f"| {r['page']} | {r['cold_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['queries']} |"
+            )
+        off = [s for kind, s in ingest if kind == "off"]
+        on = [s for kind, s in ingest if kind == "on"]
+        print(f"\ningest of {args.ingest_rows} rows: rollups off {off} s, on {on} s; "
+              f"added {100 * (sum(on) / sum(off) - 1):.1f} %")  # fmt: skip
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        embedded.stop_all(args.var_dir)
+
+
+if __name__ == "__main__":
+    main()
