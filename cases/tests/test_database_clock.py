@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from analytics.operations.selectors import time_to_breach
 from cases.casefile.selectors import case_detail, case_page
 from cases.clock import database_now
 from cases.labels.services.export import label_batch_claim
@@ -69,6 +70,7 @@ def test_a_case_due_by_the_database_clock_is_not_overdue_by_a_fast_host_clock(te
     assert row.pk == case.pk and row.sla_breached is False
     page = case_page(case_detail(case.reference, viewer=lead), viewer=lead, with_similar=False)
     assert page.sla_breached is False and page.sla.startswith("due in ")
+    assert time_to_breach() == [["General", "< 1 h", 1]]  # the operations dashboard's
 
 
 def test_the_burst_window_is_measured_on_the_database_clock(team, settings):
