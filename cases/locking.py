@@ -6,12 +6,14 @@ Every service that locks rows of more than one case or kind takes them in this o
   2. then transactions, by id ascending;
   3. then label versions, by id ascending.
 
-A row of another kind that a service locks on its own (a queue, an export batch, an
-Idempotency-Key) comes before all of these. Two services can then never each hold what the
-other waits for. Locks are FOR NO KEY UPDATE: they serialise changes to the row without
-holding up inserts of rows that only refer to it (a transaction's or a centroid's foreign key
-takes FOR KEY SHARE on its case, which a FOR UPDATE would block, in whatever order the
-inserting statement met its rows).
+Two services can then never each hold what the other waits for. Of other rows, an
+Idempotency-Key's and a label export batch come before all these, a queue after the cases;
+and every row lock comes before the audit chain's lock (cases.audit.trail.audit_record takes
+it and holds it to the commit, so a row lock taken after it can close a circle with any
+writer): lock everything a change needs, then audit. Locks are FOR NO KEY UPDATE: they
+serialise changes to the row without holding up inserts of rows that only refer to it (a
+transaction's or a centroid's foreign key takes FOR KEY SHARE on its case, which FOR UPDATE
+would block, in whatever order the inserting statement met its rows).
 
 What the order cannot cover (a serialization failure, a deadlock with work that is not ours
 to order) is retried: retry_on_conflict reruns the whole transaction a few times with

@@ -168,7 +168,7 @@ def case_claim_next(*, actor) -> Case | None:
                 waiting = waiting.filter(queue__members=actor)
             case = (
                 waiting.order_by("-priority", "opened_at", "id")
-                .select_for_update(skip_locked=True, of=("self",))
+                .select_for_update(skip_locked=True, no_key=True, of=("self",))
                 .first()
             )
             if case is None:
@@ -216,7 +216,8 @@ def cases_auto_assign(*, actor, cases: list[Case]) -> None:
             by_queue.setdefault(case.queue_id, []).append(case)
     if not by_queue:
         return
-    for queue in Queue.objects.select_for_update().filter(Q(pk__in=by_queue) & Q(round_robin=True)):
+    round_robin = Queue.objects.select_for_update().filter(Q(pk__in=by_queue) & Q(round_robin=True))
+    for queue in round_robin.order_by("pk"):
         for case in by_queue[queue.pk]:
             member = queue_next_round_robin_member(queue)
             if member is None:
