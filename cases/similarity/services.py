@@ -43,11 +43,15 @@ def similarity_index_catch_up(
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 """
-                WITH claimed AS (
-                    DELETE FROM cases_embeddingbacklog WHERE transaction_id IN (
-                        SELECT transaction_id FROM cases_embeddingbacklog
-                        ORDER BY transaction_id LIMIT %s FOR UPDATE SKIP LOCKED)
-                    RETURNING transaction_id
+                WITH picked AS MATERIALIZED (
+                    -- Once: a rescanned pick (a nested loop's inner side) skips the rows this
+                    -- statement already deleted and takes the next ones, past the batch size.
+                    SELECT transaction_id FROM cases_embeddingbacklog
+                    ORDER BY transaction_id LIMIT %s FOR UPDATE SKIP LOCKED
+                ), claimed AS (
+                    DELETE FROM cases_embeddingbacklog backlog USING picked
+                    WHERE backlog.transaction_id = picked.transaction_id
+                    RETURNING backlog.transaction_id
                 ), added AS (
                     INSERT INTO cases_indexedembedding AS indexed (transaction_id, embedding)
                     SELECT tx.id, tx.embedding FROM cases_transaction tx

@@ -42,20 +42,23 @@ class InThread:
         return self
 
 
-def waits_for_a_lock(pid: int) -> bool:
+def waits_for_a_row_lock(pid: int) -> bool:
     with connection.cursor() as cursor:
         # Inside a transaction the statistics views are read once: read them afresh.
         cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        cursor.execute(
+            "SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = %s", [pid]
+        )
         row = cursor.fetchone()
-    return row is not None and row[0] == "Lock"
+    # A row lock's wait: on the holder's transaction, or queued for the row behind another.
+    return row is not None and row[0] == "Lock" and row[1] in ("transactionid", "tuple")
 
 
 def until_blocked_or_done(worker: InThread, timeout: float = 20) -> None:
-    """Wait until the worker's backend waits for a lock (or the worker has finished)."""
+    """Wait until the worker's backend waits for a row lock (or the worker has finished)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if worker.done() or waits_for_a_lock(worker.pid):
+        if worker.done() or waits_for_a_row_lock(worker.pid):
             return
         time.sleep(0.02)
     raise AssertionError(f"backend {worker.pid} neither waited for a lock nor finished")

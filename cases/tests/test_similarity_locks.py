@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection
 
 from cases.models import Case, CaseStatus, Transaction
-from cases.similarity.models import CaseCentroid
-from cases.similarity.services import cases_refresh_neighbour_verdict
+from cases.similarity.models import CaseCentroid, EmbeddingBacklog
+from cases.similarity.services import cases_refresh_neighbour_verdict, similarity_index_catch_up
 from cases.tests.lock_fixtures import InThread, RowLocker, until_blocked_or_done
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
 from cases.workflow import services
@@ -27,7 +27,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # What the planner picks for a big table with stale statistics: groups in hash order.
 HASH_PLAN = "SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable_sort = off"
-PLAN_RESET = "RESET enable_indexscan; RESET enable_bitmapscan; RESET enable_sort"
+NESTED_LOOP_PLAN = (
+    "SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off; "
+    "SET enable_sort = off; SET enable_hashagg = off"
+)
+PLAN_RESET = (
+    "RESET enable_indexscan; RESET enable_bitmapscan; RESET enable_sort; RESET enable_hashjoin; "
+    "RESET enable_mergejoin; RESET enable_material; RESET enable_hashagg"
+)
 
 
 def cases_with_embeddings(count: int, seed: int = 7) -> list[int]:
@@ -119,3 +126,20 @@ def test_a_refresh_while_a_lead_merges_two_of_its_cases_neither_deadlocks(caplog
     assert merging.error is None and refreshing.error is None, (merging.error, refreshing.error)
     assert not caplog.records
     assert Case.objects.get(pk=short).status == CaseStatus.MERGED
+
+
+@pytest.mark.django_db
+def test_a_graph_catch_up_batch_is_never_larger_than_asked_whatever_the_plan():
+    """With the pick on a nested loop's inner side, each rescan skipped the rows the statement
+    had just deleted and took the next: one 'batch' claimed the whole backlog."""
+    cases_with_embeddings(5)
+    with connection.cursor() as cursor:
+        cursor.execute(NESTED_LOOP_PLAN)
+    try:
+        claimed = similarity_index_catch_up(max_rows=2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(PLAN_RESET)
+
+    assert claimed == 2
+    assert EmbeddingBacklog.objects.count() == 3
