@@ -46,3 +46,11 @@ class StaleVersion(CaseError):
 class InvalidInput(CaseError):
     code = "invalid_input"
     http_status = 400
+
+
+class Busy(CaseError):
+    """Others held the same rows at the same moment (a deadlock or serialization failure,
+    retried until the attempts ran out): nothing was changed, and trying again will do."""
+
+    code = "busy"
+    http_status = 409

@@ -2,7 +2,8 @@
 throughput and times from the audit trail, reassignments, the label-export backlog and the
 ingest runs' books. Each function returns table rows (lists), one GROUP BY each.
 
-analyst_id (not None) limits the analysts' figures to that analyst's own.
+analyst_id (not None) limits the analysts' figures to that analyst's own. now, unless given,
+is the database's now() (cases.clock): SLA and age figures do not depend on a host's clock.
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ def open_cases_by_age(*, now=None) -> list[list]:
     bounds = [float(b) for b, _ in AGE_BUCKETS if b is not None]
     rows = _rows(
         """SELECT coalesce(q.name, '(no queue)'),
-                  width_bucket(extract(epoch FROM %(now)s - c.opened_at) / 86400.0, %(bounds)s::float8[]),
+                  width_bucket(extract(epoch FROM coalesce(%(now)s::timestamptz, now()) - c.opened_at) / 86400.0, %(bounds)s::float8[]),
                   count(*)
            FROM cases_case c LEFT JOIN cases_queue q ON q.id = c.queue_id
            WHERE c.status <> ALL(%(finished)s) GROUP BY 1, 2 ORDER BY 1, 2""",
-        {"now": now or timezone.now(), "bounds": bounds, "finished": list(FINISHED)},
+        {"now": now, "bounds": bounds, "finished": list(FINISHED)},
     )
     return [[queue, AGE_BUCKETS[bucket][1], n] for queue, bucket, n in rows]
 
@@ -77,11 +78,11 @@ def sla_breaches_per_day(day_range: DayRange, *, now=None) -> list[list]:
         """SELECT (c.due_at AT TIME ZONE %(zone)s)::date, coalesce(q.name, '(no queue)'), count(*),
                   count(*) FILTER (WHERE (c.closed_at IS NOT NULL AND c.closed_at > c.due_at)
                                    OR (c.closed_at IS NULL AND c.status <> ALL(%(finished)s)
-                                       AND c.due_at < %(now)s))
+                                       AND c.due_at < coalesce(%(now)s::timestamptz, now())))
            FROM cases_case c LEFT JOIN cases_queue q ON q.id = c.queue_id
            WHERE c.due_at >= %(start)s AND c.due_at < %(end)s
            GROUP BY 1, 2 ORDER BY 1, 2""",
-        {**_range(day_range), "now": now or timezone.now(), "finished": list(FINISHED)},
+        {**_range(day_range), "now": now, "finished": list(FINISHED)},
     )
 
 
@@ -90,12 +91,12 @@ def time_to_breach(*, now=None) -> list[list]:
     bounds = [float(b) for b, _ in BREACH_BUCKETS if b is not None]
     rows = _rows(
         """SELECT coalesce(q.name, '(no queue)'),
-                  width_bucket(extract(epoch FROM c.due_at - %(now)s) / 3600.0, %(bounds)s::float8[]),
+                  width_bucket(extract(epoch FROM c.due_at - coalesce(%(now)s::timestamptz, now())) / 3600.0, %(bounds)s::float8[]),
                   count(*)
            FROM cases_case c LEFT JOIN cases_queue q ON q.id = c.queue_id
            WHERE c.status <> ALL(%(finished)s) AND c.due_at IS NOT NULL
            GROUP BY 1, 2 ORDER BY 1, 2""",
-        {"now": now or timezone.now(), "bounds": bounds, "finished": list(FINISHED)},
+        {"now": now, "bounds": bounds, "finished": list(FINISHED)},
     )
     # width_bucket: 0 below 0 hours (breached), i for the i-th bound passed.
     return [[queue, BREACH_BUCKETS[bucket][1] if bucket else BREACH_BUCKETS[0][1], n]

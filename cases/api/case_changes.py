@@ -22,6 +22,7 @@ from cases.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from cases.api.idempotency import respond_once
 from cases.api.serializers import CaseDetailSerializer, case_etag
 from cases.errors import CaseNotVisible, NotFound, StaleVersion
+from cases.locking import lock_transactions_with_cases
 from cases.models import Case, Transaction, parse_case_reference
 from cases.policies import can_view_case
 from cases.workflow.selectors import case_for_sync
@@ -168,10 +169,15 @@ class CaseChangeMixin:
 
 
 def lock_visible_transaction(actor, transaction_id: str) -> Case:
-    """The transaction's case, both locked in the services' order (transaction, then case);
-    a transaction of a case the actor may not read is not found, like an unknown one."""
+    """The transaction's case, both locked in the services' order (case, then transaction:
+    cases.locking); a transaction of a case the actor may not read is not found, like an
+    unknown one."""
     missing = f"no transaction {transaction_id!r}"
-    tx = Transaction.objects.select_for_update().filter(transaction_id=transaction_id).first()
-    if tx is None:
+    _, locked = lock_transactions_with_cases(
+        Transaction.objects.filter(transaction_id=transaction_id)
+    )
+    if not locked:
         raise NotFound(missing)
-    return lock_visible_case(actor, tx.case_id, not_visible=missing)
+    if not can_view_case(actor, locked[0].case):
+        raise CaseNotVisible(missing)
+    return locked[0].case

@@ -33,6 +33,7 @@ from rest_framework.response import Response
 
 from cases.api.models import IdempotentRequest
 from cases.audit.trail import refusals_audited
+from cases.locking import retry_on_conflict
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -127,12 +128,23 @@ def respond_once(
     """respond() once per Idempotency-Key (see the module docstring); refusals: the
     refusals_audited arguments (attempted, object_type, object_id) for a CaseError raised,
     recorded after the rollback when the change ran in a transaction that the refusal undid
-    (an Idempotency-Key's, or the caller's own: audit_after_rollback)."""
-    if refusals is None or not (audit_after_rollback or _key(request)):
+    (an Idempotency-Key's, or the caller's own: audit_after_rollback).
+
+    Such a transaction undone by a deadlock or serialization failure is run again whole
+    (cases.locking.retry_on_conflict): the services inside it cannot retry on their own.
+    """
+    in_transaction = audit_after_rollback or bool(_key(request))
+    if in_transaction:
+        attempt = functools.partial(
+            retry_on_conflict, lambda: _respond_once(request, respond), what=request.path
+        )
+    else:
+        attempt = functools.partial(_respond_once, request, respond)
+    if refusals is None or not in_transaction:
         # Without a key nothing is rolled back around the service: its refusal event stands.
-        return _respond_once(request, respond)
+        return attempt()
     with refusals_audited(actor=request.user, **refusals):
-        return _respond_once(request, respond)
+        return attempt()
 
 
 def idempotent(post):

@@ -37,10 +37,10 @@ from cases.api.serializers_actions import (
     TransitionInput,
 )
 from cases.errors import CaseNotVisible, NotFound
+from cases.locking import lock_cases
 from cases.models import parse_case_reference
 from cases.policies import can_view_case
 from cases.workflow import services
-from cases.workflow.services.common import lock_case
 
 CASE_CHANGE = {
     "parameters": [REFERENCE, IF_MATCH, IDEMPOTENCY_KEY],
@@ -165,16 +165,13 @@ class CaseMergeView(CaseChangeMixin, APIView):
             target_id = parse_case_reference(data["target"])
         except Exception:
             raise exceptions.ValidationError({"target": ["a case reference: FC-000123"]}) from None
-        # The merge service's lock order (ids as text), so two merges cannot deadlock.
-        locked = {}
-        for case_id in sorted({str(source_id), str(target_id)}):
-            try:
-                locked[int(case_id)] = lock_case(case_id)
-            except NotFound:  # the same words as for a case that is not the caller's
-                missing = (
-                    "no such case" if int(case_id) == source_id else f"no case {data['target']}"
+        # Both at once, in the house order (cases.locking), as the merge service takes them.
+        locked = lock_cases([source_id, target_id])
+        for case_id in (source_id, target_id):
+            if case_id not in locked:  # the same words as for a case that is not the caller's
+                raise NotFound(
+                    "no such case" if case_id == source_id else f"no case {data['target']}"
                 )
-                raise NotFound(missing) from None
         source = lock_visible_case(request.user, source_id)
         if not can_view_case(request.user, locked[target_id]):
             raise CaseNotVisible(f"no case {data['target']}")

@@ -3,6 +3,8 @@
 Every service that changes anything calls audit_record inside its own transaction, so the
 event commits with the change or not at all. Events are chained: each stores the hash of the
 one before, computed under a transaction-scoped advisory lock so the chain has one order.
+An event's time is the database's (cases.clock): the transaction's, the same for every event
+of one change and for the rows it writes, whichever host's clock is off.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
@@ -157,6 +160,14 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _lock_chain() -> datetime:
+    """Take the chain's lock (until the transaction ends); return the database's now() for the
+    event (cases.clock's clock, read in the same round trip: every action records an event)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now() FROM pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+        return cursor.fetchone()[0]
+
+
 def audit_record(
     *,
     actor,
@@ -179,10 +190,10 @@ def audit_record(
         object_repr = object_repr or str(getattr(obj, "reference", "") or obj)
     context = current_request_context()
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+        occurred_at = _lock_chain()
         previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         event = AuditEvent(
+            occurred_at=occurred_at,
             actor=actor if actor is not None and actor.pk else None,
             actor_name=_actor_name(actor),
             action=action,
@@ -212,14 +223,14 @@ def audit_record_many(*, actor, action: AuditAction | str, entries: list[dict]) 
         return []
     context = current_request_context()
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+        occurred_at = _lock_chain()
         previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         previous = previous or GENESIS_HASH
         events = []
         for entry in entries:
             obj = entry["obj"]
             event = AuditEvent(
+                occurred_at=occurred_at,
                 actor=actor if actor is not None and actor.pk else None,
                 actor_name=_actor_name(actor),
                 action=action,

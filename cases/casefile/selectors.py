@@ -14,7 +14,6 @@ import nh3
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
-from django.utils import timezone
 
 from cases.casefile.explain import (
     POPULATION_SAMPLE,
@@ -23,6 +22,7 @@ from cases.casefile.explain import (
     population_feature_stats,
 )
 from cases.casefile.related import related_cases
+from cases.clock import DatabaseNow, database_now
 from cases.errors import InvalidInput
 from cases.models import (
     FINISHED_CASE_STATUSES,
@@ -77,6 +77,7 @@ def case_detail(reference: str, *, viewer=None) -> Case | None:
     return (
         cases.select_related("assignee", "queue", "merged_into")
         .prefetch_related("tags")
+        .annotate(database_now=DatabaseNow())  # the SLA's clock (cases.clock), read with the case
         .filter(pk=pk)
         .first()
     )
@@ -251,7 +252,7 @@ def sla_text(due_at: datetime | None, *, now: datetime | None = None) -> tuple[s
     """('due in 3 h 05 min', False) or ('overdue by 2 d 4 h', True); ('no SLA', False)."""
     if due_at is None:
         return "no SLA", False
-    left = due_at - (now or timezone.now())
+    left = due_at - (now or database_now())
     span = duration_text(abs(left))
     return (f"overdue by {span}", True) if left < timedelta(0) else (f"due in {span}", False)
 
@@ -373,7 +374,7 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
     merged_ids = merged_case_ids(case)
     sla, breached = ("", False)
     if case.status not in FINISHED_CASE_STATUSES:
-        sla, breached = sla_text(case.due_at)
+        sla, breached = sla_text(case.due_at, now=getattr(case, "database_now", None))
     page = CasePage(
         case=case,
         transactions=transactions,

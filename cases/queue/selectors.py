@@ -32,8 +32,8 @@ from django.db.models import (
     When,
 )
 from django.db.models import Case as SqlCase
-from django.utils import timezone
 
+from cases.clock import DatabaseNow
 from cases.dateranges import day_end, day_start
 from cases.errors import ActionNotPermitted, InvalidInput
 from cases.models import (
@@ -207,9 +207,11 @@ def case_queue(
         Case.objects.filter(pk__in=shown.object_list)
         .only(*LIST_FIELDS)
         .annotate(
+            # The database's clock (cases.clock): the SLA is the same on every web host.
             sla_breached=ExpressionWrapper(
-                Q(due_at__lt=timezone.now()), output_field=BooleanField()
-            )
+                Q(due_at__lt=DatabaseNow()), output_field=BooleanField()
+            ),
+            database_now=DatabaseNow(),
         )
         .prefetch_related(Prefetch("assignee", queryset=assignees), "tags")
     )

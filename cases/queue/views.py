@@ -293,8 +293,9 @@ def _columns(sort: str) -> list[dict]:
 
 
 def _decorate_rows(rows) -> None:
-    """Each row's case URL and short texts for its SLA time left (or overdue) and age."""
-    now = timezone.now()
+    """Each row's case URL and short texts for its SLA time left (or overdue) and age, by the
+    database's clock as the rows were read (case_queue's database_now)."""
+    now = rows[0].database_now if rows else None
     url_pattern = case_detail_url("FC-REFERENCE")  # one reverse() for the whole page
     for case in rows:
         case.detail_url = url_pattern.replace("FC-REFERENCE", case.reference)

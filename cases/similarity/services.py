@@ -43,11 +43,15 @@ def similarity_index_catch_up(
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 """
-                WITH claimed AS (
-                    DELETE FROM cases_embeddingbacklog WHERE transaction_id IN (
-                        SELECT transaction_id FROM cases_embeddingbacklog
-                        ORDER BY transaction_id LIMIT %s FOR UPDATE SKIP LOCKED)
-                    RETURNING transaction_id
+                WITH picked AS MATERIALIZED (
+                    -- Once: a rescanned pick (a nested loop's inner side) skips the rows this
+                    -- statement already deleted and takes the next ones, past the batch size.
+                    SELECT transaction_id FROM cases_embeddingbacklog
+                    ORDER BY transaction_id LIMIT %s FOR UPDATE SKIP LOCKED
+                ), claimed AS (
+                    DELETE FROM cases_embeddingbacklog backlog USING picked
+                    WHERE backlog.transaction_id = picked.transaction_id
+                    RETURNING backlog.transaction_id
                 ), added AS (
                     INSERT INTO cases_indexedembedding AS indexed (transaction_id, embedding)
                     SELECT tx.id, tx.embedding FROM cases_transaction tx
@@ -140,12 +144,24 @@ def cases_refresh_neighbour_verdict(*, case_ids: Iterable[int]) -> int:
             summaries.append(verdict.as_summary() if verdict else None)
         with transaction.atomic(), connection.cursor() as cursor:
             # Only rows whose verdict moved: the hourly sweep should not rewrite every case.
+            # Locked first in id order (the house order, cases.locking): an UPDATE takes its
+            # rows in whatever order its plan meets them, and so met an ingest or a merge
+            # locking the same cases the other way round.
             cursor.execute(
                 """
+                WITH fresh AS (
+                    SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::jsonb[])
+                                  AS fresh(id, score, summary)
+                ), moving AS MATERIALIZED (
+                    SELECT cases_case.id FROM cases_case JOIN fresh ON fresh.id = cases_case.id
+                    WHERE cases_case.neighbour_fraud_score IS DISTINCT FROM fresh.score
+                       OR cases_case.neighbour_summary IS DISTINCT FROM fresh.summary
+                    ORDER BY cases_case.id FOR NO KEY UPDATE OF cases_case
+                )
                 UPDATE cases_case SET neighbour_fraud_score = fresh.score,
                        neighbour_summary = fresh.summary
-                FROM unnest(%s::bigint[], %s::float8[], %s::jsonb[]) AS fresh(id, score, summary)
-                WHERE cases_case.id = fresh.id
+                FROM fresh, moving
+                WHERE cases_case.id = moving.id AND fresh.id = moving.id
                   AND (cases_case.neighbour_fraud_score IS DISTINCT FROM fresh.score
                        OR cases_case.neighbour_summary IS DISTINCT FROM fresh.summary)
                 RETURNING cases_case.id
@@ -175,7 +191,14 @@ def cases_refresh_all_neighbour_verdicts() -> int:
 
 
 def _store_centroids(case_ids: list[int]) -> dict[int, np.ndarray]:
-    """Write each case's centroid (dropping those of cases left without embeddings); return them."""
+    """Write each case's centroid (dropping those of cases left without embeddings); return them.
+
+    Rows are written and deleted in case id order, whatever plan the database picks: two
+    workers refreshing overlapping cases (one queued per ingest chunk, and beat's sweep) then
+    wait for each other instead of deadlocking. (With a hash aggregate the groups came out in
+    hash order, which differs between two sets of cases: each worker held a centroid the
+    other was about to upsert.)
+    """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             """
@@ -184,6 +207,7 @@ def _store_centroids(case_ids: list[int]) -> dict[int, np.ndarray]:
             SELECT case_id, avg(embedding), count(*), now() FROM cases_transaction
             WHERE case_id = ANY(%s) AND embedding IS NOT NULL
             GROUP BY case_id
+            ORDER BY case_id
             ON CONFLICT (case_id) DO UPDATE
                SET embedding = EXCLUDED.embedding,
                    embedded_transactions = EXCLUDED.embedded_transactions,
@@ -195,9 +219,12 @@ def _store_centroids(case_ids: list[int]) -> dict[int, np.ndarray]:
         )
         cursor.execute(
             """
-            DELETE FROM cases_casecentroid stored WHERE stored.case_id = ANY(%s)
-              AND NOT EXISTS (SELECT 1 FROM cases_transaction tx
-                              WHERE tx.case_id = stored.case_id AND tx.embedding IS NOT NULL)
+            DELETE FROM cases_casecentroid WHERE case_id IN (
+                SELECT stored.case_id FROM cases_casecentroid stored
+                WHERE stored.case_id = ANY(%s)
+                  AND NOT EXISTS (SELECT 1 FROM cases_transaction tx
+                                  WHERE tx.case_id = stored.case_id AND tx.embedding IS NOT NULL)
+                ORDER BY stored.case_id FOR UPDATE OF stored)
             """,
             [case_ids],
         )

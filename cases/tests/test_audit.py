@@ -30,6 +30,7 @@ from cases.audit.trail import (
     set_request_context,
     system_actor,
 )
+from cases.clock import database_now
 from cases.errors import ActionNotPermitted, InvalidInput
 from cases.models import AuditAction, AuditEvent
 from conftest import BASE_DIR, signed_in, subprocess_env
@@ -345,11 +346,12 @@ def test_many_events_at_once_extend_the_chain_in_order_and_verify_once_read_back
 # --- CSV export -----------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+# Each event in its own transaction: events are timed by the database's transaction clock.
+@pytest.mark.django_db(transaction=True)
 def test_export_writes_exact_columns_neutralises_formulas_and_audits_itself():
     auditor = make_user("audrey", Role.AUDITOR)
     attacker = make_user("@sum", Role.ANALYST)  # Django usernames may start with @, + or -
-    start = timezone.now()  # after the users' own events
+    start = database_now()  # after the users' own events
     token = set_request_context(request_id="=cmd|' /C calc'!A0", client_ip="203.0.113.9")
     try:
         risky = audit_record(

@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from cases.clock import database_now
 from cases.errors import ActionNotPermitted, InvalidInput, TransitionNotAllowed
 from cases.labels.selectors.backlog import label_export_backlog
 from cases.labels.services.export import SimulatedCrash, labels_export_pending
@@ -414,13 +415,13 @@ def test_quarantine_an_analysts_labels_then_release_them(team, s3, retraining):
     case = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=3)
     exported_tx, pending_tx, third_tx = case.transactions.order_by("id")
     others_tx = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
-    start = timezone.now()
+    start = database_now()  # label versions are timed by the database's clock
     label(analyst, exported_tx, "fraud")
     labels_export_pending()
     label(analyst, pending_tx, "fraud")
     label(analyst, third_tx, "legitimate")
     label(other_analyst, others_tx, "fraud")
-    end = timezone.now() + timedelta(seconds=1)
+    end = database_now() + timedelta(seconds=1)
 
     with pytest.raises(ActionNotPermitted):
         labels_quarantine_analyst(
@@ -545,11 +546,11 @@ def test_export_training_set_refuses_a_corrupted_batch(team, s3, retraining):
 def test_quarantine_and_release_do_not_step_around_four_eyes(team, s3, retraining):
     analyst, _, lead, _, queue = team
     tx = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
-    start = timezone.now()
+    start = database_now()
     label(lead, tx, "fraud")
     labels_export_pending()
     label(lead, tx, "legitimate")  # held: four-eyes
-    end = timezone.now() + timedelta(seconds=1)
+    end = database_now() + timedelta(seconds=1)
     scope = {"analyst_id": lead.pk, "start": start, "end": end}
     labels_quarantine_analyst(actor=lead, reason="checking", **scope)
 

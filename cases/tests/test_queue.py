@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
+from cases.clock import database_now
 from cases.models import AuditAction, AuditEvent, Case, CaseStatus, Tag, Transaction
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 from cases.workflow import services
@@ -146,7 +146,7 @@ def varied(world):
     """Five open cases in General with distinct values in every column."""
     general, ana = world["general"], world["ana"]
     Case.objects.exclude(pk__in=[]).filter(status=CaseStatus.OPEN).update(status=CaseStatus.CLOSED)
-    now = timezone.now()
+    now = database_now()  # the SLA's clock
     specs = [
         # score, outcome, amount, status, assignee, opened days ago, due in hours, country
         (0.95, "block", "5000.00", CaseStatus.OPEN, None, 1, -2, "NG"),

@@ -23,9 +23,9 @@ import os
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from cases.audit.trail import audit_record, system_actor
+from cases.clock import database_now
 from cases.fileformats import encode_rows
 from cases.labels.selectors.backlog import exportable_outbox
 from cases.labels.services.versions import analyst_pseudonym
@@ -74,7 +74,9 @@ def label_batch_claim(*, max_rows: int | None = None) -> LabelExportBatch | None
         )
         if not outbox_ids:
             return None
-        now = timezone.now()
+        # The database's clock (cases.clock): the dt= partition and the batch id do not depend
+        # on which worker's clock claimed the batch.
+        now = database_now()
         # Each outbox row joins exactly one batch, so its first row's id makes the id unique.
         batch_id = f"{now:%Y%m%dT%H%M%SZ}-{outbox_ids[0]:010d}"
         object_key, manifest_key = batch_keys(batch_id, now)
@@ -190,9 +192,9 @@ def label_batch_write(*, batch_pk: int) -> LabelExportBatch | None:
         )
         versions = {
             version.pk: version
-            for version in LabelVersion.objects.select_for_update().filter(
-                pk__in={entry.label_version_id for entry in entries}
-            )
+            for version in LabelVersion.objects.select_for_update()
+            .filter(pk__in={entry.label_version_id for entry in entries})
+            .order_by("id")  # the house order (cases.locking)
         }
         # Held or quarantined since the claim: out of this batch, back to waiting (or not).
         dropped = [
@@ -226,7 +228,7 @@ def label_batch_write(*, batch_pk: int) -> LabelExportBatch | None:
             content_type="application/json",
         )  # fmt: skip
         _fault_after_write(batch)
-        now = timezone.now()
+        now = database_now()
         batch.state, batch.exported_at, batch.etag = LabelExportBatch.State.EXPORTED, now, etag
         batch.row_count, batch.sha256 = manifest["row_count"], manifest["sha256"]
         batch.decided_from = min(versions[e.label_version_id].decided_at for e in entries)

@@ -22,7 +22,9 @@ from django.utils import timezone
 
 from cases import dispatch
 from cases.audit.trail import audit_record, refusals_audited
+from cases.clock import database_now
 from cases.errors import ActionNotPermitted, InvalidInput, NotFound, TransitionNotAllowed
+from cases.locking import conflicts_retried, lock_label_versions
 from cases.models import (
     EFFECTIVE_LABEL_STATUSES,
     AuditAction,
@@ -80,7 +82,10 @@ def _neighbour_call(tx: Transaction) -> tuple[float | None, str]:
 
 
 def _contradiction_burst(analyst, now: datetime) -> int | None:
-    """The analyst's contradicting labels in the window when at or over the threshold."""
+    """The analyst's contradicting labels in the window when at or over the threshold.
+
+    now and every decided_at are the database's clock (cases.clock), so labels saved through
+    different hosts fall in one window."""
     if analyst is None:
         return None
     since = now - timedelta(minutes=settings.FRAUDCASE_LABEL_BURST_WINDOW_MINUTES)
@@ -134,7 +139,7 @@ def label_version_record(
     """
     if label not in Label.values:
         raise InvalidInput(f"label must be one of {', '.join(Label.values)}")
-    now = when or timezone.now()
+    now = when or database_now()
     previous = latest_version(tx)
     neighbour_share, neighbour_says = _neighbour_call(tx)
     detector_says = DETECTOR_CALL.get(tx.outcome, "")
@@ -186,17 +191,14 @@ def label_version_record(
 
 
 def _lock_version(version_id) -> LabelVersion:
-    version = (
-        LabelVersion.objects.select_for_update()
-        .select_related("transaction")
-        .filter(pk=version_id)
-        .first()
-    )
-    if version is None:
+    """The version, its transaction and that one's case locked (the house order, cases.locking)."""
+    locked = lock_label_versions(LabelVersion.objects.filter(pk=version_id))
+    if not locked:
         raise NotFound(f"no label version {version_id!r}")
-    return version
+    return locked[0]
 
 
+@conflicts_retried
 def label_review(*, actor, version_id: int, approve: bool, note: str = "") -> LabelVersion:
     """A lead approves (it becomes the current label and is exported) or rejects a held label.
 
@@ -212,7 +214,6 @@ def label_review(*, actor, version_id: int, approve: bool, note: str = "") -> La
         require_permission(actor, "release_labels", attempted="review held labels")
         with transaction.atomic():
             version = _lock_version(version_id)
-            Transaction.objects.select_for_update().filter(pk=version.transaction_id).first()
             if version.status != LabelStatus.HELD:
                 raise TransitionNotAllowed(f"{version} is not held: nothing to review")
             if version.analyst_id == actor.pk:
@@ -220,7 +221,7 @@ def label_review(*, actor, version_id: int, approve: bool, note: str = "") -> La
                     "four-eyes: a held label needs a lead other than the analyst who gave it"
                 )
             version.status = LabelStatus.PENDING if approve else LabelStatus.REJECTED
-            version.reviewed_by, version.reviewed_at = actor, timezone.now()
+            version.reviewed_by, version.reviewed_at = actor, database_now()
             version.review_note = (note or "").strip()
             version.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
             before = {"label": version.transaction.label}
@@ -284,14 +285,12 @@ def _require_reason(reason: str) -> str:
 def _analyst_versions(analyst_id: int, start: datetime, end: datetime):
     if start >= end:
         raise InvalidInput("the time range must end after it starts")
-    return (
-        LabelVersion.objects.select_for_update(of=("self",))
-        .select_related("transaction")
-        .filter(analyst_id=analyst_id, decided_at__gte=start, decided_at__lt=end)
-        .order_by("id")
+    return LabelVersion.objects.filter(
+        analyst_id=analyst_id, decided_at__gte=start, decided_at__lt=end
     )
 
 
+@conflicts_retried
 def labels_quarantine_analyst(
     *, actor, analyst_id: int, start: datetime, end: datetime, reason: str
 ) -> int:
@@ -300,11 +299,12 @@ def labels_quarantine_analyst(
         require_permission(actor, "release_labels", attempted="quarantine labels")
         reason = _require_reason(reason)
         with transaction.atomic():
-            versions = list(_analyst_versions(analyst_id, start, end))
+            versions = lock_label_versions(_analyst_versions(analyst_id, start, end))
             scope = {"analyst_id": analyst_id, "start": start, "end": end}
             return _quarantine(actor=actor, versions=versions, scope=scope, reason=reason)
 
 
+@conflicts_retried
 def label_batch_quarantine(*, actor, batch_id: str, reason: str) -> int:
     """Quarantine every label version of an export batch (retracting what it exported)."""
     with refusals_audited(actor=actor, attempted="label_batch_quarantine", object_repr=batch_id):
@@ -314,22 +314,20 @@ def label_batch_quarantine(*, actor, batch_id: str, reason: str) -> int:
             batch = LabelExportBatch.objects.select_for_update().filter(batch_id=batch_id).first()
             if batch is None:
                 raise NotFound(f"no label batch {batch_id!r}")
-            versions = list(
-                LabelVersion.objects.select_for_update(of=("self",))
-                .select_related("transaction")
-                .filter(
+            versions = lock_label_versions(
+                LabelVersion.objects.filter(
                     pk__in=LabelOutbox.objects.filter(
                         batch=batch, action=LabelExportAction.EXPORT
                     ).values("label_version_id")
                 )
-                .order_by("id")
             )
-            batch.quarantined_at = timezone.now()
+            batch.quarantined_at = database_now()
             batch.save(update_fields=["quarantined_at"])
             scope = {"batch_id": batch.batch_id}
             return _quarantine(actor=actor, versions=versions, scope=scope, reason=reason)
 
 
+@conflicts_retried
 def labels_release_quarantine(
     *,
     actor,
@@ -355,12 +353,8 @@ def labels_release_quarantine(
                 )
                 if batch is None:
                     raise NotFound(f"no label batch {batch_id!r}")
-                versions = (
-                    LabelVersion.objects.select_for_update(of=("self",))
-                    .select_related("transaction")
-                    .filter(
-                        pk__in=LabelOutbox.objects.filter(batch=batch).values("label_version_id")
-                    )
+                versions = LabelVersion.objects.filter(
+                    pk__in=LabelOutbox.objects.filter(batch=batch).values("label_version_id")
                 )
                 scope = {"batch_id": batch_id}
                 batch.quarantined_at = None
@@ -371,7 +365,7 @@ def labels_release_quarantine(
             else:
                 raise InvalidInput("name a batch, or an analyst and a time range")
             released = 0
-            for version in versions.filter(status=LabelStatus.QUARANTINED).order_by("id"):
+            for version in lock_label_versions(versions.filter(status=LabelStatus.QUARANTINED)):
                 # Back to where it was: a label held and never reviewed is held again, so a
                 # quarantine and release cannot step around four-eyes or the burst guard.
                 unreviewed_hold = bool(version.hold_reason) and version.reviewed_at is None

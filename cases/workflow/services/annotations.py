@@ -11,9 +11,16 @@ from django.db import transaction
 
 from cases.audit.trail import audit_record, refusals_audited
 from cases.errors import InvalidInput
-from cases.models import Attachment, AuditAction, Case, Note, Tag
+from cases.locking import conflicts_retried
+from cases.models import Attachment, AuditAction, Case, Note, Tag, parse_case_reference
 from cases.s3 import ensure_bucket, s3_client
-from cases.workflow.services.common import lock_case, require_can_work, save_case, touch_case
+from cases.workflow.services.common import (
+    lock_case,
+    lock_cases_checked,
+    require_can_work,
+    save_case,
+    touch_case,
+)
 
 MAX_NOTE_LENGTH = 20_000
 TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -45,6 +52,7 @@ MARKUP_WHITESPACE = "\t\n\x0c\r "
 SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+@conflicts_retried
 def case_add_note(*, actor, case_id, body: str, expected_version: int | None = None) -> Note:
     """Add a note (Markdown source) with its author and time; notes never conflict."""
     with refusals_audited(
@@ -69,6 +77,7 @@ def case_add_note(*, actor, case_id, body: str, expected_version: int | None = N
             return note
 
 
+@conflicts_retried
 def case_set_tags(
     *,
     actor,
@@ -106,9 +115,13 @@ def case_set_tags(
             return case
 
 
+@conflicts_retried
 def cases_bulk_tag(*, actor, case_ids: list, add: list[str]) -> list[Case]:
+    """Add tags to each case: all of them or none (the cases locked first, in the house order)."""
     with transaction.atomic():
-        return [case_set_tags(actor=actor, case_id=case_id, add=add) for case_id in case_ids]
+        ids = sorted({parse_case_reference(case_id) for case_id in case_ids})
+        lock_cases_checked([(case_id, None) for case_id in ids])
+        return [case_set_tags(actor=actor, case_id=case_id, add=add) for case_id in ids]
 
 
 def _check_attachment(filename: str, content: bytes) -> tuple[str, str]:

@@ -8,11 +8,24 @@ from django.db.models import Q
 
 from cases.audit.trail import audit_record, refusals_audited
 from cases.errors import ActionNotPermitted, InvalidInput, NotFound, TransitionNotAllowed
-from cases.models import FINISHED_CASE_STATUSES, AuditAction, Case, CaseStatus, Queue
+from cases.locking import conflicts_retried
+from cases.models import (
+    FINISHED_CASE_STATUSES,
+    AuditAction,
+    Case,
+    CaseStatus,
+    Queue,
+    parse_case_reference,
+)
 from cases.models import WebhookEventType as Hook
 from cases.policies import can_take_over, require_permission
 from cases.webhooks.services import webhook_event_record
-from cases.workflow.services.common import lock_case, require_can_work, save_case
+from cases.workflow.services.common import (
+    lock_case,
+    lock_cases_checked,
+    require_can_work,
+    save_case,
+)
 
 
 def _assignee(user_id: int, case: Case):
@@ -49,6 +62,7 @@ def _set_assignee(*, actor, case: Case, assignee) -> None:
     webhook_event_record(type=Hook.CASE_ASSIGNED, case=case, payload={"assignee": assignee and assignee.get_username(), "version": case.version})  # fmt: skip
 
 
+@conflicts_retried
 def case_assign(
     *,
     actor,
@@ -121,6 +135,7 @@ def _take_over(*, actor, case: Case, reason: str) -> None:
     webhook_event_record(type=Hook.CASE_ASSIGNED, case=case, payload={"assignee": actor.get_username(), "version": case.version})  # fmt: skip
 
 
+@conflicts_retried
 def case_unassign(*, actor, case_id, expected_version: int | None = None) -> Case:
     """Release the case back to its queue: its assignee or a lead may."""
     with refusals_audited(
@@ -136,6 +151,7 @@ def case_unassign(*, actor, case_id, expected_version: int | None = None) -> Cas
             return case
 
 
+@conflicts_retried
 def case_claim_next(*, actor) -> Case | None:
     """Assign the actor the highest-priority unassigned open case in their queues.
 
@@ -152,7 +168,7 @@ def case_claim_next(*, actor) -> Case | None:
                 waiting = waiting.filter(queue__members=actor)
             case = (
                 waiting.order_by("-priority", "opened_at", "id")
-                .select_for_update(skip_locked=True, of=("self",))
+                .select_for_update(skip_locked=True, no_key=True, of=("self",))
                 .first()
             )
             if case is None:
@@ -161,6 +177,7 @@ def case_claim_next(*, actor) -> Case | None:
             return case
 
 
+@conflicts_retried
 def cases_bulk_assign(*, actor, case_ids: list, assignee_id: int | None) -> list[Case]:
     """Assign (or with None, unassign) many cases at once: all of them or none."""
     with refusals_audited(actor=actor, attempted="cases_bulk_assign", object_type="cases.case"):
@@ -168,7 +185,8 @@ def cases_bulk_assign(*, actor, case_ids: list, assignee_id: int | None) -> list
         if not case_ids:
             raise InvalidInput("select at least one case")
         with transaction.atomic():
-            cases = [lock_case(case_id) for case_id in sorted(set(case_ids), key=str)]
+            ids = sorted({parse_case_reference(case_id) for case_id in case_ids})
+            cases = lock_cases_checked([(case_id, None) for case_id in ids])
             for case in cases:
                 _check_open(case, "assign")
                 assignee = _assignee(assignee_id, case) if assignee_id is not None else None
@@ -198,7 +216,8 @@ def cases_auto_assign(*, actor, cases: list[Case]) -> None:
             by_queue.setdefault(case.queue_id, []).append(case)
     if not by_queue:
         return
-    for queue in Queue.objects.select_for_update().filter(Q(pk__in=by_queue) & Q(round_robin=True)):
+    round_robin = Queue.objects.select_for_update().filter(Q(pk__in=by_queue) & Q(round_robin=True))
+    for queue in round_robin.order_by("pk"):
         for case in by_queue[queue.pk]:
             member = queue_next_round_robin_member(queue)
             if member is None:

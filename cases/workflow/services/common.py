@@ -1,5 +1,5 @@
-"""Helpers shared by the case services: locking with a version check, refusing who may not
-work a case (the rules themselves are in cases.policies)."""
+"""Helpers shared by the case services: locking (in the house order, cases.locking) with a
+version check, refusing who may not work a case (the rules themselves are in cases.policies)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,36 @@ from django.db.models import F
 from django.utils import timezone
 
 from cases.errors import ActionNotPermitted, CaseNotVisible, NotFound, StaleVersion
+from cases.locking import lock_cases
 from cases.models import REFERENCE_PREFIX, Case, parse_case_reference
 from cases.policies import can_view_case, can_work_case
 
 
 def lock_case(case_id: int | str, expected_version: int | None = None) -> Case:
     """The case, locked for this transaction; refused when unknown or changed since expected."""
-    pk = parse_case_reference(case_id)
-    case = Case.objects.select_for_update().filter(pk=pk).first()
-    if case is None:
-        raise NotFound(f"no case {REFERENCE_PREFIX}{pk:06d}")
+    return lock_cases_checked([(case_id, expected_version)])[0]
+
+
+def lock_cases_checked(expected: list[tuple[int | str, int | None]]) -> list[Case]:
+    """Cases by (id or reference, expected version or None), locked in the house order (by
+    numeric id, cases.locking) and each checked as lock_case does; returned in the order asked."""
+    pks = [parse_case_reference(case_id) for case_id, _ in expected]
+    locked = lock_cases(pks)
+    for pk in pks:
+        if pk not in locked:
+            raise NotFound(f"no case {REFERENCE_PREFIX}{pk:06d}")
+    for pk, (_, version) in zip(pks, expected, strict=True):
+        check_version(locked[pk], version)
+    return [locked[pk] for pk in pks]
+
+
+def check_version(case: Case, expected_version: int | None) -> None:
+    """Refuse a change made against an older copy of the case."""
     if expected_version is not None and case.version != expected_version:
         raise StaleVersion(
             f"{case.reference} was changed by someone else (version {case.version}, you had "
             f"{expected_version}); reload it and try again"
         )
-    return case
 
 
 def save_case(case: Case, fields: list[str]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
 from cases.audit.trail import audit_record, refusals_audited
+from cases.clock import database_now
 from cases.errors import InvalidInput, NotFound, TransitionNotAllowed
 from cases.labels.services.versions import STANDING_STATUSES, label_version_record, latest_version
+from cases.locking import conflicts_retried, lock_transactions_with_cases
 from cases.models import (
     FINISHED_CASE_STATUSES,
     AuditAction,
@@ -15,6 +16,7 @@ from cases.models import (
     CaseStatus,
     Label,
     LabelStatus,
+    LabelVersion,
     Outcome,
     ReasonCode,
     Resolution,
@@ -25,6 +27,7 @@ from cases.policies import TRANSITIONS, allowed_transitions, require_permission
 from cases.webhooks.services import webhook_event_record
 from cases.workflow.services.common import (
     case_snapshot,
+    check_version,
     lock_case,
     require_can_work,
     save_case,
@@ -44,6 +47,7 @@ RESOLUTION_DEFAULTS: dict[str, tuple[str, str]] = {
 MAX_COMMENT_LENGTH = 20_000
 
 
+@conflicts_retried
 def case_transition(*, actor, case_id, to_status: str, expected_version: int | None = None) -> Case:
     """Move a case along the workflow (not to closed: use case_close)."""
     with refusals_audited(
@@ -90,6 +94,7 @@ def _reason_codes(codes: list[str], resolution: str) -> list[ReasonCode]:
     return list(found.values())
 
 
+@conflicts_retried
 def case_close(
     *,
     actor,
@@ -129,10 +134,12 @@ def case_close(
             case.status = CaseStatus.CLOSED
             case.resolution = resolution
             case.closing_comment = comment
-            case.closed_at = timezone.now()
+            case.closed_at = database_now()
             save_case(case, ["status", "resolution", "closing_comment", "closed_at"])
             case.reason_codes.set(reasons)
-            _apply_resolution_defaults(actor=actor, case=case, resolution=resolution)
+            _apply_resolution_defaults(
+                actor=actor, case=case, resolution=resolution, when=case.closed_at
+            )
             audit_record(
                 actor=actor, action=AuditAction.CASE_CLOSED, obj=case, before=before,
                 after={"status": case.status, "resolution": resolution, "closing_comment": comment,
@@ -142,21 +149,30 @@ def case_close(
             return case
 
 
-def _apply_resolution_defaults(*, actor, case: Case, resolution: str) -> None:
+def _apply_resolution_defaults(*, actor, case: Case, resolution: str, when) -> None:
     decision, label = RESOLUTION_DEFAULTS[resolution]
-    now = timezone.now()
-    for tx in case.transactions.filter(decision="").only("id", "transaction_id", "decision"):
-        _record_decision(actor=actor, tx=tx, decision=decision, when=now, why="resolution default")
+    # The case is locked; its transactions next, in id order (the house order, cases.locking).
+    transactions = list(case.transactions.select_for_update(no_key=True).order_by("id"))
+    for tx in transactions:
+        tx.case = case
+        if not tx.decision:
+            _record_decision(
+                actor=actor, tx=tx, decision=decision, when=when, why="resolution default"
+            )
     if label:
         codes = sorted(case.reason_codes.values_list("code", flat=True))
         # A label held for a lead is a decision already: the default does not overrule it.
-        unlabelled = case.transactions.filter(label="").exclude(
-            label_versions__status=LabelStatus.HELD
+        held = set(
+            LabelVersion.objects.filter(
+                transaction__case=case, status=LabelStatus.HELD
+            ).values_list("transaction_id", flat=True)
         )
-        for tx in unlabelled.select_for_update(of=("self",)).select_related("case"):
+        for tx in transactions:
+            if tx.label or tx.pk in held:
+                continue
             # A new version with its outbox row, held by the poisoning guards when they say so.
             label_version_record(
-                actor=actor, tx=tx, label=label, when=now, why="resolution default",
+                actor=actor, tx=tx, label=label, when=when, why="resolution default",
                 reason_codes=codes,
             )  # fmt: skip
 
@@ -171,6 +187,7 @@ def _record_decision(*, actor, tx: Transaction, decision: str, when, why: str) -
     )  # fmt: skip
 
 
+@conflicts_retried
 def case_reopen(*, actor, case_id, reason: str, expected_version: int | None = None) -> Case:
     """A lead reopens a closed case (back to in review); the account must have no other open case."""
     with refusals_audited(
@@ -209,13 +226,18 @@ def case_reopen(*, actor, case_id, reason: str, expected_version: int | None = N
             return case
 
 
-def _lock_transaction(transaction_id: str) -> Transaction:
-    tx = Transaction.objects.select_for_update().filter(transaction_id=transaction_id).first()
-    if tx is None:
+def _lock_transaction(transaction_id: str, expected_version: int | None) -> Transaction:
+    """The transaction with its case (tx.case), both locked: the case first (cases.locking)."""
+    _, locked = lock_transactions_with_cases(
+        Transaction.objects.filter(transaction_id=transaction_id)
+    )
+    if not locked:
         raise NotFound(f"no transaction {transaction_id!r}")
-    return tx
+    check_version(locked[0].case, expected_version)
+    return locked[0]
 
 
+@conflicts_retried
 def transaction_decide(
     *, actor, transaction_id: str, decision: str, expected_version: int | None = None
 ) -> Transaction:
@@ -227,8 +249,8 @@ def transaction_decide(
         object_repr=transaction_id,
     ):
         with transaction.atomic():
-            tx = _lock_transaction(transaction_id)
-            case = lock_case(tx.case_id, expected_version)
+            tx = _lock_transaction(transaction_id, expected_version)
+            case = tx.case
             require_can_work(actor, case, attempted="decide transactions")
             if case.status in FINISHED_CASE_STATUSES:
                 raise TransitionNotAllowed(
@@ -238,12 +260,13 @@ def transaction_decide(
                 raise InvalidInput(f"decision must be one of {', '.join(Outcome.values)}")
             if tx.decision != decision:
                 _record_decision(
-                    actor=actor, tx=tx, decision=decision, when=timezone.now(), why="analyst"
+                    actor=actor, tx=tx, decision=decision, when=database_now(), why="analyst"
                 )
                 touch_case(case)
             return tx
 
 
+@conflicts_retried
 def transaction_label(
     *,
     actor,
@@ -265,8 +288,8 @@ def transaction_label(
         object_repr=transaction_id,
     ):
         with transaction.atomic():
-            tx = _lock_transaction(transaction_id)
-            case = lock_case(tx.case_id, expected_version)
+            tx = _lock_transaction(transaction_id, expected_version)
+            case = tx.case
             require_can_work(actor, case, attempted="label transactions")
             if case.status in FINISHED_CASE_STATUSES:
                 raise TransitionNotAllowed(
@@ -283,7 +306,7 @@ def transaction_label(
                 else:
                     codes = sorted(reason.code for reason in _known_reason_codes(reason_codes))
                 label_version_record(
-                    actor=actor, tx=tx, label=label, when=timezone.now(), why="analyst",
+                    actor=actor, tx=tx, label=label, when=database_now(), why="analyst",
                     reason_codes=codes,
                 )  # fmt: skip
             return tx

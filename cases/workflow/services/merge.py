@@ -7,12 +7,21 @@ from django.db import transaction
 from cases.audit.trail import audit_record, refusals_audited
 from cases.errors import InvalidInput, TransitionNotAllowed
 from cases.ingest.case_opening import cases_refresh_priority
-from cases.models import FINISHED_CASE_STATUSES, AuditAction, Case, CaseStatus, WebhookEventType
+from cases.locking import conflicts_retried
+from cases.models import (
+    FINISHED_CASE_STATUSES,
+    AuditAction,
+    Case,
+    CaseStatus,
+    Transaction,
+    WebhookEventType,
+)
 from cases.policies import require_permission
 from cases.webhooks.services import webhook_event_record
-from cases.workflow.services.common import lock_case, save_case
+from cases.workflow.services.common import lock_cases_checked, save_case
 
 
+@conflicts_retried
 def case_merge(
     *,
     actor,
@@ -32,12 +41,10 @@ def case_merge(
     ):
         require_permission(actor, "merge_case", attempted="merge cases")
         with transaction.atomic():
-            # Lock in id order so two merges touching the same cases cannot deadlock.
-            ids = sorted(
-                [(str(source_case_id), source_version), (str(target_case_id), target_version)]
+            # Both cases, then the source's transactions, in the house order (cases.locking).
+            source, target = lock_cases_checked(
+                [(source_case_id, source_version), (target_case_id, target_version)]
             )
-            locked = {str(case_id): lock_case(case_id, version) for case_id, version in ids}
-            source, target = locked[str(source_case_id)], locked[str(target_case_id)]
             if source.pk == target.pk:
                 raise InvalidInput("a case cannot be merged into itself")
             for case in (source, target):
@@ -48,6 +55,8 @@ def case_merge(
             justification = (justification or "").strip()
             if not justification:
                 raise InvalidInput("merging needs a justification")
+            moving = Transaction.objects.filter(case=source).select_for_update(no_key=True)
+            list(moving.order_by("id").values_list("id", flat=True))
             moved = {
                 "transactions": source.transactions.update(case=target),
                 "notes": source.notes.update(case=target),

@@ -176,6 +176,10 @@ def cases_route_new(*, actor, case_ids: list[int]) -> int:
         Case.objects.filter(pk__in=ids).update(
             queue=queue, due_at=F("opened_at") + timedelta(hours=queue.sla_hours)
         )
+    # Round-robin queues are locked before the audit chain's lock, which is held to the commit
+    # (cases.locking): a lead saving the queue holds it and then waits for the chain.
+    round_robin = [queue.pk for queue in by_queue if queue.round_robin]
+    list(Queue.objects.select_for_update().filter(pk__in=round_robin).order_by("pk"))
     audit_record_many(actor=actor, action=AuditAction.CASE_OPENED, entries=opened_events)
     webhook_events_record(type=WebhookEventType.CASE_OPENED, case_ids=[c.pk for c in cases], payloads=[e["after"] for e in opened_events])  # fmt: skip
     cases_auto_assign(actor=actor, cases=routed)
