@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from cases.models import WebhookDelivery, WebhookSubscription
-from cases.tests.test_webhooks import receiver, subscribe, team  # noqa: F401  (fixtures)
-from cases.tests.workflow_fixtures import make_case
+from cases.tests.test_webhooks import subscribe
+from cases.tests.workflow_fixtures import make_case, make_queue, make_user
 from cases.webhooks.delivery import webhook_deliveries_send_due
 from cases.workflow import services
 from conftest import client_for
@@ -32,6 +32,12 @@ INTERNAL_URLS = [
     "http://[fd00:ec2::254]/latest/",  # metadata over IPv6, a unique-local address
     "http://[::ffff:10.0.0.1]/hooks",  # IPv4 in IPv6 clothing
 ]
+
+
+@pytest.fixture
+def team():
+    analyst, lead = make_user("ana", "analyst"), make_user("lea", "lead")
+    return analyst, lead, make_queue("General", analyst, is_default=True)
 
 
 @pytest.fixture
