@@ -75,7 +75,7 @@ class ClaimNextInput(StrictInputSerializer):
     responses={
         200: OpenApiResponse(CASE_ANSWER.response, description="the case now assigned to you"),
         204: OpenApiResponse(description="nothing is waiting in your queues"),
-        **{code: PROBLEM_SCHEMA for code in (400, 401, 403, 415, 422, 429)},
+        **{code: PROBLEM_SCHEMA for code in (400, 401, 403, 413, 415, 422, 429)},
     },
 )
 class CaseClaimNextView(APIView):
