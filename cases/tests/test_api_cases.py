@@ -6,16 +6,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cases.accounts.tokens import api_token_revoke
+from cases.accounts.tokens import api_token_create, api_token_revoke
+from cases.errors import ActionNotPermitted, NotFound
 from cases.models import ApiToken, AuditAction, AuditEvent, Case, Tag
 from cases.tests.api_fixtures import assert_problem, token_client
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
 from cases.workflow import services
-from conftest import signed_in
+from conftest import client_for, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -256,3 +258,37 @@ def test_the_browsable_api_takes_the_pages_session_once_past_the_second_factor(w
     assert_problem(service, 401, "not_authenticated")  # service accounts: tokens only
     assert "CSRF" in assert_problem(forged, 403, "permission_denied")["detail"]
     assert Case.objects.get(pk=world["mine"].pk).assignee_id is None
+
+
+def test_tokens_are_made_and_revoked_by_their_user_or_an_admin(world):
+    analyst, service = world["analyst"], world["service"]
+    admin = make_user("adam", "admin")
+
+    with pytest.raises(ActionNotPermitted):
+        api_token_create(actor=analyst, user_id=service.pk, name="theirs", scope="write")
+    issued = api_token_create(actor=admin, user_id=service.pk, name="nightly", scope="read")
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plain}")
+    with pytest.raises(NotFound):
+        api_token_revoke(actor=analyst, token_id=issued.token.pk)
+
+    assert bot.get("/api/v1/cases/").status_code == 200
+    api_token_revoke(actor=admin, token_id=issued.token.pk)
+    assert_problem(bot.get("/api/v1/cases/"), 401, "authentication_failed")
+    created = AuditEvent.objects.get(action=AuditAction.API_TOKEN_CREATED)
+    revoked = AuditEvent.objects.get(action=AuditAction.API_TOKEN_REVOKED)
+    assert (created.actor, created.object_id) == (admin, str(service.pk))
+    assert (revoked.actor, revoked.after["token"]) == (admin, issued.token.prefix)
+    refused = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).get()
+    assert (refused.actor, refused.after["attempted"]) == (analyst, "api_token_create")
+    assert ApiToken.objects.count() == 1
+
+
+def test_cases_are_never_deleted_so_a_merge_is_the_only_tombstone(world):
+    root = get_user_model().objects.create_superuser("root", password="a-long-test-password")
+    mine = world["mine"]
+
+    page = client_for(root).post(f"/admin/cases/case/{mine.pk}/delete/", {"post": "yes"})
+
+    assert page.status_code == 403
+    assert Case.objects.filter(pk=mine.pk).exists()

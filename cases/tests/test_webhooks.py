@@ -140,6 +140,25 @@ def test_attempts_spent_or_an_unreachable_receiver_end_as_failed(team, receiver,
     assert len(server.requests) == 2
 
 
+def test_the_admin_lists_failed_deliveries_with_the_receivers_answer(team, receiver, settings):
+    settings.FRAUDCASE_WEBHOOK_MAX_ATTEMPTS = 1
+    analyst, lead, queue = team
+    subscribe(receiver(503).url, "case.assigned")
+    services.case_assign(actor=lead, case_id=make_case(queue).pk, assignee_id=analyst.pk)
+    webhook_deliveries_send_due()
+    root = get_user_model().objects.create_superuser("root", password="a-long-test-password")
+
+    failed = client_for(root).get("/admin/cases/webhookdelivery/", {"status__exact": "failed"})
+    delivered = client_for(root).get(
+        "/admin/cases/webhookdelivery/", {"status__exact": "delivered"}
+    )
+
+    assert failed.status_code == 200
+    page = failed.content.decode()
+    assert "HTTP 503" in page and "case.assigned" in page and "1 webhook delivery" in page
+    assert "0 webhook deliveries" in delivered.content.decode()
+
+
 def test_a_cases_later_event_waits_for_its_earlier_one(team, receiver):
     analyst, lead, queue = team
     server = receiver(500)  # the first POST fails, the rest succeed
