@@ -205,7 +205,7 @@ def test_a_case_shows_what_a_mirror_needs(world):
     )
     services.transaction_label(actor=analyst, transaction_id=first.transaction_id, label="fraud")
     services.case_add_note(actor=analyst, case_id=mine.pk, body="called the bank")
-    services.case_set_tags(actor=analyst, case_id=mine.pk, add=["ato"], remove=[])
+    services.case_set_tags(actor=analyst, case_id=mine.pk, add=["ring", "ato"], remove=[])
     summary = {"labelled": 3, "fraud": 2, "legitimate": 1}
     Case.objects.filter(pk=mine.pk).update(
         neighbour_fraud_score=0.66, neighbour_summary=summary,
@@ -217,7 +217,7 @@ def test_a_case_shows_what_a_mirror_needs(world):
     )
 
     body = case.json()
-    assert (body["queue"], body["assignee"], body["tags"]) == ("General", "ana", ["ato"])
+    assert (body["queue"], body["assignee"], body["tags"]) == ("General", "ana", ["ato", "ring"])
     assert body["due_at"] == "2026-12-24T17:00:00Z"  # the SLA
     assert (body["neighbour_fraud_score"], body["neighbour_summary"]) == (0.66, summary)
     assert [note["body"] for note in body["notes"]] == ["called the bank"]
