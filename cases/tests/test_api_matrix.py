@@ -380,3 +380,33 @@ def test_a_closed_case_is_still_readable_by_its_queue(world):
     client = token_client(world["analyst"], scope="read")
 
     assert client.get(f"/api/v1/cases/{world['case'].reference}/similar-cases/").status_code == 200
+
+
+POSTS = [(name, method) for name, method in API_ROUTES if method == "post"]
+
+
+@pytest.mark.parametrize(("name", "method"), POSTS, ids=[name for name, _ in POSTS])
+def test_every_post_retried_with_its_idempotency_key_acts_once(world, name, method):
+    kwargs, expected_by_role, *body = API_ROUTES[name, method]
+    assert expected_by_role["admin"] == OK  # an admin may make every change
+    url = reverse(name, kwargs=kwargs(world) if kwargs else None)
+    reference = (kwargs(world) if kwargs else {}).get("reference")
+    case = Case.objects.get(pk=parse_case_reference(reference)) if reference else world["case"]
+    client = client_for("admin", world, "write")
+
+    def send():
+        data = body[0](world) if body else None
+        return client.post(
+            url, data, format="multipart" if data and "file" in data else "json",
+            HTTP_IF_MATCH=case_etag(case), HTTP_IDEMPOTENCY_KEY=f"retry-{name}",
+        )  # fmt: skip
+
+    first = send()
+    after_first = api_state()
+    retry = send()
+
+    assert 200 <= first.status_code < 300, first.content[:500]
+    assert retry.status_code == first.status_code
+    assert (retry.json() if retry.content else None) == (first.json() if first.content else None)
+    assert retry["Idempotent-Replayed"] == "true"
+    assert api_state() == after_first, f"the retried POST {name} acted again"
