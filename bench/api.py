@@ -240,16 +240,10 @@ def intake_over_http(http_client: Http, args, phase_for) -> list[str]:
 
 
 def measure_sync(args) -> None:
-    from api_sync import queries_for_page, seed
-    from django.core.management import call_command
+    from api_sync import migrated_and_seeded, queries_for_page
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    seed(args.cases)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    print(f"seeded {args.cases:,} cases in {time.perf_counter() - started:.0f} s", flush=True)
+    migrated_and_seeded(args.cases)
     client = service_client("bench-sync", scope="read")
     small, large = queries_for_page(client, 10), queries_for_page(client, 100)
     read_auth = client._credentials["HTTP_AUTHORIZATION"]
