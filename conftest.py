@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -279,3 +282,51 @@ def sign_in_lead_browser(page, live_server, lead) -> None:
     page.get_by_label("6-digit code from your authenticator app").fill(code)
     page.get_by_role("button", name="Verify").click()
     page.wait_for_load_state("networkidle")
+
+
+class Receiver:
+    """A real HTTP server on a free loopback port (a webhook receiver); answers with the
+    scripted status codes, then 200."""
+
+    def __init__(self, statuses: list[int]):
+        self.statuses = list(statuses)
+        self.requests: list[tuple] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((self.headers, body))  # case-insensitive
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def documents(self) -> list[dict]:
+        return [json.loads(body) for _, body in self.requests]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made = []
+
+    def start(*statuses: int) -> Receiver:
+        made.append(Receiver(list(statuses)))
+        return made[-1]
+
+    yield start
+    for server in made:
+        server.close()

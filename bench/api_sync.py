@@ -88,17 +88,21 @@ def queries_for_page(client, size: int) -> int:
     return len(queries)
 
 
-def measure(args) -> None:
+def migrated_and_seeded(count: int) -> None:
+    """Migrate the empty database, seed count cases, ANALYZE (also used by bench/api.py)."""
     from django.core.management import call_command
+    from django.db import connection
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    seed(args.cases)
-    from django.db import connection
-
+    seed(count)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    print(f"seeded {args.cases:,} cases in {time.perf_counter() - started:.0f} s")
+    print(f"seeded {count:,} cases in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def measure(args) -> None:
+    migrated_and_seeded(args.cases)
     client = service_client("bench-sync", scope="read")
     # What seeding left in this process is not the server's: keep the collector from walking
     # it on every full collection (a served process starts with a small heap).

@@ -499,6 +499,11 @@ FRAUDCASE_WEBHOOK_RETRY_BACKOFF = env.int("FRAUDCASE_WEBHOOK_RETRY_BACKOFF", def
 FRAUDCASE_WEBHOOK_RETRY_BACKOFF_MAX = env.int("FRAUDCASE_WEBHOOK_RETRY_BACKOFF_MAX", default=3600)
 # How long a receiver may take to answer one POST.
 FRAUDCASE_WEBHOOK_TIMEOUT_SECONDS = env.int("FRAUDCASE_WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Receivers on loopback, private or link-local addresses (cloud metadata) are refused, when a
+# subscription is saved and at each connection; true lifts that for development and tests.
+FRAUDCASE_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
+    "FRAUDCASE_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
+)
 
 LOGGING = {
     "version": 1,

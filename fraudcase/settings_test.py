@@ -13,6 +13,8 @@ os.environ.setdefault(
 os.environ.setdefault("FRAUDCASE_INGEST_CHUNK_ROWS", "1000")
 # Development mode (embedded servers allowed) unless a test's subprocess asks for production.
 os.environ.setdefault("DEBUG", "true")
+# Tests' webhook receivers listen on loopback (tests of the refusal turn this off).
+os.environ.setdefault("FRAUDCASE_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
 
 from fraudcase.settings import *  # noqa: E402,F403
 

@@ -13,6 +13,7 @@ from cases.accounts.sign_in import otp_required_for
 
 # Reachable before the second factor: signing in, signing out and the 2FA page itself.
 OPEN_URL_NAMES = ("login", "logout", "two-factor")
+API_PREFIX = "/api/"
 
 
 class TwoFactorRequiredMiddleware:
@@ -38,7 +39,11 @@ class TwoFactorRequiredMiddleware:
     @staticmethod
     def _is_open(path: str) -> bool:
         static_prefix = "/" + settings.STATIC_URL.lstrip("/")
-        return path.startswith(static_prefix) or path in {reverse(n) for n in OPEN_URL_NAMES}
+        # The REST API applies the same rule itself (cases.api.authentication: a session not
+        # past the second factor is no session there, a 401 problem, and a token still works).
+        return path.startswith((static_prefix, API_PREFIX)) or path in {
+            reverse(n) for n in OPEN_URL_NAMES
+        }
 
 
 class HtmxFullPageSignInMiddleware:

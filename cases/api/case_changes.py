@@ -42,7 +42,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "the same key with another body is a 422",
 )  # fmt: skip
 CHANGE_PROBLEMS = {
-    code: PROBLEM_SCHEMA for code in (400, 401, 403, 404, 409, 415, 422, 428, 429)
+    code: PROBLEM_SCHEMA for code in (400, 401, 403, 404, 409, 413, 415, 422, 428, 429)
 } | {
     412: OpenApiResponse(
         PROBLEM_SCHEMA.response,

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -79,6 +81,12 @@ def api_exception_handler(exc, context):
     if isinstance(exc, CaseError):
         code = "not_found" if isinstance(exc, CaseNotVisible) else exc.code
         return problem_response(exc.http_status, code, exc.message)
+    if isinstance(exc, RequestDataTooBig):  # refused on its Content-Length, before reading it
+        return problem_response(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+            f"the body is larger than the server takes: at most "
+            f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (FRAUDCASE_MAX_REQUEST_BYTES)",
+        )  # fmt: skip
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

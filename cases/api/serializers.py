@@ -72,8 +72,11 @@ class CaseSerializer(serializers.ModelSerializer):
     merged_into = serializers.CharField(
         source="merged_into.reference", allow_null=True, read_only=True
     )
-    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
-    reason_codes = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    # Sorted names from the selectors' annotations (cases.workflow.selectors).
+    tags = serializers.ListField(child=serializers.CharField(), source="tag_names", read_only=True)
+    reason_codes = serializers.ListField(
+        child=serializers.CharField(), source="reason_code_list", read_only=True
+    )
     etag = serializers.SerializerMethodField()
     tombstone = serializers.SerializerMethodField()
 

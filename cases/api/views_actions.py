@@ -75,7 +75,7 @@ class ClaimNextInput(StrictInputSerializer):
     responses={
         200: OpenApiResponse(CASE_ANSWER.response, description="the case now assigned to you"),
         204: OpenApiResponse(description="nothing is waiting in your queues"),
-        **{code: PROBLEM_SCHEMA for code in (400, 401, 403, 415, 422, 429)},
+        **{code: PROBLEM_SCHEMA for code in (400, 401, 403, 413, 415, 422, 429)},
     },
 )
 class CaseClaimNextView(APIView):
@@ -205,8 +205,12 @@ TRANSACTION_CHANGE = {
 }
 
 
-class TransactionChangeMixin(CaseChangeMixin):
-    """A change to one transaction, guarded by its case's ETag."""
+class TransactionVerdictView(CaseChangeMixin, APIView):
+    """One analyst's verdict on one transaction, guarded by its case's ETag; answers with the
+    case. A subclass names the service and the one input field it passes on (same name)."""
+
+    verdict_field = ""
+    service = None
 
     def refusal_target(self, **kwargs) -> dict:
         return {"object_type": "cases.transaction", "object_repr": kwargs["transaction_id"]}
@@ -215,34 +219,31 @@ class TransactionChangeMixin(CaseChangeMixin):
         case = lock_visible_transaction(request.user, kwargs["transaction_id"])
         return case.pk, expected_version(request, case)
 
+    def perform(self, request, data, case_id, expected_version, **kwargs):
+        self.service(
+            actor=request.user, transaction_id=kwargs["transaction_id"],
+            expected_version=expected_version, **{self.verdict_field: data[self.verdict_field]},
+        )  # fmt: skip
+        return case_response(request, case_id)
+
 
 @extend_schema(request=DecisionInput, **TRANSACTION_CHANGE)
-class TransactionDecisionView(TransactionChangeMixin, APIView):
+class TransactionDecisionView(TransactionVerdictView):
     """Record your decision (approve / investigate / block) on one transaction of an open
     case; answers with its case."""
 
     attempted = "transaction_decide"
     input_serializer = DecisionInput
-
-    def perform(self, request, data, case_id, expected_version, **kwargs):
-        services.transaction_decide(
-            actor=request.user, transaction_id=kwargs["transaction_id"],
-            decision=data["decision"], expected_version=expected_version,
-        )  # fmt: skip
-        return case_response(request, case_id)
+    verdict_field = "decision"
+    service = staticmethod(services.transaction_decide)
 
 
 @extend_schema(request=LabelInput, **TRANSACTION_CHANGE)
-class TransactionLabelView(TransactionChangeMixin, APIView):
+class TransactionLabelView(TransactionVerdictView):
     """Record your truth label (fraud / legitimate) on one transaction; a flip of an exported
     label, or one in a burst against the model, is held for a lead (the label shown stays)."""
 
     attempted = "transaction_label"
     input_serializer = LabelInput
-
-    def perform(self, request, data, case_id, expected_version, **kwargs):
-        services.transaction_label(
-            actor=request.user, transaction_id=kwargs["transaction_id"], label=data["label"],
-            expected_version=expected_version,
-        )  # fmt: skip
-        return case_response(request, case_id)
+    verdict_field = "label"
+    service = staticmethod(services.transaction_label)

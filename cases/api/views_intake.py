@@ -178,6 +178,7 @@ class IngestRunListView(generics.ListAPIView):
             400: PROBLEM_SCHEMA,
             401: PROBLEM_SCHEMA,
             403: PROBLEM_SCHEMA,
+            413: PROBLEM_SCHEMA,
             415: PROBLEM_SCHEMA,
             422: PROBLEM_SCHEMA,
             429: PROBLEM_SCHEMA,

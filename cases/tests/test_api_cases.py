@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cases.accounts.tokens import api_token_revoke
-from cases.models import ApiToken, AuditAction, AuditEvent, Case
+from cases.accounts.tokens import api_token_create, api_token_revoke
+from cases.errors import ActionNotPermitted, NotFound
+from cases.models import ApiToken, AuditAction, AuditEvent, Case, Tag
 from cases.tests.api_fixtures import assert_problem, token_client
 from cases.tests.workflow_fixtures import make_case, make_queue, make_user
 from cases.workflow import services
+from conftest import client_for, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +155,140 @@ def test_pages_walk_cases_that_share_one_change_time_once_each(world):
     assert sorted(seen) == sorted(Case.objects.values_list("pk", flat=True)) and len(seen) == 25
     assert pages == 3
     assert_problem(client.get("/api/v1/cases/?cursor=bm90LWEtY3Vyc29y"), 400, "invalid_input")
+
+
+def test_each_filter_of_the_queue_narrows_the_list():
+    analyst, lead = make_user("ana", "analyst"), make_user("lea", "lead")
+    general, high_risk = make_queue("General", analyst, lead), make_queue("High risk", lead)
+    urgent, quiet, middling = make_case(general), make_case(high_risk), make_case(general)
+    rows = {
+        urgent: dict(status="open", assignee=analyst, max_similarity_score=0.95,
+                     amount_at_risk=Decimal("5000"), opened_at=datetime(2026, 11, 10, tzinfo=UTC)),
+        quiet: dict(status="in_review", assignee=None, max_similarity_score=0.5,
+                    amount_at_risk=Decimal("100"), opened_at=datetime(2026, 11, 1, tzinfo=UTC)),
+        middling: dict(status="escalated", assignee=lead, max_similarity_score=0.75,
+                       amount_at_risk=Decimal("800"), opened_at=datetime(2026, 11, 20, tzinfo=UTC)),
+    }  # fmt: skip
+    for case, fields in rows.items():
+        Case.objects.filter(pk=case.pk).update(**fields)
+    urgent.transactions.update(country="FR")
+    urgent.tags.add(Tag.objects.create(name="ato"))
+    client = token_client(make_user("sync-bot", "service"), actor=make_user("root", "admin"))
+
+    def listed(**filters) -> set[str]:
+        response = client.get("/api/v1/cases/", filters)
+        assert response.status_code == 200, response.content[:300]
+        return {case["reference"] for case in response.json()["results"]}
+
+    assert listed() == {urgent.reference, quiet.reference, middling.reference}
+    assert listed(status="open") == {urgent.reference}
+    assert listed(queue=high_risk.pk) == {quiet.reference}
+    assert listed(assignee=analyst.pk) == {urgent.reference}
+    assert listed(assignee="none") == {quiet.reference}
+    assert listed(score_min=0.7) == {urgent.reference, middling.reference}
+    assert listed(score_max=0.8) == {quiet.reference, middling.reference}
+    assert listed(amount_min="500", amount_max="1000") == {middling.reference}
+    assert listed(country="FR") == {urgent.reference}
+    assert listed(tag="ato") == {urgent.reference}
+    assert listed(opened_from="2026-11-05T00:00:00Z", opened_to="2026-11-15T00:00:00Z") == {
+        urgent.reference
+    }
+    assert listed(status="open", country="DE") == set()  # filters combine
+
+
+def test_a_case_shows_what_a_mirror_needs(world):
+    analyst, lead, mine = world["analyst"], world["lead"], world["mine"]
+    first, second = mine.transactions.order_by("occurred_at")
+    services.case_assign(actor=lead, case_id=mine.pk, assignee_id=analyst.pk)
+    services.transaction_decide(
+        actor=analyst, transaction_id=first.transaction_id, decision="block"
+    )
+    services.transaction_label(actor=analyst, transaction_id=first.transaction_id, label="fraud")
+    services.case_add_note(actor=analyst, case_id=mine.pk, body="called the bank")
+    services.case_set_tags(actor=analyst, case_id=mine.pk, add=["ring", "ato"], remove=[])
+    summary = {"labelled": 3, "fraud": 2, "legitimate": 1}
+    Case.objects.filter(pk=mine.pk).update(
+        neighbour_fraud_score=0.66, neighbour_summary=summary,
+        due_at=datetime(2026, 12, 24, 17, tzinfo=UTC),
+    )  # fmt: skip
+
+    case = token_client(world["service"], actor=make_user("root", "admin")).get(
+        f"/api/v1/cases/{mine.reference}/"
+    )
+
+    body = case.json()
+    assert (body["queue"], body["assignee"], body["tags"]) == ("General", "ana", ["ato", "ring"])
+    assert body["due_at"] == "2026-12-24T17:00:00Z"  # the SLA
+    assert (body["neighbour_fraud_score"], body["neighbour_summary"]) == (0.66, summary)
+    assert [note["body"] for note in body["notes"]] == ["called the bank"]
+    shown = {tx["transaction_id"]: tx for tx in body["transactions"]}
+    assert (shown[first.transaction_id]["decision"], shown[first.transaction_id]["decided_by"]) == (
+        "block", "ana",
+    )  # fmt: skip
+    assert (shown[first.transaction_id]["label"], shown[first.transaction_id]["labelled_by"]) == (
+        "fraud", "ana",
+    )  # fmt: skip
+    assert (shown[second.transaction_id]["decision"], shown[second.transaction_id]["label"]) == (
+        "", "",
+    )  # fmt: skip
+    assert case["ETag"] == body["etag"] and body["tombstone"] is False
+
+
+def test_the_browsable_api_takes_the_pages_session_once_past_the_second_factor(world):
+    analyst, lead = world["analyst"], world["lead"]
+
+    as_json = signed_in(Client(), analyst).get("/api/v1/cases/")
+    as_html = signed_in(Client(), analyst).get("/api/v1/cases/", HTTP_ACCEPT="text/html")
+    half_signed_in = signed_in(Client(), lead, second_factor=False).get("/api/v1/cases/")
+    token = token_client(lead).issued.plain
+    half_with_token = signed_in(Client(), lead, second_factor=False).get(
+        "/api/v1/cases/", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    service = signed_in(Client(), world["service"], second_factor=False).get("/api/v1/cases/")
+    forged = signed_in(Client(enforce_csrf_checks=True), analyst).post(
+        "/api/v1/cases/claim-next/", {}, content_type="application/json"
+    )
+
+    assert as_json.status_code == 200
+    assert [case["reference"] for case in as_json.json()["results"]] == [world["mine"].reference]
+    assert as_html.status_code == 200 and as_html["Content-Type"].startswith("text/html")
+    assert world["mine"].reference in as_html.content.decode()
+    assert_problem(half_signed_in, 401, "not_authenticated")  # a lead needs the second factor
+    assert half_with_token.status_code == 200  # the token decides, not the pages' 2FA redirect
+    assert_problem(service, 401, "not_authenticated")  # service accounts: tokens only
+    assert "CSRF" in assert_problem(forged, 403, "permission_denied")["detail"]
+    assert Case.objects.get(pk=world["mine"].pk).assignee_id is None
+
+
+def test_tokens_are_made_and_revoked_by_their_user_or_an_admin(world):
+    analyst, service = world["analyst"], world["service"]
+    admin = make_user("adam", "admin")
+
+    with pytest.raises(ActionNotPermitted):
+        api_token_create(actor=analyst, user_id=service.pk, name="theirs", scope="write")
+    issued = api_token_create(actor=admin, user_id=service.pk, name="nightly", scope="read")
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plain}")
+    with pytest.raises(NotFound):
+        api_token_revoke(actor=analyst, token_id=issued.token.pk)
+
+    assert bot.get("/api/v1/cases/").status_code == 200
+    api_token_revoke(actor=admin, token_id=issued.token.pk)
+    assert_problem(bot.get("/api/v1/cases/"), 401, "authentication_failed")
+    created = AuditEvent.objects.get(action=AuditAction.API_TOKEN_CREATED)
+    revoked = AuditEvent.objects.get(action=AuditAction.API_TOKEN_REVOKED)
+    assert (created.actor, created.object_id) == (admin, str(service.pk))
+    assert (revoked.actor, revoked.after["token"]) == (admin, issued.token.prefix)
+    refused = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).get()
+    assert (refused.actor, refused.after["attempted"]) == (analyst, "api_token_create")
+    assert ApiToken.objects.count() == 1
+
+
+def test_cases_are_never_deleted_so_a_merge_is_the_only_tombstone(world):
+    root = get_user_model().objects.create_superuser("root", password="a-long-test-password")
+    mine = world["mine"]
+
+    page = client_for(root).post(f"/admin/cases/case/{mine.pk}/delete/", {"post": "yes"})
+
+    assert page.status_code == 403
+    assert Case.objects.filter(pk=mine.pk).exists()

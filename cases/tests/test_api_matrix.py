@@ -6,6 +6,8 @@ oversized page_size (400 naming it), and what the read resources hide from other
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 from django.conf import settings
@@ -15,19 +17,23 @@ from rest_framework.test import APIClient
 
 from cases.api.serializers import case_etag
 from cases.api.throttling import PerTokenThrottle
+from cases.fileformats import encode_rows
 from cases.models import (
     AuditAction,
     AuditEvent,
     Case,
     CaseStatus,
     IngestRun,
+    QuarantinedRow,
     Transaction,
     parse_case_reference,
 )
+from cases.s3 import ensure_bucket
 from cases.similarity.services import cases_refresh_neighbour_verdict
 from cases.tests.api_fixtures import assert_problem, token_client
 from cases.tests.test_route_matrix import state
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
+from conftest import contract_row, put_file
 
 pytestmark = pytest.mark.django_db
 
@@ -73,56 +79,62 @@ def _upload(world) -> dict:
     return {"file": SimpleUploadedFile("proof.txt", b"proof", "text/plain")}
 
 
-# name: (method, URL kwargs, expected outcome per role[, request body])
+# (route name, method): (URL kwargs, expected outcome per role[, request body])
 API_ROUTES = {
-    "api-schema": ("get", None, EVERYONE),
-    "api-docs": ("get", None, EVERYONE),
-    "api-case-list": ("get", None, ANY_TOKEN),
-    "api-case-detail": ("get", _case, CASE_READERS),
-    "api-case-similar-transactions": ("get", _case, CASE_READERS),
-    "api-case-similar-cases": ("get", _case, CASE_READERS),
-    "api-account-detail": ("get", lambda w: {"account_id": w["case"].account_id}, ACCOUNT_READERS),
-    "api-ip-detail": ("get", lambda w: {"ip": "81.2.69.7"}, READERS),
-    "api-queue-list": ("get", None, READERS),
-    "api-label-exports": ("get", None, LEADS),
-    "api-audit-events": ("get", None, AUDITORS),
-    "api-case-attachment": (
-        "get", lambda w: {**_case(w), "attachment_id": w["attachment"].pk}, CASE_READERS,
+    ("api-schema", "get"): (None, EVERYONE),
+    ("api-docs", "get"): (None, EVERYONE),
+    ("api-case-list", "get"): (None, ANY_TOKEN),
+    ("api-case-detail", "get"): (_case, CASE_READERS),
+    ("api-case-similar-transactions", "get"): (_case, CASE_READERS),
+    ("api-case-similar-cases", "get"): (_case, CASE_READERS),
+    ("api-account-detail", "get"): (lambda w: {"account_id": w["case"].account_id}, ACCOUNT_READERS),
+    ("api-ip-detail", "get"): (lambda w: {"ip": "81.2.69.7"}, READERS),
+    ("api-queue-list", "get"): (None, READERS),
+    ("api-label-exports", "get"): (None, LEADS),
+    ("api-audit-events", "get"): (None, AUDITORS),
+    ("api-case-attachment", "get"): (
+        lambda w: {**_case(w), "attachment_id": w["attachment"].pk}, CASE_READERS,
     ),
-    "api-case-claim-next": ("post", None, QUEUE_WORKERS),
-    "api-case-assign": ("post", _case, CASE_WORKERS, lambda w: {"assignee_id": "me"}),
-    "api-case-transition": ("post", _case, CASE_WORKERS, lambda w: {"to_status": "in_review"}),
-    "api-case-close": ("post", _case, CASE_WORKERS, lambda w: {"resolution": "inconclusive", "reason_codes": ["insufficient-evidence"], "comment": "done"}),
-    "api-case-reopen": ("post", lambda w: {"reference": w["closed"].reference}, CASE_LEADS, lambda w: {"reason": "new evidence"}),
-    "api-case-merge": ("post", _case, CASE_LEADS, lambda w: {"target": w["sibling"].reference, "justification": "same ring"}),
-    "api-case-notes": ("post", _case, CASE_WORKERS, lambda w: {"body": "a note"}),
-    "api-case-tags": ("post", _case, CASE_WORKERS, lambda w: {"add": ["ato"]}),
-    "api-case-attachments": ("post", _case, CASE_WORKERS, _upload),
-    "api-transaction-decision": ("post", _tx, CASE_WORKERS, lambda w: {"decision": "block"}),
-    "api-transaction-label": ("post", _tx, CASE_WORKERS, lambda w: {"label": "fraud"}),
-    "api-flag-submit": ("post", None, SUBMITTERS, lambda w: [FLAG]),
-    "api-ingest-run-list": ("get", None, READERS),
-    "api-ingest-run-detail": ("get", lambda w: {"run_id": w["run"].pk}, READERS),
-    "api-ingest-run-quarantined": ("get", lambda w: {"run_id": w["run"].pk}, EVERY_CASE_READERS),
+    ("api-case-claim-next", "post"): (None, QUEUE_WORKERS),
+    ("api-case-assign", "post"): (_case, CASE_WORKERS, lambda w: {"assignee_id": "me"}),
+    ("api-case-transition", "post"): (_case, CASE_WORKERS, lambda w: {"to_status": "in_review"}),
+    ("api-case-close", "post"): (_case, CASE_WORKERS, lambda w: {"resolution": "inconclusive", "reason_codes": ["insufficient-evidence"], "comment": "done"}),
+    ("api-case-reopen", "post"): (lambda w: {"reference": w["closed"].reference}, CASE_LEADS, lambda w: {"reason": "new evidence"}),
+    ("api-case-merge", "post"): (_case, CASE_LEADS, lambda w: {"target": w["sibling"].reference, "justification": "same ring"}),
+    ("api-case-notes", "get"): (_case, CASE_READERS),
+    ("api-case-notes", "post"): (_case, CASE_WORKERS, lambda w: {"body": "a note"}),
+    ("api-case-tags", "post"): (_case, CASE_WORKERS, lambda w: {"add": ["ato"]}),
+    ("api-case-attachments", "post"): (_case, CASE_WORKERS, _upload),
+    ("api-transaction-decision", "post"): (_tx, CASE_WORKERS, lambda w: {"decision": "block"}),
+    ("api-transaction-label", "post"): (_tx, CASE_WORKERS, lambda w: {"label": "fraud"}),
+    ("api-flag-submit", "post"): (None, SUBMITTERS, lambda w: [FLAG]),
+    ("api-ingest-run-list", "get"): (None, READERS),
+    # The ingest trigger: an object waits under the prefix, so an allowed POST starts a run.
+    ("api-ingest-run-list", "post"): (None, SUBMITTERS, lambda w: {"bucket": w["inbox"], "prefix": "flagged/"}),
+    ("api-ingest-run-detail", "get"): (lambda w: {"run_id": w["run"].pk}, READERS),
+    ("api-ingest-run-quarantined", "get"): (lambda w: {"run_id": w["run"].pk}, EVERY_CASE_READERS),
 }  # fmt: skip
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def api_route_names() -> set[str]:
-    names = set()
+def api_routes() -> set[tuple[str, str]]:
+    """Every (name, method) the API answers: each api-* route with each method its view has."""
+    routes = set()
 
     def walk(patterns):
         for pattern in patterns:
             if hasattr(pattern, "url_patterns"):
                 walk(pattern.url_patterns)
             elif pattern.name and pattern.name.startswith("api-"):
-                names.add(pattern.name)
+                view = pattern.callback.cls
+                routes.update((pattern.name, m) for m in HTTP_METHODS if hasattr(view, m))
 
     walk(get_resolver().url_patterns)
-    return names
+    return routes
 
 
-def test_every_api_route_is_in_the_matrix():
-    assert api_route_names() == set(API_ROUTES)
+def test_every_api_route_and_method_is_in_the_matrix():
+    assert api_routes() == set(API_ROUTES)
 
 
 def unit(axis: int, towards: int | None = None, by: float = 0.0) -> np.ndarray:
@@ -133,8 +145,18 @@ def unit(axis: int, towards: int | None = None, by: float = 0.0) -> np.ndarray:
     return vector
 
 
+@pytest.fixture(scope="module")
+def inbox(s3) -> str:
+    """A bucket with one flagged file under flagged/, for the ingest trigger (S3 is not rolled
+    back with each test's database, and need not be: the run is registered in the database)."""
+    name = f"test-matrix-{uuid.uuid4().hex[:12]}"
+    ensure_bucket(s3, name)
+    put_file(s3, name, "flagged/one.jsonl", encode_rows([contract_row(1)], "jsonl"))
+    return name
+
+
 @pytest.fixture
-def world():
+def world(inbox):
     cache.clear()  # the throttles' counts: every test starts with its full allowance
     analyst, outsider = make_user("ana", "analyst"), make_user("olga", "analyst")
     general, high_risk = make_queue("General", analyst), make_queue("High risk", outsider)
@@ -166,6 +188,7 @@ def world():
         "closed": make_case(general, status=CaseStatus.CLOSED, resolution="inconclusive"),
         "sibling": make_case(general),
         "run": IngestRun.objects.create(bucket="b", key="flagged/x.csv", etag="e"),
+        "inbox": inbox,
     }
 
 
@@ -182,24 +205,31 @@ def scopes_for(method: str) -> tuple[str, ...]:
 
 
 MATRIX = [
-    (name, role, scope)
-    for name, (method, *_) in API_ROUTES.items()
+    (name, method, role, scope)
+    for name, method in API_ROUTES
     for role in ROLES
     for scope in scopes_for(method)
 ]
 
 
+def api_state() -> tuple:
+    """state() and what the intake routes could add."""
+    return state(), IngestRun.objects.count(), QuarantinedRow.objects.count()
+
+
 @pytest.mark.parametrize(
-    ("name", "role", "scope"), MATRIX, ids=[f"{n}-{r}-{s}" for n, r, s in MATRIX]
+    ("name", "method", "role", "scope"),
+    MATRIX,
+    ids=[f"{n}-{m}-{r}-{s}" for n, m, r, s in MATRIX],
 )
-def test_api_route_for_role(world, name, role, scope):
-    method, kwargs, expected_by_role, *body = API_ROUTES[name]
+def test_api_route_for_role(world, name, method, role, scope):
+    kwargs, expected_by_role, *body = API_ROUTES[name, method]
     expected = expected_by_role[role]
     if scope == "read" and method not in ("get", "head", "options") and role != "anonymous":
         expected = DENIED  # a read-only token changes nothing, whatever case it names
     url = reverse(name, kwargs=kwargs(world) if kwargs else None)
     client = client_for(role, world, scope)
-    before = state()
+    before = api_state()
     denials_before = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count()
 
     data = body[0](world) if body else None
@@ -218,7 +248,9 @@ def test_api_route_for_role(world, name, role, scope):
     )
     assert outcome == expected, (response.status_code, response.content[:600])
     if expected != OK:
-        assert state() == before, f"a refused {method.upper()} {name} by {role} changed something"
+        assert api_state() == before, (
+            f"a refused {method.upper()} {name} by {role} changed something"
+        )
         code = {"401": "not_authenticated", "403": "permission_denied", "404": "not_found"}
         assert_problem(response, int(expected), code[expected])
     if expected == HIDDEN:
@@ -348,3 +380,33 @@ def test_a_closed_case_is_still_readable_by_its_queue(world):
     client = token_client(world["analyst"], scope="read")
 
     assert client.get(f"/api/v1/cases/{world['case'].reference}/similar-cases/").status_code == 200
+
+
+POSTS = [(name, method) for name, method in API_ROUTES if method == "post"]
+
+
+@pytest.mark.parametrize(("name", "method"), POSTS, ids=[name for name, _ in POSTS])
+def test_every_post_retried_with_its_idempotency_key_acts_once(world, name, method):
+    kwargs, expected_by_role, *body = API_ROUTES[name, method]
+    assert expected_by_role["admin"] == OK  # an admin may make every change
+    url = reverse(name, kwargs=kwargs(world) if kwargs else None)
+    reference = (kwargs(world) if kwargs else {}).get("reference")
+    case = Case.objects.get(pk=parse_case_reference(reference)) if reference else world["case"]
+    client = client_for("admin", world, "write")
+
+    def send():
+        data = body[0](world) if body else None
+        return client.post(
+            url, data, format="multipart" if data and "file" in data else "json",
+            HTTP_IF_MATCH=case_etag(case), HTTP_IDEMPOTENCY_KEY=f"retry-{name}",
+        )  # fmt: skip
+
+    first = send()
+    after_first = api_state()
+    retry = send()
+
+    assert 200 <= first.status_code < 300, first.content[:500]
+    assert retry.status_code == first.status_code
+    assert (retry.json() if retry.content else None) == (first.json() if first.content else None)
+    assert retry["Idempotent-Replayed"] == "true"
+    assert api_state() == after_first, f"the retried POST {name} acted again"

@@ -1,13 +1,12 @@
-"""Webhooks: events recorded with the change, signed POSTs to a real HTTP receiver, retries,
-order per case, and the admin's redeliver. Delivery is called directly (no worker process)."""
+"""Webhooks: events recorded with the change, signed POSTs to a real HTTP receiver (conftest's
+`receiver`), retries, order per case, and the admin's redeliver. Delivery is called directly
+here; test_webhooks_worker.py sends through a real Celery worker."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -37,53 +36,6 @@ from cases.workflow import services
 from conftest import client_for, contract_row, put_file
 
 pytestmark = pytest.mark.django_db
-
-
-class Receiver:
-    """A real HTTP server on a free loopback port; answers with the scripted status codes."""
-
-    def __init__(self, statuses: list[int]):
-        self.statuses = list(statuses)
-        self.requests: list[tuple] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((self.headers, body))  # case-insensitive
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def documents(self) -> list[dict]:
-        return [json.loads(body) for _, body in self.requests]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def start(*statuses: int) -> Receiver:
-        made.append(Receiver(list(statuses)))
-        return made[-1]
-
-    yield start
-    for server in made:
-        server.close()
 
 
 @pytest.fixture
@@ -186,6 +138,25 @@ def test_attempts_spent_or_an_unreachable_receiver_end_as_failed(team, receiver,
     )
     assert "Connection refused" in unreachable.last_error
     assert len(server.requests) == 2
+
+
+def test_the_admin_lists_failed_deliveries_with_the_receivers_answer(team, receiver, settings):
+    settings.FRAUDCASE_WEBHOOK_MAX_ATTEMPTS = 1
+    analyst, lead, queue = team
+    subscribe(receiver(503).url, "case.assigned")
+    services.case_assign(actor=lead, case_id=make_case(queue).pk, assignee_id=analyst.pk)
+    webhook_deliveries_send_due()
+    root = get_user_model().objects.create_superuser("root", password="a-long-test-password")
+
+    failed = client_for(root).get("/admin/cases/webhookdelivery/", {"status__exact": "failed"})
+    delivered = client_for(root).get(
+        "/admin/cases/webhookdelivery/", {"status__exact": "delivered"}
+    )
+
+    assert failed.status_code == 200
+    page = failed.content.decode()
+    assert "HTTP 503" in page and "case.assigned" in page and "1 webhook delivery" in page
+    assert "0 webhook deliveries" in delivered.content.decode()
 
 
 def test_a_cases_later_event_waits_for_its_earlier_one(team, receiver):

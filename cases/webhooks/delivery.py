@@ -6,6 +6,8 @@
   for the same subscription (delivered or failed ones do not hold it back).
 - At least once: a worker dying after the POST leaves the delivery pending; once the lease
   passes it is sent again with the same event id, which receivers use to de-duplicate.
+- Only to public addresses (cases/webhooks/targets.py): the host is resolved and checked as
+  the connection is made; a refused address is a failed attempt like a network error.
 - A non-2xx answer, a redirect or a network error is an attempt: the next one waits twice as
   long (FRAUDCASE_WEBHOOK_RETRY_BACKOFF, doubling up to _MAX); after
   FRAUDCASE_WEBHOOK_MAX_ATTEMPTS the delivery is failed (the admin can send it again).
@@ -28,6 +30,7 @@ from django.utils import timezone
 
 from cases.models import WebhookDelivery
 from cases.webhooks import signing
+from cases.webhooks.targets import checked_opener
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,8 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+# Each connection to an address checked as it is made (cases/webhooks/targets.py).
+_opener = checked_opener(_NoRedirects)
 
 
 @dataclass(frozen=True)

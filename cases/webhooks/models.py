@@ -12,10 +12,13 @@ import secrets
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from cases.webhooks.targets import webhook_url_refusal
 
 
 class WebhookEventType(models.TextChoices):
@@ -61,6 +64,12 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.url})"
+
+    def clean(self) -> None:
+        # Not into FraudCase's own network (cases/webhooks/targets.py); checked again at delivery.
+        refusal = webhook_url_refusal(self.url) if self.url else None
+        if refusal:
+            raise ValidationError({"url": f"webhooks are sent to public addresses only: {refusal}"})
 
 
 class WebhookEvent(models.Model):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from cases.models import Case, Note, Transaction
@@ -32,11 +33,24 @@ class CaseFilters:
     updated_since: datetime | None = None
 
 
+def _with_names(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """Each case's tag names and reason codes as sorted arrays (tag_names, reason_code_list),
+    in the case's own row: prefetching the two many-to-many relations built two querysets per
+    case in Python, a third of a 100-case page's CPU time."""
+    tags = Case.tags.through.objects.filter(case_id=OuterRef("pk"))
+    codes = Case.reason_codes.through.objects.filter(case_id=OuterRef("pk"))
+    return cases.annotate(
+        tag_names=ArraySubquery(tags.order_by("tag__name").values("tag__name")),
+        reason_code_list=ArraySubquery(
+            codes.order_by("reasoncode__code").values("reasoncode__code")
+        ),
+    )
+
+
 def cases_for_sync(*, viewer, filters: CaseFilters) -> QuerySet[Case]:
     """The cases viewer may read (cases.policies) under the filters, with what a case's
     representation shows loaded in a fixed number of queries. Unordered: the caller pages."""
-    cases = visible_cases(viewer).select_related("queue", "assignee", "merged_into")
-    cases = cases.prefetch_related("tags", "reason_codes")
+    cases = _with_names(visible_cases(viewer).select_related("queue", "assignee", "merged_into"))
     exact = {
         "status": filters.status or None,
         "queue_id": filters.queue_id,
@@ -67,10 +81,8 @@ def case_for_sync(*, viewer, case_id: int) -> Case | None:
         "decided_by", "labelled_by"
     )
     return (
-        visible_cases(viewer)
-        .select_related("queue", "assignee", "merged_into")
+        _with_names(visible_cases(viewer).select_related("queue", "assignee", "merged_into"))
         .prefetch_related(
-            "tags", "reason_codes",
             Prefetch("transactions", queryset=transactions.order_by("occurred_at", "id")),
             Prefetch("notes", queryset=Note.objects.order_by("created_at", "id")),
         )
