@@ -129,6 +129,13 @@ class CeleryWorker:
              "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        # Tests read the worker's log ("Retry in", "succeeded"): a worker that never says
+        # it is ready has lost its log (as when logging is configured twice), so fail here.
+        # (A worker may exit on purpose before that: tests that inject a fault check that.)
+        wait_until(
+            lambda: " ready." in self.log() or self.process.poll() is not None, timeout=60,
+            message=lambda: f"the worker to log that it is ready; its log:\n{self.log()[-3000:]}",
+        )  # fmt: skip
         return self
 
     def kill(self) -> None:

@@ -28,14 +28,15 @@ app.autodiscover_tasks(
 )
 
 
-def tasks_outliving_visibility(celery_app=app) -> list[str]:
+def tasks_outliving_visibility(celery_app=app, *, import_modules: bool = True) -> list[str]:
     """The project's tasks that may still run when the broker's visibility timeout hands them
     to a second worker: no hard time limit, a limit at or past the timeout, or a retry delay
     (backoff) that long. Empty when the configuration is consistent."""
     timeout = (celery_app.conf.broker_transport_options or {}).get("visibility_timeout")
     if timeout is None:
         return []
-    celery_app.loader.import_default_modules()
+    if import_modules:
+        celery_app.loader.import_default_modules()
     found = []
     for name, task in sorted(celery_app.tasks.items()):
         if name.startswith("celery."):
@@ -51,5 +52,7 @@ def tasks_outliving_visibility(celery_app=app) -> list[str]:
 
 @worker_ready.connect
 def _warn_of_tasks_outliving_visibility(**_kwargs) -> None:
-    for line in tasks_outliving_visibility():
+    # The worker has imported its tasks by now. Importing them again here would re-run
+    # Django's logging setup under Celery's redirected stderr and silence the worker's log.
+    for line in tasks_outliving_visibility(import_modules=False):
         logger.warning("may run twice (CELERY_VISIBILITY_TIMEOUT too short): %s", line)

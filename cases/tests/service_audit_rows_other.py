@@ -340,6 +340,27 @@ OTHER_ROWS = [
         setup=_run("failed", error="boom"),
     ),
     Row(
+        ingest.ingest_runs_retry_due,
+        "system",
+        lambda w, a: ingest.ingest_runs_retry_due(),
+        lambda w, r: [
+            Event(
+                A.INGEST_RERUN,
+                w.run,
+                {"status": "failed", "error": "S3 was unreachable"},
+                {
+                    "status": "queued",
+                    "resumes_after_row": 0,
+                    "reason": "S3 was unreachable: retried automatically",
+                },
+            )
+        ],
+        setup=_run(
+            "failed", error="S3 was unreachable",
+            retry_at=timezone.now() - timedelta(minutes=1),
+        ),  # fmt: skip
+    ),
+    Row(
         ingest.ingest_run_fail,
         "system",
         lambda w, a: ingest.ingest_run_fail(run_id=w.run.pk, message="the file is gone"),

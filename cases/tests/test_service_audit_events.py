@@ -60,6 +60,8 @@ DERIVED = "recomputes derived data (no one's decision), run by workers; nothing 
 NO_EVENT: dict[str, str] = {
     "cases.workflow.services.common.lock_case": HELPER,
     "cases.workflow.services.common.save_case": HELPER,
+    "cases.workflow.services.common.lock_cases_checked": HELPER,
+    "cases.workflow.services.common.check_version": "a check; a stale copy changes nothing",
     "cases.workflow.services.common.touch_case": HELPER,
     "cases.workflow.services.common.require_can_work": "a permission check; refusals_audited records refusals",
     "cases.workflow.services.common.case_snapshot": PURE,
