@@ -46,7 +46,8 @@ def prepared_chunks(
     """The file's rows after the run's checkpoint, in chunks of FRAUDCASE_INGEST_CHUNK_ROWS.
 
     When the stream breaks (UnreadableFile), the rows read before it are real rows: they come
-    as a last chunk to keep, then the error (a file broken in its first chunk loads nothing).
+    as a last chunk to keep, then the error; also when the break falls inside the first chunk
+    (a file unreadable from its start, such as a bad header, raises before any row).
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     already_committed = run.rows_read
@@ -62,7 +63,7 @@ def prepared_chunks(
                 yield _prepare(run, chunk, body.bytes_read)
                 chunk = []
     except UnreadableFile:
-        if chunk and seen > len(chunk):
+        if chunk:
             yield _prepare(run, chunk, body.bytes_read)
         raise
     if chunk:
