@@ -18,7 +18,7 @@ from cases.ingest import case_opening, curation
 from cases.ingest.copy import copy_transactions
 from cases.ingest.lease import run_checkpoint
 from cases.ingest.quarantine import quarantined_row
-from cases.ingest.readers import CountingReader, SourceRecord, UnreadableFile
+from cases.ingest.readers import SourceRecord, UnreadableFile
 from cases.ingest.validation import CleanTransaction, validate_row
 from cases.models import IngestRun, QuarantinedRow
 from cases.sqlarrays import text_array
@@ -41,7 +41,7 @@ class PreparedChunk:
 
 
 def prepared_chunks(
-    run: IngestRun, records: Iterator[SourceRecord], body: CountingReader
+    run: IngestRun, records: Iterator[SourceRecord], body
 ) -> Iterator[PreparedChunk]:
     """The file's rows after the run's checkpoint, in chunks of FRAUDCASE_INGEST_CHUNK_ROWS,
     or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
@@ -49,6 +49,7 @@ def prepared_chunks(
     When the stream breaks (UnreadableFile), the rows read before it are real rows: they come
     as a last chunk to keep, then the error; also when the break falls inside the first chunk
     (a file unreadable from its start, such as a bad header, raises before any row).
+    body.bytes_read is the progress to record with each chunk (cases.ingest.s3_object).
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     chunk_text = settings.FRAUDCASE_INGEST_CHUNK_MAX_BYTES

@@ -10,19 +10,17 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import shutil
-import tempfile
 import zlib
 from collections.abc import Iterator
 
-import numpy as np
-
 from cases.ingest.contract import CONTRACT_COLUMNS, REQUIRED_COLUMNS
 from cases.ingest.jsontext import json_loads
-from cases.ingest.limits import DecompressionGuard, ReadLimits, check_row_groups, line_too_long
+from cases.ingest.limits import DecompressionGuard, ReadLimits, line_too_long
+from cases.ingest.parquet import parquet_records
 from cases.ingest.records import SourceRecord, UnreadableFile
+from cases.ingest.s3_object import S3ObjectFile
 
-__all__ = ["CountingReader", "SourceRecord", "UnreadableFile", "file_format", "read_records"]
+__all__ = ["SourceRecord", "UnreadableFile", "file_format", "read_records"]
 
 FORMATS_BY_SUFFIX = {
     ".csv.gz": "csv.gz",
@@ -31,7 +29,6 @@ FORMATS_BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".parquet": "parquet",
 }
-PARQUET_BATCH_ROWS = 4096
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER_BYTES = 1 << 20
 
@@ -47,26 +44,8 @@ def file_format(key: str) -> str:
     )
 
 
-class CountingReader(io.RawIOBase):
-    """A raw stream over a boto3 body that counts the (compressed) bytes read, for progress."""
-
-    def __init__(self, body) -> None:
-        self._body = body
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._body.read(len(buffer))
-        size = len(data)
-        buffer[:size] = data
-        self.bytes_read += size
-        return size
-
-
 def read_records(
-    body: CountingReader,
+    source: S3ObjectFile,
     fmt: str,
     *,
     columns: tuple[str, ...] = CONTRACT_COLUMNS,
@@ -78,19 +57,20 @@ def read_records(
     columns and required name the contract the header is checked against (flagged
     transactions by default; the curation contract for curation/ files). limits bound what
     one line, one inflated stream and one row group may hold (the settings by default).
+    Parquet is read by ranges, row group by row group; the line formats are streamed.
     """
     limits = limits or ReadLimits.from_settings()
     if fmt == "parquet":
-        yield from _parquet_records(body, required, limits)
+        yield from parquet_records(source, required, limits)
         return
-    binary = io.BufferedReader(body, buffer_size=READ_BUFFER_BYTES)
+    binary = io.BufferedReader(source.stream(), buffer_size=READ_BUFFER_BYTES)
     if fmt.endswith(".gz"):
         if binary.peek(2)[:2] != GZIP_MAGIC:
             raise UnreadableFile(
                 "not gzip: the key ends in .gz but the content is not gzip-compressed; "
                 "nothing was loaded"
             )
-        inflated = DecompressionGuard(gzip.GzipFile(fileobj=binary, mode="rb"), body, limits)
+        inflated = DecompressionGuard(gzip.GzipFile(fileobj=binary, mode="rb"), source, limits)
         binary = io.BufferedReader(inflated, buffer_size=READ_BUFFER_BYTES)
     lines = _DecodedLines(binary, limits)
     records = (
@@ -98,8 +78,10 @@ def read_records(
     )
     try:
         yield from records
-    except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise UnreadableFile(f"the compressed stream is corrupt or truncated: {exc}") from exc
+    finally:
+        binary.close()
 
 
 class _DecodedLines:
@@ -225,73 +207,3 @@ def _jsonl_records(lines: _DecodedLines) -> Iterator[SourceRecord]:
             else:
                 errors.append(f"not a JSON object but a {type(parsed).__name__}")
         yield SourceRecord(row_number=line_number, values=values, raw=raw, errors=errors)
-
-
-def _parquet_records(
-    body: CountingReader, required: tuple[str, ...], limits: ReadLimits
-) -> Iterator[SourceRecord]:
-    """Parquet needs random access: spool the object to a temporary file, then read batches."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with tempfile.TemporaryFile(prefix="fraudcase-ingest-") as spool:
-        shutil.copyfileobj(io.BufferedReader(body, buffer_size=1 << 20), spool, 1 << 20)
-        spool.seek(0)
-        try:
-            # No pre-buffering and a bounded read buffer: memory follows one row group, not
-            # the file (pre_buffer alone held most of a 170 MB file in memory).
-            parquet_file = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20)
-        except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFile(f"not a Parquet file: {exc}; nothing was loaded") from exc
-        names = parquet_file.schema_arrow.names
-        missing = [name for name in required if name not in names]
-        if missing:
-            raise UnreadableFile(
-                f"missing required column(s): {', '.join(missing)}; nothing was loaded"
-            )
-        check_row_groups(parquet_file.metadata, limits)
-        row_number = 0
-        try:
-            # One thread: decoding columns in parallel multiplies the memory in flight.
-            for batch in parquet_file.iter_batches(
-                batch_size=PARQUET_BATCH_ROWS, use_threads=False
-            ):
-                columns = {}
-                for name in batch.schema.names:
-                    column = batch.column(name)
-                    if name == "embedding" and _is_float_list(column.type):
-                        columns[name] = _embedding_rows(column)
-                    else:
-                        columns[name] = column.to_pylist()
-                for index in range(batch.num_rows):
-                    row_number += 1
-                    values = {name: column[index] for name, column in columns.items()}
-                    yield SourceRecord(row_number=row_number, values=values)
-        except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFile(
-                f"the Parquet file is corrupt after row {row_number}: {exc}"
-            ) from exc
-
-
-def _is_float_list(arrow_type) -> bool:
-    import pyarrow as pa
-
-    return (
-        pa.types.is_list(arrow_type)
-        or pa.types.is_large_list(arrow_type)
-        or pa.types.is_fixed_size_list(arrow_type)
-    ) and pa.types.is_floating(arrow_type.value_type)
-
-
-def _embedding_rows(column) -> list[np.ndarray | None]:
-    """Zero-copy slices of a list<float> column: no Python float objects per value."""
-    import pyarrow as pa
-
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if pa.types.is_fixed_size_list(column.type):
-        column = column.cast(pa.list_(column.type.value_type))
-    offsets = column.offsets.to_numpy()
-    flat = column.values.to_numpy(zero_copy_only=False)
-    valid = column.is_valid().to_numpy(zero_copy_only=False)
-    return [flat[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))]

@@ -4,18 +4,21 @@ and PostgreSQL; nothing of ours is mocked."""
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
 import tracemalloc
 import zlib
 
+import boto3
 import pyarrow.parquet as pq
 import pytest
 
 from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
 from cases.ingest.chunks import prepared_chunks
-from cases.ingest.readers import CountingReader, read_records
+from cases.ingest.readers import read_records
+from cases.ingest.s3_object import S3ObjectFile
 from cases.models import IngestRun, QuarantinedRow, Transaction
 from conftest import contract_row, put_file
 
@@ -167,9 +170,77 @@ def test_a_chunk_holds_at_most_the_text_cap_of_long_rows(s3, bucket, settings):
     put_file(s3, bucket, "flagged/long.jsonl", body)
     [run_id] = ingest_services.inbox_scan(bucket=bucket)
     run = IngestRun.objects.get(pk=run_id)
-    response = s3.get_object(Bucket=bucket, Key=run.key)
-    source = CountingReader(response["Body"])
+    source = S3ObjectFile(s3, bucket=bucket, key=run.key, etag=run.etag, size=run.size_bytes)
 
     chunks = list(prepared_chunks(run, read_records(source, "jsonl"), source))
 
     assert [len(chunk.records) for chunk in chunks] == [3, 3, 3, 1]
+
+
+# --- Parquet read by ranges ------------------------------------------------------------------
+
+
+class S3Requests:
+    """The GetObject requests this process sends to S3 (a botocore event hook on the default
+    session, which every client of ours comes from): their Range headers."""
+
+    def __init__(self) -> None:
+        self.ranges: list[str | None] = []
+
+    def __enter__(self) -> S3Requests:
+        boto3._get_default_session().events.register(
+            "before-send.s3.GetObject", self._record, unique_id="test-ranges"
+        )
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        boto3._get_default_session().events.unregister(
+            "before-send.s3.GetObject", unique_id="test-ranges"
+        )
+
+    def _record(self, request, **kwargs) -> None:
+        self.ranges.append(request.headers.get("Range"))
+
+    def spans(self) -> list[tuple[int, int]]:
+        """(first, last) byte of each ranged GET; an open range ends at None."""
+        spans = []
+        for header in self.ranges:
+            first, _, last = header.decode().removeprefix("bytes=").partition("-")
+            spans.append((int(first), int(last) if last else None))
+        return spans
+
+
+def test_parquet_is_read_from_s3_by_ranges_row_group_by_row_group(s3, bucket, settings):
+    block = settings.FRAUDCASE_INGEST_S3_RANGE_BYTES = 256 << 10
+    body = parquet_bytes(
+        *[[contract_row(i) for i in range(g * 400, (g + 1) * 400)] for g in range(5)]
+    )
+    put_file(s3, bucket, "flagged/ranged.parquet", body)
+    metadata = pq.ParquetFile(io.BytesIO(body)).metadata
+    assert metadata.num_row_groups == 5 and len(body) > 8 * block
+
+    with S3Requests() as requests:
+        [run] = scan_and_ingest(bucket)
+
+    assert run.status == IngestRun.Status.SUCCEEDED, run.error
+    assert books(run) == (2000, 2000, 0, 0)
+    assert run.bytes_read == run.size_bytes == len(body)
+    # Every GET is a closed range of one block: the object is never taken whole (no spool to
+    # disk), and each byte is fetched about once (the footer's block may come twice).
+    assert None not in requests.ranges
+    spans = requests.spans()
+    assert all(first % block == 0 and last - first + 1 <= block for first, last in spans)
+    assert sum(last - first + 1 for first, last in spans) <= len(body) + 2 * block
+    assert spans[0][1] == len(body) - 1  # the footer first
+    # Row group by row group: each group's first GET comes after the one before's.
+    starts = [group_start(metadata.row_group(g)) for g in range(5)]
+    groups = [bisect.bisect_right(starts, last) - 1 for _, last in spans[1:]]
+    assert [groups.index(g) for g in range(5)] == sorted(groups.index(g) for g in range(5))
+
+
+def group_start(row_group) -> int:
+    """The first byte of a row group: its first column chunk's first page."""
+    column = row_group.column(0)
+    if column.has_dictionary_page:
+        return min(column.dictionary_page_offset, column.data_page_offset)
+    return column.data_page_offset
