@@ -39,11 +39,22 @@ class PreparedChunk:
     good: list[tuple[int, CleanTransaction]]
     quarantined: list[QuarantinedRow]
 
+    @property
+    def checkpoint(self) -> dict:
+        """The run's progress after this chunk: bytes read, and where a resumed run reads on."""
+        last = self.records[-1]
+        return {
+            "bytes_read": self.bytes_read,
+            "resume_offset": last.resume_offset,
+            "resume_line": last.resume_line or 0,
+        }
+
 
 def prepared_chunks(
     run: IngestRun, records: Iterator[SourceRecord], body
 ) -> Iterator[PreparedChunk]:
-    """The file's rows after the run's checkpoint, in chunks of FRAUDCASE_INGEST_CHUNK_ROWS,
+    """The records (those after the run's checkpoint: the reader starts there), in chunks of
+    FRAUDCASE_INGEST_CHUNK_ROWS,
     or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
 
     When the stream breaks (UnreadableFile), the rows read before it are real rows: they come
@@ -53,15 +64,10 @@ def prepared_chunks(
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     chunk_text = settings.FRAUDCASE_INGEST_CHUNK_MAX_BYTES
-    already_committed = run.rows_read
-    seen = 0
     chunk: list[SourceRecord] = []
     text_held = 0
     try:
         for record in records:
-            seen += 1
-            if seen <= already_committed:
-                continue  # committed by an earlier attempt
             chunk.append(record)
             text_held += len(record.raw) if record.raw is not None else 0
             if len(chunk) >= chunk_rows or text_held >= chunk_text:
@@ -102,9 +108,9 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
     """
     if run.kind == IngestRun.Kind.CURATION:
         return curation.curation_commit_chunk(
-            run, chunk.records, chunk.bytes_read, claimed_by=claimed_by
+            run, chunk.records, chunk.bytes_read, claimed_by=claimed_by, checkpoint=chunk.checkpoint
         )
-    records, bytes_read = chunk.records, chunk.bytes_read
+    records = chunk.records
     good, quarantined = chunk.good, chunk.quarantined
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
@@ -121,7 +127,7 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
                     rows_duplicate=F("rows_duplicate") + duplicates,
                     rows_quarantined=F("rows_quarantined") + len(quarantined),
                     cases_opened=F("cases_opened") + len(opened),
-                    bytes_read=bytes_read,
+                    **chunk.checkpoint,
                 )
                 # Last: routing audits each opened case, and the audit chain lock is held from
                 # the first event to the commit.

@@ -19,9 +19,10 @@ READ_BUFFER_BYTES = 1 << 20
 
 
 def parquet_records(
-    source, required: tuple[str, ...], limits: ReadLimits
+    source, required: tuple[str, ...], limits: ReadLimits, *, rows_done: int = 0
 ) -> Iterator[SourceRecord]:
-    """The file's rows in order, read by ranges from source (a seekable S3ObjectFile).
+    """The file's rows after the first rows_done, in order, read by ranges from source (a
+    seekable S3ObjectFile), from the row group holding the first row not done.
 
     The footer is checked (schema, row group sizes) before any row is read.
     """
@@ -42,15 +43,21 @@ def parquet_records(
             f"missing required column(s): {', '.join(missing)}; nothing was loaded"
         )
     check_row_groups(parquet_file.metadata, limits)
-    row_number = 0
+    first_group, row_number = _group_holding(parquet_file.metadata, rows_done)
+    skip = rows_done - row_number  # done rows at the start of the first group read
     try:
         # Row group by row group (a batch never spans two, so reads stay within one group's
         # bytes); one thread: decoding columns in parallel multiplies the memory in flight.
-        for group in range(parquet_file.num_row_groups):
+        for group in range(first_group, parquet_file.num_row_groups):
             batches = parquet_file.iter_batches(
                 batch_size=PARQUET_BATCH_ROWS, row_groups=[group], use_threads=False
             )
             for batch in batches:
+                if skip:  # rows done by an earlier attempt
+                    skipped = min(skip, batch.num_rows)
+                    batch = batch.slice(skipped)
+                    skip -= skipped
+                    row_number += skipped
                 columns = _batch_columns(batch)
                 for index in range(batch.num_rows):
                     row_number += 1
@@ -60,6 +67,17 @@ def parquet_records(
         _raise_unless_arrows(exc)
         raise UnreadableFile(f"the Parquet file is corrupt after row {row_number}: {exc}") from exc
     source.bytes_read = source.size  # footer and every row group: the whole object
+
+
+def _group_holding(metadata, rows_done: int) -> tuple[int, int]:
+    """The row group holding row rows_done + 1 (0-based), and the rows before that group."""
+    rows_before = 0
+    for group in range(metadata.num_row_groups):
+        rows = metadata.row_group(group).num_rows
+        if rows_before + rows > rows_done:
+            return group, rows_before
+        rows_before += rows
+    return metadata.num_row_groups, rows_before
 
 
 def _batch_columns(batch) -> dict[str, list]:

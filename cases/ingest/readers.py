@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from cases.ingest.contract import CONTRACT_COLUMNS, REQUIRED_COLUMNS
 from cases.ingest.jsontext import json_loads
@@ -44,6 +46,17 @@ def file_format(key: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where an interrupted run's committed rows end: rows_done rows; for uncompressed CSV and
+    JSON Lines also the byte offset after the last of them and the lines before it (None:
+    unknown, the file is read again from its start and those rows skipped)."""
+
+    rows_done: int = 0
+    offset: int | None = None
+    line: int = 0
+
+
 def read_records(
     source: S3ObjectFile,
     fmt: str,
@@ -51,56 +64,102 @@ def read_records(
     columns: tuple[str, ...] = CONTRACT_COLUMNS,
     required: tuple[str, ...] = REQUIRED_COLUMNS,
     limits: ReadLimits | None = None,
+    resume: ResumePoint | None = None,
 ) -> Iterator[SourceRecord]:
-    """Yield the records of one object in file order.
+    """Yield the records of one object in file order, after resume.rows_done (a resumed run).
 
     columns and required name the contract the header is checked against (flagged
     transactions by default; the curation contract for curation/ files). limits bound what
     one line, one inflated stream and one row group may hold (the settings by default).
-    Parquet is read by ranges, row group by row group; the line formats are streamed.
+    Parquet is read by ranges, row group by row group, from the group holding the first row
+    not done; CSV and JSON Lines are streamed, from the offset after the last row done when
+    uncompressed (a CSV's header comes from a ranged read of the file's start). gzip cannot
+    seek: a resumed .gz is read again from its start and the rows done are skipped.
     """
     limits = limits or ReadLimits.from_settings()
+    resume = resume or ResumePoint()
     if fmt == "parquet":
-        yield from parquet_records(source, required, limits)
+        yield from parquet_records(source, required, limits, rows_done=resume.rows_done)
         return
-    binary = io.BufferedReader(source.stream(), buffer_size=READ_BUFFER_BYTES)
-    if fmt.endswith(".gz"):
-        if binary.peek(2)[:2] != GZIP_MAGIC:
-            raise UnreadableFile(
-                "not gzip: the key ends in .gz but the content is not gzip-compressed; "
-                "nothing was loaded"
-            )
-        inflated = DecompressionGuard(gzip.GzipFile(fileobj=binary, mode="rb"), source, limits)
-        binary = io.BufferedReader(inflated, buffer_size=READ_BUFFER_BYTES)
-    lines = _DecodedLines(binary, limits)
-    records = (
-        _csv_records(lines, columns, required) if fmt.startswith("csv") else _jsonl_records(lines)
-    )
+    seek = resume.rows_done > 0 and resume.offset is not None and not fmt.endswith(".gz")
+    if seek and fmt == "csv":  # the header from the start, then the rows from the offset
+        header = source.read_range(0, min(source.size, limits.max_line_bytes + 1))
+        lines = _DecodedLines(io.BufferedReader(io.BytesIO(header)), limits, seekable=True)
+
+        def after_header():
+            lines.jump(_buffered(source.stream(resume.offset)), resume)
+
+        records = _csv_records(lines, columns, required, after_header=after_header)
+    elif seek:
+        lines = _DecodedLines(_buffered(source.stream(resume.offset)), limits, seekable=True)
+        lines.number, lines.offset = resume.line, resume.offset
+        records = _jsonl_records(lines)
+    else:
+        binary = _buffered(source.stream())
+        if fmt.endswith(".gz"):
+            if binary.peek(2)[:2] != GZIP_MAGIC:
+                raise UnreadableFile(
+                    "not gzip: the key ends in .gz but the content is not gzip-compressed; "
+                    "nothing was loaded"
+                )
+            inflated = gzip.GzipFile(fileobj=binary, mode="rb")
+            binary = _buffered(DecompressionGuard(inflated, source, limits))
+        lines = _DecodedLines(binary, limits, seekable=not fmt.endswith(".gz"))
+        records = (
+            _csv_records(lines, columns, required)
+            if fmt.startswith("csv")
+            else _jsonl_records(lines)
+        )
+        # Rows done by an earlier attempt, read again and skipped (gzip cannot seek).
+        records = itertools.islice(records, resume.rows_done, None)
     try:
         yield from records
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise UnreadableFile(f"the compressed stream is corrupt or truncated: {exc}") from exc
     finally:
-        binary.close()
+        lines.close()
+
+
+def _buffered(raw) -> io.BufferedReader:
+    return io.BufferedReader(raw, buffer_size=READ_BUFFER_BYTES)
 
 
 class _DecodedLines:
     """The file's lines as text, numbered from 1, none read whole past the line limit.
 
-    A line that is not UTF-8 is decoded with replacement and its number remembered.
+    A line that is not UTF-8 is decoded with replacement and its number remembered. offset:
+    the byte offset after the last line read (seekable, uncompressed files only).
     """
 
-    def __init__(self, binary, limits: ReadLimits) -> None:
+    def __init__(self, binary, limits: ReadLimits, *, seekable: bool) -> None:
         self._binary = binary
         self._limits = limits
+        self.seekable = seekable
         self.number = 0  # lines read so far
+        self.offset = 0
         self.bad_lines: set[int] = set()
 
+    def jump(self, binary, resume: ResumePoint) -> None:
+        """Go on from the resume point's offset and line, read from binary."""
+        self._binary.close()
+        self._binary = binary
+        self.number, self.offset = resume.line, resume.offset
+
+    def close(self) -> None:
+        self._binary.close()
+
+    def resume_point(self) -> dict:
+        """Checkpoint fields for a row ending here."""
+        if not self.seekable:
+            return {}
+        return {"resume_offset": self.offset, "resume_line": self.number}
+
     def __iter__(self) -> Iterator[str]:
-        readline = self._binary.readline
         longest = self._limits.max_line_bytes
-        while raw_line := readline(longest + 1):  # at most one byte past the limit in memory
+        # At most one byte past the limit in memory; _binary changes when jump() is called.
+        while raw_line := self._binary.readline(longest + 1):
             self.number += 1
+            self.offset += len(raw_line)
             if len(raw_line) > longest and not raw_line.endswith(b"\n"):
                 raise line_too_long(self.number, self._limits)
             try:
@@ -144,6 +203,7 @@ def _csv_records(
     lines: _DecodedLines,
     contract_columns: tuple[str, ...] = CONTRACT_COLUMNS,
     required: tuple[str, ...] = REQUIRED_COLUMNS,
+    after_header=None,
 ) -> Iterator[SourceRecord]:
     consumed: list[str] = []
 
@@ -162,6 +222,8 @@ def _csv_records(
     except csv.Error as exc:
         raise UnreadableFile(f"the header row is not valid CSV: {exc}; nothing was loaded") from exc
     columns = _check_header(header, contract_columns, required)
+    if after_header is not None:
+        after_header()
     consumed.clear()
     start_line = lines.number + 1
     while True:
@@ -186,7 +248,9 @@ def _csv_records(
                 values = dict(zip(columns, fields, strict=True))
         if any(line in lines.bad_lines for line in range(row_start, start_line)):
             errors.append("not valid UTF-8 text")
-        yield SourceRecord(row_number=row_start, values=values, raw=raw, errors=errors)
+        yield SourceRecord(
+            row_number=row_start, values=values, raw=raw, errors=errors, **lines.resume_point()
+        )
 
 
 def _jsonl_records(lines: _DecodedLines) -> Iterator[SourceRecord]:
@@ -206,4 +270,6 @@ def _jsonl_records(lines: _DecodedLines) -> Iterator[SourceRecord]:
                 values = parsed
             else:
                 errors.append(f"not a JSON object but a {type(parsed).__name__}")
-        yield SourceRecord(row_number=line_number, values=values, raw=raw, errors=errors)
+        yield SourceRecord(
+            row_number=line_number, values=values, raw=raw, errors=errors, **lines.resume_point()
+        )

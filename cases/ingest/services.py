@@ -24,7 +24,7 @@ from cases.errors import NotFound, TransitionNotAllowed
 from cases.ingest import curation, lease, outages
 from cases.ingest.background import in_background
 from cases.ingest.chunks import commit_chunk, prepared_chunks
-from cases.ingest.readers import UnreadableFile, file_format, read_records
+from cases.ingest.readers import ResumePoint, UnreadableFile, file_format, read_records
 from cases.ingest.s3_object import S3ObjectFile
 from cases.models import AuditAction, IngestRun, WebhookEventType
 from cases.policies import require_permission
@@ -267,7 +267,8 @@ def _ingest(run: IngestRun, token: str, progress: ProgressCallback | None) -> No
     source = S3ObjectFile(
         s3_client(), bucket=run.bucket, key=run.key, etag=run.etag, size=run.size_bytes
     )
-    records = read_records(source, fmt, **curation.reader_contract(run))
+    resume = ResumePoint(run.rows_read, run.resume_offset, run.resume_line)
+    records = read_records(source, fmt, resume=resume, **curation.reader_contract(run))
     chunks = prepared_chunks(run, records, source)
     # Reading, parsing and validating the next chunk (a thread) overlaps loading this one (the
     # database's work, during which this thread waits without holding the GIL).

@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from cases.fileformats import encode_rows
+from cases.ingest import lease
 from cases.ingest import services as ingest_services
-from cases.ingest.chunks import prepared_chunks
+from cases.ingest.chunks import commit_chunk, prepared_chunks
 from cases.ingest.readers import read_records
 from cases.ingest.s3_object import S3ObjectFile
 from cases.models import IngestRun, QuarantinedRow, Transaction
@@ -244,3 +245,95 @@ def group_start(row_group) -> int:
     if column.has_dictionary_page:
         return min(column.dictionary_page_offset, column.data_page_offset)
     return column.data_page_offset
+
+
+# --- a resumed run reads on from where it stopped --------------------------------------------
+
+
+def interrupted_after(s3, run_id: int, chunks: int) -> IngestRun:
+    """Commit the first chunks of a run as its worker does, then lose the worker (its lease
+    freed): the state a crash after those commits leaves."""
+    claim = lease.run_claim(run_id)
+    run = claim.run
+    source = S3ObjectFile(s3, bucket=run.bucket, key=run.key, etag=run.etag, size=run.size_bytes)
+    pieces = prepared_chunks(run, read_records(source, run.file_format), source)
+    for _ in range(chunks):
+        commit_chunk(run, next(pieces), claimed_by=claim.token)
+    pieces.close()
+    lease.run_release(run_id, claim.token)
+    return IngestRun.objects.get(pk=run_id)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_resumed_text_run_reads_on_from_the_byte_after_its_last_committed_row(
+    s3, bucket, settings, fmt
+):
+    settings.FRAUDCASE_INGEST_CHUNK_ROWS = 10
+    settings.FRAUDCASE_INGEST_MAX_LINE_BYTES = 1024
+    body = encode_rows([small_row(i) for i in range(35)], fmt)
+    put_file(s3, bucket, f"flagged/resume.{fmt}", body)
+    [run_id] = ingest_services.inbox_scan(bucket=bucket)
+    stopped = interrupted_after(s3, run_id, chunks=2)
+    header_lines = 1 if fmt == "csv" else 0
+    lines = body.splitlines(keepends=True)
+    offset = sum(len(line) for line in lines[: header_lines + 20])
+    assert (stopped.rows_read, stopped.resume_offset) == (20, offset)
+    assert stopped.resume_line == header_lines + 20
+
+    with S3Requests() as requests:
+        run = ingest_services.ingest_run_execute(run_id=run_id)
+
+    assert run.status == IngestRun.Status.SUCCEEDED, run.error
+    assert books(run) == (35, 35, 0, 0)  # nothing read twice
+    header = ["bytes=0-1024"] if fmt == "csv" else []
+    assert [r.decode() for r in requests.ranges] == [*header, f"bytes={offset}-"]
+    assert run.bytes_read == len(body)
+    stored = Transaction.objects.get(transaction_id="tx_00000020")
+    assert stored.source_row == header_lines + 21  # line numbers go on where they stopped
+
+
+def test_a_resumed_parquet_run_starts_at_the_row_group_holding_its_first_unread_row(
+    s3, bucket, settings
+):
+    settings.FRAUDCASE_INGEST_CHUNK_ROWS = 500
+    block = settings.FRAUDCASE_INGEST_S3_RANGE_BYTES = 128 << 10
+    body = parquet_bytes(
+        *[[contract_row(i) for i in range(g * 400, (g + 1) * 400)] for g in range(5)]
+    )
+    put_file(s3, bucket, "flagged/resume.parquet", body)
+    metadata = pq.ParquetFile(io.BytesIO(body)).metadata
+    [run_id] = ingest_services.inbox_scan(bucket=bucket)
+    assert interrupted_after(s3, run_id, chunks=2).rows_read == 1000  # row 1001: group 3
+
+    with S3Requests() as requests:
+        run = ingest_services.ingest_run_execute(run_id=run_id)
+
+    assert run.status == IngestRun.Status.SUCCEEDED, run.error
+    assert books(run) == (2000, 2000, 0, 0)
+    spans = requests.spans()
+    third_group = group_start(metadata.row_group(2))
+    # The footer's blocks, then blocks from the third group on: none wholly before it.
+    assert all(last >= third_group for _, last in spans), "a group before the third was read"
+    assert sum(last - first + 1 for first, last in spans) < len(body) * 3 // 5 + 2 * block
+    assert Transaction.objects.get(transaction_id="tx_00001000").source_row == 1001
+
+
+def test_a_resumed_gzip_run_reads_again_from_the_start_and_skips_what_was_committed(
+    s3, bucket, settings
+):
+    settings.FRAUDCASE_INGEST_CHUNK_ROWS = 10
+    put_file(
+        s3,
+        bucket,
+        "flagged/resume.csv.gz",
+        encode_rows([small_row(i) for i in range(35)], "csv.gz"),
+    )
+    [run_id] = ingest_services.inbox_scan(bucket=bucket)
+    stopped = interrupted_after(s3, run_id, chunks=2)
+    assert (stopped.rows_read, stopped.resume_offset) == (20, None)
+
+    with S3Requests() as requests:
+        run = ingest_services.ingest_run_execute(run_id=run_id)
+
+    assert requests.ranges == [None]  # the whole object, from byte 0
+    assert books(run) == (35, 35, 0, 0)
