@@ -6,6 +6,7 @@ after a backoff that doubles with each attempt, up to the attempts cap.
 
 from __future__ import annotations
 
+import errno
 import socket
 from datetime import timedelta
 
@@ -64,3 +65,25 @@ def retry_delay(attempts_made: int) -> timedelta:
     first = settings.FRAUDCASE_INGEST_RETRY_BACKOFF
     longest = settings.FRAUDCASE_INGEST_RETRY_BACKOFF_MAX
     return timedelta(seconds=min(longest, first * 2 ** max(0, attempts_made - 1)))
+
+
+# PostgreSQL's SQLSTATE for a full disk (disk_full: a table, index or temp file could not grow).
+DISK_FULL_SQLSTATE = "53100"
+
+
+def disk_full(exc: BaseException | None) -> str | None:
+    """Which disk is full, when exc (or what it was raised from) says one is: the database
+    server's (SQLSTATE 53100) or this worker's (ENOSPC, EDQUOT); None otherwise.
+
+    A full disk does not heal by retrying: the run fails with it at once, for an operator.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "disk_full"
+            return f"the database server's disk is full ({detail})"
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"this worker's disk is full ({exc})"
+        exc = exc.__cause__ or exc.__context__
+    return None

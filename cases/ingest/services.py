@@ -161,11 +161,21 @@ def ingest_run_execute(*, run_id: int, progress: ProgressCallback | None = None)
 
 def _failure_message(run: IngestRun, exc: Exception) -> str | None:
     """What the run's failure says, or None for an error a retry of the task may heal."""
+    full = outages.disk_full(exc)
+    if full is not None:
+        return disk_full_message(run.pk, full)
     if isinstance(exc, UnreadableFile):
         return _with_partial_note(run.pk, str(exc))
     if isinstance(exc, ClientError):
         return _client_error_message(run, exc)
     return None
+
+
+def disk_full_message(run_id: int, where: str) -> str:
+    """A full disk is no passing error (a retry would fail the same way): say so plainly."""
+    rows = IngestRun.objects.filter(pk=run_id).values_list("rows_read", flat=True).first()
+    kept = f"the {rows} rows committed before are kept; " if rows else ""
+    return f"disk full: {where}; {kept}free space, then re-run it"
 
 
 def _unreachable_message(run_id: int, exc: Exception) -> tuple[str, timedelta | None]:

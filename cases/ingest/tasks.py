@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 
 from cases import dispatch
+from cases.ingest import outages
 from cases.ingest import selectors as ingest_selectors
 from cases.ingest import services as ingest_services
 from cases.task_options import RETRYABLE
@@ -20,9 +21,13 @@ class IngestTask(Task):
         # another worker holds it now: claimed_by="" fails it only while nobody does).
         run_id = kwargs.get("run_id", args[0] if args else None)
         if run_id is not None:
-            ingest_services.ingest_run_fail(
-                run_id=run_id, message=f"gave up after repeated errors: {exc!r}", claimed_by=""
+            full = outages.disk_full(exc)
+            message = (
+                ingest_services.disk_full_message(run_id, full)
+                if full is not None
+                else f"gave up after repeated errors: {exc!r}"
             )
+            ingest_services.ingest_run_fail(run_id=run_id, message=message, claimed_by="")
 
 
 @shared_task(

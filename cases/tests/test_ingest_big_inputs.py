@@ -5,6 +5,7 @@ and PostgreSQL; nothing of ours is mocked."""
 from __future__ import annotations
 
 import bisect
+import errno
 import gzip
 import io
 import tracemalloc
@@ -13,12 +14,13 @@ import zlib
 import boto3
 import pyarrow.parquet as pq
 import pytest
+from django.db import connection
 
 from cases.fileformats import encode_rows
-from cases.ingest import lease
+from cases.ingest import lease, outages
 from cases.ingest import services as ingest_services
 from cases.ingest.chunks import commit_chunk, prepared_chunks
-from cases.ingest.readers import read_records
+from cases.ingest.readers import UnreadableFile, read_records
 from cases.ingest.s3_object import S3ObjectFile
 from cases.models import IngestRun, QuarantinedRow, Transaction
 from conftest import contract_row, put_file
@@ -337,3 +339,69 @@ def test_a_resumed_gzip_run_reads_again_from_the_start_and_skips_what_was_commit
 
     assert requests.ranges == [None]  # the whole object, from byte 0
     assert books(run) == (35, 35, 0, 0)
+
+
+# --- disk full ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def database_disk_fills_after_10_transactions():
+    """The real server answers the COPY into cases_transaction with PostgreSQL's own disk_full
+    error (SQLSTATE 53100, its message when a table file cannot grow) once 10 rows are in."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF (SELECT count(*) FROM cases_transaction) >= 10 THEN
+                RAISE EXCEPTION 'could not extend file "base/16384/16402": No space left on device'
+                  USING ERRCODE = 'disk_full', HINT = 'Check free disk space.';
+              END IF;
+              RETURN NULL;
+            END $$;
+            CREATE TRIGGER test_disk_full BEFORE INSERT ON cases_transaction
+              FOR EACH STATEMENT EXECUTE FUNCTION test_disk_full();
+            """
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TRIGGER test_disk_full ON cases_transaction; DROP FUNCTION test_disk_full();"
+        )
+
+
+def test_a_full_database_disk_fails_the_run_at_once_with_disk_full(
+    s3, bucket, settings, database_disk_fills_after_10_transactions
+):
+    settings.FRAUDCASE_INGEST_CHUNK_ROWS = 10
+    put_file(s3, bucket, "flagged/a.csv", encode_rows([small_row(i) for i in range(30)], "csv"))
+
+    [run] = scan_and_ingest(bucket)  # returns: the task has nothing to retry
+
+    assert run.status == IngestRun.Status.FAILED
+    assert run.error.startswith(
+        "disk full: the database server's disk is full (could not extend file "
+        '"base/16384/16402": No space left on device); the 10 rows committed before are kept; '
+        "free space, then re-run it"
+    )
+    assert (run.attempts, run.retry_at, run.claimed_by) == (1, None, "")
+    assert books(run) == (10, 10, 0, 0)
+    assert "disk full: the database server" in ingest_page()
+
+
+def test_no_space_on_this_workers_disk_is_disk_full_too():
+    """A real ENOSPC from the OS (/dev/full refuses every write with it), under an ingest's
+    error as a reader would raise it."""
+    with pytest.raises(OSError) as raised, open("/dev/full", "wb", buffering=0) as full:
+        full.write(b"spooled bytes")
+    try:
+        raise UnreadableFile("the stream broke") from raised.value
+    except UnreadableFile as exc:
+        wrapped = exc
+
+    assert raised.value.errno == errno.ENOSPC
+    assert outages.disk_full(wrapped) == (
+        "this worker's disk is full ([Errno 28] No space left on device)"
+    )
+    assert outages.disk_full(UnreadableFile("line 4 is longer than ...")) is None
+    assert outages.disk_full(OSError(errno.EACCES, "Permission denied")) is None

@@ -85,6 +85,7 @@ NO_EVENT: dict[str, str] = {
         "recorded as INGEST_RUN_FINISHED"
     ),
     "cases.ingest.services.inbox_scan": "registers runs (ingest_run_register); no actor: beat",
+    "cases.ingest.services.disk_full_message": READ,
     "cases.ingest.services.ingest_run_execute": (
         "commits chunk by chunk on purpose (a crash resumes); its events (CASE_OPENED per case, "
         "INGEST_RUN_FINISHED) are checked in test_ingest.py, not as one transaction"
