@@ -82,6 +82,8 @@ def read_records(
         yield from parquet_records(source, required, limits, rows_done=resume.rows_done)
         return
     seek = resume.rows_done > 0 and resume.offset is not None and not fmt.endswith(".gz")
+    if seek and resume.offset >= source.size:
+        return  # every row was committed; only the run's last step was lost
     if seek and fmt == "csv":  # the header from the start, then the rows from the offset
         header = source.read_range(0, min(source.size, limits.max_line_bytes + 1))
         lines = _DecodedLines(io.BufferedReader(io.BytesIO(header)), limits, seekable=True)

@@ -294,6 +294,23 @@ def test_a_resumed_text_run_reads_on_from_the_byte_after_its_last_committed_row(
     assert stored.source_row == header_lines + 21  # line numbers go on where they stopped
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_run_that_committed_every_row_before_it_stopped_finishes_without_reading_rows(
+    s3, bucket, settings, fmt
+):
+    settings.FRAUDCASE_INGEST_CHUNK_ROWS = 10
+    put_file(s3, bucket, f"flagged/all.{fmt}", encode_rows([small_row(i) for i in range(20)], fmt))
+    [run_id] = ingest_services.inbox_scan(bucket=bucket)
+    assert interrupted_after(s3, run_id, chunks=2).rows_read == 20
+
+    with S3Requests() as requests:
+        run = ingest_services.ingest_run_execute(run_id=run_id)
+
+    assert run.status == IngestRun.Status.SUCCEEDED, run.error
+    assert books(run) == (20, 20, 0, 0)
+    assert len(requests.ranges) == (1 if fmt == "parquet" else 0)  # the footer, or nothing
+
+
 def test_a_resumed_parquet_run_starts_at_the_row_group_holding_its_first_unread_row(
     s3, bucket, settings
 ):
