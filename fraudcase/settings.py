@@ -407,7 +407,7 @@ FRAUDCASE_INGEST_MAX_DECOMPRESSED_BYTES = env.int(
 FRAUDCASE_INGEST_MAX_ROW_GROUP_BYTES = env.int(
     "FRAUDCASE_INGEST_MAX_ROW_GROUP_BYTES", default=512 << 20
 )
-# Parquet is read from S3 by ranged GETs of this many bytes (aligned blocks, three kept): fewer,
+# Parquet is read from S3 by ranged GETs of this many bytes (aligned blocks, two kept): fewer,
 # larger requests for a far S3, smaller ones to hold less (cases/ingest/s3_object.py).
 FRAUDCASE_INGEST_S3_RANGE_BYTES = env.int("FRAUDCASE_INGEST_S3_RANGE_BYTES", default=8 << 20)
 # random_page_cost for ingest's chunk transactions, which look cases up by key by the thousand

@@ -14,8 +14,9 @@ from django.conf import settings
 
 from cases.ingest.records import UnreadableFile
 
-# Blocks kept for reads that come back to them (pyarrow reads a row group's columns in turn).
-CACHED_BLOCKS = 3
+# Blocks kept for reads that come back to them (pyarrow reads a row group's columns in turn:
+# the small ones and the start of the large one, then the large one on).
+CACHED_BLOCKS = 2
 
 
 class S3ObjectFile(io.RawIOBase):
@@ -72,13 +73,12 @@ class S3ObjectFile(io.RawIOBase):
             return b""
         block = self._block_bytes
         first, last = self._position // block, (self._position + wanted - 1) // block
-        pieces = [self._block(index) for index in range(first, last + 1)]
-        start = self._position - first * block
-        data = (
-            pieces[0][start : start + wanted]
-            if len(pieces) == 1
-            else (b"".join(pieces)[start : start + wanted])
-        )
+        pieces = []
+        for index in range(first, last + 1):  # views: one copy into the result, no more
+            start = max(0, self._position - index * block)
+            end = min(block, self._position + wanted - index * block)
+            pieces.append(memoryview(self._block(index))[start:end])
+        data = bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
         self._position += len(data)
         return data
 
