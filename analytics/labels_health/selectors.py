@@ -1,6 +1,10 @@
 """Label health in SQL: labels per analyst and day, agreement between analysts on shared
 accounts, labels held by the guards, flips and retractions. analyst_id (not None) limits each
-figure to that analyst's own labels."""
+figure to that analyst's own labels.
+
+Versions, guards and flips per day read the trigger-kept LabelDayRollup (a few rows per day
+and analyst) instead of every label version of the range; agreement reads the label facts.
+Days are TIME_ZONE's (the rollups' and the facts' days)."""
 
 from __future__ import annotations
 
@@ -27,11 +31,11 @@ def _mine(analyst_id: int | None, column: str) -> str:
 def labels_per_analyst(day_range: DayRange, *, analyst_id: int | None = None) -> list[list]:
     """[day, analyst, label versions written, of them fraud]."""
     return _rows(
-        f"""SELECT (v.decided_at AT TIME ZONE %(zone)s)::date, coalesce(u.username, '(removed)'),
-                   count(*), count(*) FILTER (WHERE v.label = 'fraud')
-            FROM cases_labelversion v LEFT JOIN auth_user u ON u.id = v.analyst_id
-            WHERE v.decided_at >= %(start)s AND v.decided_at < %(end)s {_mine(analyst_id, "v.analyst_id")}
-            GROUP BY 1, 2 ORDER BY 1, 2""",
+        f"""SELECT r.day, coalesce(u.username, '(removed)'), sum(r.versions)::int8,
+                   coalesce(sum(r.versions) FILTER (WHERE r.label = 'fraud'), 0)::int8
+            FROM analytics_labeldayrollup r LEFT JOIN auth_user u ON u.id = r.analyst_id
+            WHERE r.day BETWEEN %(since)s AND %(until)s {_mine(analyst_id, "r.analyst_id")}
+            GROUP BY 1, 2 HAVING sum(r.versions) > 0 ORDER BY 1, 2""",
         day_range, analyst_id,
     )  # fmt: skip
 
@@ -39,17 +43,21 @@ def labels_per_analyst(day_range: DayRange, *, analyst_id: int | None = None) ->
 def agreement_on_shared_accounts(day_range: DayRange, *, analyst_id: int | None = None):
     """[analyst, accounts shared with another analyst, accounts where all labels agree, share]:
     accounts whose transactions (of the range) carry current labels by two analysts or more."""
+    # One pass makes (account, analyst) pairs with their lowest and highest label: an account
+    # is shared when it has two pairs or more, and agrees when its lowest label is its highest.
     return _rows(
-        f"""WITH labelled AS (
-                SELECT account_id, labelled_by_id, label FROM analytics_labelfact
+        f"""WITH pairs AS (
+                SELECT account_id, labelled_by_id, min(label) AS lowest, max(label) AS highest
+                FROM analytics_labelfact
                 WHERE day BETWEEN %(since)s AND %(until)s AND labelled_by_id IS NOT NULL
+                GROUP BY account_id, labelled_by_id
             ), shared AS (
-                SELECT account_id, count(DISTINCT label) = 1 AS agree FROM labelled
-                GROUP BY account_id HAVING count(DISTINCT labelled_by_id) >= 2
+                SELECT account_id, min(lowest) = max(highest) AS agree FROM pairs
+                GROUP BY account_id HAVING count(*) >= 2
             )
             SELECT coalesce(u.username, '(removed)'), count(*), count(*) FILTER (WHERE shared.agree),
                    round(avg(shared.agree::int), 4)::float8
-            FROM shared JOIN (SELECT DISTINCT account_id, labelled_by_id FROM labelled) AS mine USING (account_id)
+            FROM shared JOIN pairs AS mine USING (account_id)
             LEFT JOIN auth_user u ON u.id = mine.labelled_by_id
             WHERE true {_mine(analyst_id, "mine.labelled_by_id")}
             GROUP BY 1 ORDER BY 1""",
@@ -60,11 +68,11 @@ def agreement_on_shared_accounts(day_range: DayRange, *, analyst_id: int | None 
 def guards_per_day(day_range: DayRange, *, analyst_id: int | None = None) -> list[list]:
     """[day, hold reason, labels held by the guards (whatever became of them since)]."""
     return _rows(
-        f"""SELECT (v.decided_at AT TIME ZONE %(zone)s)::date, v.hold_reason, count(*)
-            FROM cases_labelversion v
-            WHERE v.hold_reason <> '' AND v.decided_at >= %(start)s AND v.decided_at < %(end)s
-            {_mine(analyst_id, "v.analyst_id")}
-            GROUP BY 1, 2 ORDER BY 1, 2""",
+        f"""SELECT r.day, r.hold_reason, sum(r.versions)::int8
+            FROM analytics_labeldayrollup r
+            WHERE r.hold_reason <> '' AND r.day BETWEEN %(since)s AND %(until)s
+            {_mine(analyst_id, "r.analyst_id")}
+            GROUP BY 1, 2 HAVING sum(r.versions) > 0 ORDER BY 1, 2""",
         day_range,
         analyst_id,
     )
@@ -74,12 +82,10 @@ def flips_and_retractions_per_day(day_range: DayRange, *, analyst_id: int | None
     """[day, flips (a version changing the label before it), retractions of exported ones]."""
     return _rows(
         f"""SELECT day, sum(flips), sum(retractions) FROM (
-                SELECT (v.decided_at AT TIME ZONE %(zone)s)::date AS day, count(*) AS flips,
-                       0 AS retractions
-                FROM cases_labelversion v JOIN cases_labelversion s ON s.id = v.supersedes_id
-                WHERE v.label <> s.label AND v.decided_at >= %(start)s AND v.decided_at < %(end)s
-                {_mine(analyst_id, "v.analyst_id")}
-                GROUP BY 1
+                SELECT r.day, sum(r.flips) AS flips, 0 AS retractions
+                FROM analytics_labeldayrollup r
+                WHERE r.day BETWEEN %(since)s AND %(until)s {_mine(analyst_id, "r.analyst_id")}
+                GROUP BY 1 HAVING sum(r.flips) > 0
                 UNION ALL
                 SELECT (o.created_at AT TIME ZONE %(zone)s)::date, 0, count(*)
                 FROM cases_labeloutbox o JOIN cases_labelversion v ON v.id = o.label_version_id
