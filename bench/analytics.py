@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run through a wrapper too
@@ -35,12 +36,54 @@ sys.path.insert(0, str(BASE_DIR))
 DASHBOARDS = ("analytics-quality", "analytics-drift", "analytics-operations", "analytics-money",
               "analytics-labels", "analytics-curation")  # fmt: skip
 RUNS, LABELS, CLOSED = 100, 200_000, 10_000
+SEED_DAYS = 35  # bench/pages.py's transactions: cases opened over 30 days, 5 days of activity
 FEATURES = ("log_amount", "hour_sin", "hour_cos", "velocity_1h", "velocity_24h", "new_device",
             "geo_distance", "ip_accounts_24h")  # fmt: skip
 
 
+def seed_runs(transactions: int, *, spread: bool = False) -> tuple:
+    """The 100 ingest runs (one per time slice of the seed's 35 days, each created just after
+    its slice) and pages.seed's transaction_extras: each transaction's run and features, copied
+    with it (an UPDATE of every row afterwards took minutes at 1M). spread: each transaction in
+    a run at random instead, so every run has every day (the drift page's worst case: runs x
+    days x features rollup rows)."""
+    import numpy as np
+    from django.db import connection
+    from django.utils import timezone
+    from psycopg.types.json import Jsonb
+
+    last = timezone.now() + timedelta(seconds=1)
+    first = last - timedelta(days=SEED_DAYS, seconds=1)
+    width = (last - first) / RUNS
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO cases_ingestrun (bucket, kind, key, etag, file_format, status,
+            triggered_by, rows_read, rows_loaded, rows_duplicate, rows_quarantined, bytes_read,
+            cases_opened, attempts, attempts_at_rerun, error, claimed_by, created_at, started_at,
+            finished_at, updated_at)
+            SELECT 'bench', 'flagged', 'flagged/part-' || k || '.parquet', md5(k::text), 'parquet',
+                   'succeeded', 'bench', {transactions // RUNS} + 10, {transactions // RUNS}, 5, 5,
+                   0, 0, 1, 0, '', '', at, at, at + interval '5 minutes', at
+            FROM (SELECT k, %s::timestamptz + k * %s::interval AS at
+                  FROM generate_series(1, {RUNS}) AS k) AS slices
+            ORDER BY k RETURNING id""",
+            [first, width],
+        )
+        run_ids = [row[0] for row in cursor.fetchall()]
+    rng = np.random.default_rng(16)
+    values = np.round(rng.random((transactions, len(FEATURES))) * 6 - 3, 3)
+
+    def extras(t: int, row: tuple) -> tuple:
+        occurred_at = row[2]
+        run = t % RUNS if spread else min(RUNS - 1, max(0, int((occurred_at - first) / width)))
+        return run_ids[run], Jsonb(dict(zip(FEATURES, values[t].tolist(), strict=True)))
+
+    return (("ingest_run_id", "int8"), ("features", "jsonb")), extras
+
+
 def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
-    """Runs, features, labels, closes and rollups on top of bench/pages.py's seed (seconds)."""
+    """Labels, closes and rollups on top of bench/pages.py's seed with seed_runs' extras
+    (seconds)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -48,29 +91,7 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
 
     took = {}
     analysts = list(get_user_model().objects.filter(username__startswith="analyst-").values_list("pk", flat=True))  # fmt: skip
-    features = ", ".join(f"'{name}', round((random() * 6 - 3)::numeric, 3)" for name in FEATURES)
     steps = [
-        (
-            "ingest runs",
-            f"""INSERT INTO cases_ingestrun (bucket, kind, key, etag, file_format, status,
-            triggered_by, rows_read, rows_loaded, rows_duplicate, rows_quarantined, bytes_read,
-            cases_opened, attempts, error, created_at, started_at, finished_at, updated_at)
-            SELECT 'bench', 'flagged', 'flagged/part-' || n || '.parquet', md5(n::text), 'parquet',
-                   'succeeded', 'bench', {transactions // RUNS} + 10, {transactions // RUNS}, 5, 5, 0,
-                   0, 1, '', now() - (n || ' hours')::interval * 7, now() - (n || ' hours')::interval * 7,
-                   now() - (n || ' hours')::interval * 7 + interval '5 minutes', now()
-            FROM generate_series(1, {RUNS}) AS n""",
-        ),
-        (
-            "runs and features on transactions",
-            f"""UPDATE cases_transaction SET
-            ingest_run_id = (SELECT min(id) FROM cases_ingestrun) + least({RUNS - 1}, floor(
-                {RUNS} * extract(epoch FROM occurred_at - bounds.first)
-                / extract(epoch FROM bounds.last - bounds.first))::int),
-            features = jsonb_build_object({features})
-            FROM (SELECT min(occurred_at) AS first, max(occurred_at) + interval '1 second' AS last
-                  FROM cases_transaction) AS bounds""",
-        ),
         (
             "label versions",
             f"""INSERT INTO cases_labelversion (transaction_id, version, label,
@@ -87,10 +108,14 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
             FROM cases_transaction t WHERE t.id % {max(1, transactions // LABELS)} = 0""",
         ),
         (
-            "labels on transactions (the trigger writes the facts)",
-            """UPDATE cases_transaction t
+            # The label facts' trigger is off for this bulk update (session_replication_role):
+            # rollups_rebuild below writes every fact from the transactions.
+            "labels on transactions",
+            """SET session_replication_role = replica;
+            UPDATE cases_transaction t
             SET label = v.label, labelled_at = v.decided_at, labelled_by_id = v.analyst_id
-            FROM cases_labelversion v WHERE v.transaction_id = t.id AND v.status = 'pending'""",
+            FROM cases_labelversion v WHERE v.transaction_id = t.id AND v.status = 'pending';
+            SET session_replication_role = DEFAULT""",
         ),
         (
             "closed cases",
@@ -220,6 +245,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--ingest-rows", type=int, default=20_000)
     parser.add_argument("--ingest-rounds", type=int, default=2)
+    parser.add_argument("--spread-runs", action="store_true",
+                        help="every run over every day (the drift page's worst case)")  # fmt: skip
     parser.add_argument("--var-dir", type=Path, default=DEFAULT_VAR_DIR)
     parser.add_argument("--reuse", action="store_true", help="keep a database seeded earlier")
     args = parser.parse_args()
@@ -242,8 +269,12 @@ def main() -> None:
         took = {}
         if not (args.reuse and existing_data()):
             started = time.perf_counter()
-            seed(args.transactions, args.cases)
-            took["pages seed"] = time.perf_counter() - started
+            seed(
+                args.transactions,
+                args.cases,
+                transaction_extras=seed_runs(args.transactions, spread=args.spread_runs),
+            )
+            took["pages seed with runs and features"] = time.perf_counter() - started
             took.update(seed_analytics(args.transactions, args.cases))
         plain_static = {
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
