@@ -157,6 +157,18 @@ class LabelDayRollup(models.Model):
         return f"{self.day} analyst {self.analyst_id}: {self.versions} {self.label}"
 
 
+class LabelFactDay(models.Model):
+    """How many times the label facts of a day (occurred_at's) were written, inserted or
+    removed: statement triggers on analytics_labelfact (migration 0004) add to it, so a figure
+    over a range of days cached with the sum of its days' changes is never served stale."""
+
+    day = models.DateField(primary_key=True)
+    changes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.changes} changes"
+
+
 class DriftScope(models.TextChoices):
     BATCH = "batch", "Ingest batch"
     DAY = "day", "Day"

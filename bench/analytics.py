@@ -1,17 +1,19 @@
 """Analytics dashboards: each dashboard's server time at 1M transactions, 200k labels and 100
 ingest batches, and what the ingest rollup adds to ingest.
 
-Seeds with bench/pages.py's binary COPY (1M transactions in 50k cases), then in SQL: 100
-ingest runs over the transactions, numeric features on every transaction, 200k labels (their
-label versions, a few flips), 10k closed cases with their audit events; rebuilds the rollups
-(analytics.rollups.rollups_rebuild) and gives every batch rollup an embedding sum (the seed
-has no embeddings). Each dashboard is then requested as a signed-in lead over its default
-range (the last 30 days): the first request of the process ("cold": new connection, Django's
-and the page's caches empty; PostgreSQL's buffers not dropped), then N timed requests
-("warm"). Last, N flagged rows (RowFactory of bench/ingest.py: embeddings, features) are
-ingested through the real path twice per setting, rollups on and off, alternating.
+Seeds with bench/pages.py's binary COPY (1M transactions in 50k cases), each transaction
+copied with its ingest run (100 runs, one per time slice; --spread-runs: every run over every
+day) and numeric features; then in SQL, triggers off: 200k labels (their label versions), 10k
+closed cases with their audit events; rebuilds the rollups (analytics.rollups.rollups_rebuild)
+and gives every batch rollup an embedding sum (the seed has no embeddings). Each dashboard is
+then requested as a signed-in lead over its default range (the last 30 days): the first
+request of the process ("cold": new connection, Django's and the page's caches empty;
+PostgreSQL's buffers not dropped), then N timed requests ("warm"), with the CPU time of a warm
+request (Django and its PostgreSQL backend). Last, N flagged rows (RowFactory of
+bench/ingest.py: embeddings, features) are ingested through the real path, rollups on and
+off, alternating, --ingest-rounds times each.
 
-    .venv/bin/python bench/analytics.py --requests 50 --ingest-rows 20000
+    .venv/bin/python bench/analytics.py --requests 30 --ingest-rows 20000 --ingest-rounds 3
 """
 
 from __future__ import annotations
@@ -93,8 +95,11 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
     analysts = list(get_user_model().objects.filter(username__startswith="analyst-").values_list("pk", flat=True))  # fmt: skip
     steps = [
         (
+            # Triggers off for the bulk writes (session_replication_role): rollups_rebuild below
+            # writes the label facts and the label versions per day from the tables.
             "label versions",
-            f"""INSERT INTO cases_labelversion (transaction_id, version, label,
+            f"""SET session_replication_role = replica;
+            INSERT INTO cases_labelversion (transaction_id, version, label,
             reason_codes, analyst_id, analyst_pseudonym, case_id, decided_at, why, model_version,
             similarity_score, detector_outcome, neighbour_fraud_share, contradicts_model, status,
             hold_reason, review_note)
@@ -108,11 +113,8 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
             FROM cases_transaction t WHERE t.id % {max(1, transactions // LABELS)} = 0""",
         ),
         (
-            # The label facts' trigger is off for this bulk update (session_replication_role):
-            # rollups_rebuild below writes every fact from the transactions.
             "labels on transactions",
-            """SET session_replication_role = replica;
-            UPDATE cases_transaction t
+            """UPDATE cases_transaction t
             SET label = v.label, labelled_at = v.decided_at, labelled_by_id = v.analyst_id
             FROM cases_labelversion v WHERE v.transaction_id = t.id AND v.status = 'pending';
             SET session_replication_role = DEFAULT""",
@@ -164,11 +166,14 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
 
 
 def measure_dashboards(requests: int) -> list[dict]:
+    """Cold and warm server time of each dashboard, and the CPU time of a warm request: this
+    process's (Django) and its PostgreSQL backend's, which hardly move with the machine's load
+    (the wall times do: the machine is shared)."""
     from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
-    from pages import LEAD, signed_in_client
+    from pages import LEAD, cpu_seconds, postgres_backend, signed_in_client
 
     client = signed_in_client(LEAD)
     results = []
@@ -181,20 +186,26 @@ def measure_dashboards(requests: int) -> list[dict]:
         cold = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}")
-        timings = []
+        backend = postgres_backend()
+        db_cpu_before = cpu_seconds(backend) if backend else 0.0
+        timings, app_cpu = [], []
         for _ in range(requests):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             client.get(url)
             timings.append((time.perf_counter() - started) * 1000)
+            app_cpu.append((time.process_time() - cpu_started) * 1000)
+        db_cpu = (cpu_seconds(backend) - db_cpu_before) * 1000 / requests if backend else None
         with CaptureQueriesContext(connection) as queries:
             client.get(url)
         timings.sort()
         results.append({
             "page": url, "cold_ms": cold, "p50_ms": statistics.median(timings),
             "p95_ms": timings[max(0, round(0.95 * len(timings)) - 1)], "queries": len(queries),
+            "app_cpu_ms": statistics.mean(app_cpu), "db_cpu_ms": db_cpu,
         })  # fmt: skip
         print(
-            f"  {url}: cold {cold:.0f} ms, warm p95 {results[-1]['p95_ms']:.0f} ms",
+            f"  {url}: cold {cold:.0f} ms, warm p95 {results[-1]['p95_ms']:.0f} ms, CPU a "
+            f"request {results[-1]['app_cpu_ms']:.0f} + {db_cpu or 0:.0f} ms",
             file=sys.stderr,
             flush=True,
         )
@@ -284,11 +295,13 @@ def main() -> None:
             pages = measure_dashboards(args.requests)
         ingest = measure_ingest(args.ingest_rows, args.ingest_rounds)
         print(f"\ncommit {commit}; load average {os.getloadavg()}; seeding {took}\n")
-        print("| dashboard | cold ms | warm p50 ms | warm p95 ms | SQL queries |")
-        print("|---|---:|---:|---:|---:|")
+        print("| dashboard | cold ms | warm p50 ms | warm p95 ms | CPU ms: Django + PostgreSQL | SQL queries |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|")
         for r in pages:
+            db_cpu = "?" if r["db_cpu_ms"] is None else f"{r['db_cpu_ms']:.0f}"
             print(
-                f"| {r['page']} | {r['cold_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['queries']} |"
+                f"| {r['page']} | {r['cold_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} "
+                f"| {r['app_cpu_ms']:.0f} + {db_cpu} | {r['queries']} |"
             )
         off = [s for kind, s in ingest if kind == "off"]
         on = [s for kind, s in ingest if kind == "on"]

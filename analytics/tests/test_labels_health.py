@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from analytics.common.ranges import DayRange
 from analytics.labels_health import selectors as health
-from analytics.models import LabelDayRollup
+from analytics.models import LabelDayRollup, LabelFactDay
 from analytics.rollups import rollups_rebuild
 from analytics.tests.builders import labelled_transaction
 from cases.labels.models import HoldReason, LabelStatus, LabelVersion
@@ -163,3 +163,36 @@ def test_the_rollup_follows_updates_and_equals_its_rebuild():
     assert figures["guards"] == [
         [date(2026, 11, 2), "flip_of_exported", 1], [date(2026, 11, 3), "contradiction_burst", 1],
     ]  # fmt: skip
+
+
+def test_agreement_is_cached_until_a_label_of_the_range_changes(django_assert_num_queries):
+    alice, bob, carol = built_labels()
+    first = health.agreement_on_shared_accounts(NOVEMBER)
+    assert first == [["alice", 1, 1, 1.0], ["bob", 1, 1, 1.0]]
+
+    with django_assert_num_queries(1):  # the version only: the figures come from the cache
+        assert health.agreement_on_shared_accounts(NOVEMBER) == first
+
+    # Bob now says fraud on tx2 (alice: legitimate, superseded): the shared account disagrees.
+    tx2 = LabelVersion.objects.get(analyst=alice, decided_at=at(2, 23)).transaction
+    record(bob, tx2, "fraud", at(5))
+
+    changed = health.agreement_on_shared_accounts(NOVEMBER)
+    assert changed == [["alice", 1, 0, 0.0], ["bob", 1, 0, 0.0]]
+    assert changed == old_figures(NOVEMBER)["agreement"]
+
+    # A renamed analyst is a new key too.
+    bob.username = "robert"
+    bob.save(update_fields=["username"])
+    assert health.agreement_on_shared_accounts(NOVEMBER) == [
+        ["alice", 1, 0, 0.0], ["robert", 1, 0, 0.0],
+    ]  # fmt: skip
+
+
+def test_rebuilding_the_label_facts_counts_as_a_change():
+    built_labels()
+    before = LabelFactDay.objects.get(day=date(2026, 11, 2)).changes
+
+    rollups_rebuild()
+
+    assert LabelFactDay.objects.get(day=date(2026, 11, 2)).changes > before
