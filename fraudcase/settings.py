@@ -392,6 +392,21 @@ FRAUDCASE_AUDIT_ANCHOR_RETENTION_DAYS = env.int(
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
 # Rows per committed chunk: the unit of progress and of resumption after a crash.
 FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=5000)
+# ... or fewer, so that a chunk holds at most this much source text (rows near the line limit).
+FRAUDCASE_INGEST_CHUNK_MAX_BYTES = env.int("FRAUDCASE_INGEST_CHUNK_MAX_BYTES", default=64 << 20)
+# What one file may make a worker hold (cases/ingest/limits.py): a file past one fails its run
+# with the reason; the rows read before it are kept. A line (CSV, JSON Lines) is refused before
+# it is read whole; a gzip stream that inflates more than the ratio (judged past 16 MiB out) or
+# past the size is a bomb; a Parquet row group over the size (uncompressed, from the footer)
+# refuses the file before any row is read.
+FRAUDCASE_INGEST_MAX_LINE_BYTES = env.int("FRAUDCASE_INGEST_MAX_LINE_BYTES", default=1 << 20)
+FRAUDCASE_INGEST_MAX_GZIP_RATIO = env.float("FRAUDCASE_INGEST_MAX_GZIP_RATIO", default=200.0)
+FRAUDCASE_INGEST_MAX_DECOMPRESSED_BYTES = env.int(
+    "FRAUDCASE_INGEST_MAX_DECOMPRESSED_BYTES", default=64 << 30
+)
+FRAUDCASE_INGEST_MAX_ROW_GROUP_BYTES = env.int(
+    "FRAUDCASE_INGEST_MAX_ROW_GROUP_BYTES", default=512 << 20
+)
 # random_page_cost for ingest's chunk transactions, which look cases up by key by the thousand
 # (cases.ingest.services._plan_for_lookups_by_key); empty: the server's own.
 _ingest_page_cost = env.str("FRAUDCASE_INGEST_RANDOM_PAGE_COST", default="1.1").strip()

@@ -43,26 +43,31 @@ class PreparedChunk:
 def prepared_chunks(
     run: IngestRun, records: Iterator[SourceRecord], body: CountingReader
 ) -> Iterator[PreparedChunk]:
-    """The file's rows after the run's checkpoint, in chunks of FRAUDCASE_INGEST_CHUNK_ROWS.
+    """The file's rows after the run's checkpoint, in chunks of FRAUDCASE_INGEST_CHUNK_ROWS,
+    or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
 
     When the stream breaks (UnreadableFile), the rows read before it are real rows: they come
-    as a last chunk to keep, then the error (a file broken in its first chunk loads nothing).
+    as a last chunk to keep, then the error; also when the break falls inside the first chunk
+    (a file unreadable from its start, such as a bad header, raises before any row).
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
+    chunk_text = settings.FRAUDCASE_INGEST_CHUNK_MAX_BYTES
     already_committed = run.rows_read
     seen = 0
     chunk: list[SourceRecord] = []
+    text_held = 0
     try:
         for record in records:
             seen += 1
             if seen <= already_committed:
                 continue  # committed by an earlier attempt
             chunk.append(record)
-            if len(chunk) >= chunk_rows:
+            text_held += len(record.raw) if record.raw is not None else 0
+            if len(chunk) >= chunk_rows or text_held >= chunk_text:
                 yield _prepare(run, chunk, body.bytes_read)
-                chunk = []
+                chunk, text_held = [], 0
     except UnreadableFile:
-        if chunk and seen > len(chunk):
+        if chunk:
             yield _prepare(run, chunk, body.bytes_read)
         raise
     if chunk:

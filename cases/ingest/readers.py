@@ -10,17 +10,19 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from cases.ingest.contract import CONTRACT_COLUMNS, REQUIRED_COLUMNS
 from cases.ingest.jsontext import json_loads
+from cases.ingest.limits import DecompressionGuard, ReadLimits, check_row_groups, line_too_long
+from cases.ingest.records import SourceRecord, UnreadableFile
+
+__all__ = ["CountingReader", "SourceRecord", "UnreadableFile", "file_format", "read_records"]
 
 FORMATS_BY_SUFFIX = {
     ".csv.gz": "csv.gz",
@@ -31,35 +33,7 @@ FORMATS_BY_SUFFIX = {
 }
 PARQUET_BATCH_ROWS = 4096
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-class UnreadableFile(Exception):
-    """The file as a whole cannot be read; the message says why, for the operator."""
-
-
-@dataclass(slots=True)
-class SourceRecord:
-    """One row of a source file before validation.
-
-    raw is the row's text as it stood in the file (CSV, JSONL); for Parquet it is built on
-    demand, since most rows are never quarantined.
-    """
-
-    row_number: int
-    values: dict | None
-    raw: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-    def raw_text(self) -> str:
-        if self.raw is None:
-            self.raw = json.dumps(self.values, default=_json_default, ensure_ascii=False)
-        return self.raw
-
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+READ_BUFFER_BYTES = 1 << 20
 
 
 def file_format(key: str) -> str:
@@ -97,25 +71,30 @@ def read_records(
     *,
     columns: tuple[str, ...] = CONTRACT_COLUMNS,
     required: tuple[str, ...] = REQUIRED_COLUMNS,
+    limits: ReadLimits | None = None,
 ) -> Iterator[SourceRecord]:
     """Yield the records of one object in file order.
 
     columns and required name the contract the header is checked against (flagged
-    transactions by default; the curation contract for curation/ files).
+    transactions by default; the curation contract for curation/ files). limits bound what
+    one line, one inflated stream and one row group may hold (the settings by default).
     """
+    limits = limits or ReadLimits.from_settings()
     if fmt == "parquet":
-        yield from _parquet_records(body, required)
+        yield from _parquet_records(body, required, limits)
         return
-    binary = io.BufferedReader(body, buffer_size=1 << 20)
+    binary = io.BufferedReader(body, buffer_size=READ_BUFFER_BYTES)
     if fmt.endswith(".gz"):
         if binary.peek(2)[:2] != GZIP_MAGIC:
             raise UnreadableFile(
                 "not gzip: the key ends in .gz but the content is not gzip-compressed; "
                 "nothing was loaded"
             )
-        binary = gzip.GzipFile(fileobj=binary, mode="rb")
+        inflated = DecompressionGuard(gzip.GzipFile(fileobj=binary, mode="rb"), body, limits)
+        binary = io.BufferedReader(inflated, buffer_size=READ_BUFFER_BYTES)
+    lines = _DecodedLines(binary, limits)
     records = (
-        _csv_records(binary, columns, required) if fmt.startswith("csv") else _jsonl_records(binary)
+        _csv_records(lines, columns, required) if fmt.startswith("csv") else _jsonl_records(lines)
     )
     try:
         yield from records
@@ -123,18 +102,33 @@ def read_records(
         raise UnreadableFile(f"the compressed stream is corrupt or truncated: {exc}") from exc
 
 
-def _decoded_lines(binary, counter: list[int], bad_lines: set[int]) -> Iterator[str]:
-    """Lines as text; a line that is not UTF-8 is decoded with replacement and remembered."""
-    for raw_line in binary:
-        counter[0] += 1
-        try:
-            text = raw_line.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw_line.decode("utf-8", errors="replace")
-            bad_lines.add(counter[0])
-        if counter[0] == 1:
-            text = text.removeprefix("\ufeff")
-        yield text
+class _DecodedLines:
+    """The file's lines as text, numbered from 1, none read whole past the line limit.
+
+    A line that is not UTF-8 is decoded with replacement and its number remembered.
+    """
+
+    def __init__(self, binary, limits: ReadLimits) -> None:
+        self._binary = binary
+        self._limits = limits
+        self.number = 0  # lines read so far
+        self.bad_lines: set[int] = set()
+
+    def __iter__(self) -> Iterator[str]:
+        readline = self._binary.readline
+        longest = self._limits.max_line_bytes
+        while raw_line := readline(longest + 1):  # at most one byte past the limit in memory
+            self.number += 1
+            if len(raw_line) > longest and not raw_line.endswith(b"\n"):
+                raise line_too_long(self.number, self._limits)
+            try:
+                text = raw_line.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw_line.decode("utf-8", errors="replace")
+                self.bad_lines.add(self.number)
+            if self.number == 1:
+                text = text.removeprefix("\ufeff")
+            yield text
 
 
 def _check_header(
@@ -165,16 +159,14 @@ def _check_header(
 
 
 def _csv_records(
-    binary,
+    lines: _DecodedLines,
     contract_columns: tuple[str, ...] = CONTRACT_COLUMNS,
     required: tuple[str, ...] = REQUIRED_COLUMNS,
 ) -> Iterator[SourceRecord]:
-    line_counter = [0]
-    bad_lines: set[int] = set()
     consumed: list[str] = []
 
     def tracked_lines():
-        for line in _decoded_lines(binary, line_counter, bad_lines):
+        for line in lines:
             consumed.append(line)
             yield line
 
@@ -189,7 +181,7 @@ def _csv_records(
         raise UnreadableFile(f"the header row is not valid CSV: {exc}; nothing was loaded") from exc
     columns = _check_header(header, contract_columns, required)
     consumed.clear()
-    start_line = line_counter[0] + 1
+    start_line = lines.number + 1
     while True:
         errors: list[str] = []
         try:
@@ -201,7 +193,7 @@ def _csv_records(
             errors.append(f"not valid CSV: {exc}")
         raw = "".join(consumed).rstrip("\r\n")
         consumed.clear()
-        row_start, start_line = start_line, line_counter[0] + 1
+        row_start, start_line = start_line, lines.number + 1
         if fields == [] or (fields is not None and not raw.strip()):
             continue  # a blank line is not a row
         values = None
@@ -210,20 +202,18 @@ def _csv_records(
                 errors.append(f"has {len(fields)} fields, the header has {len(columns)}")
             else:
                 values = dict(zip(columns, fields, strict=True))
-        if any(line in bad_lines for line in range(row_start, start_line)):
+        if any(line in lines.bad_lines for line in range(row_start, start_line)):
             errors.append("not valid UTF-8 text")
         yield SourceRecord(row_number=row_start, values=values, raw=raw, errors=errors)
 
 
-def _jsonl_records(binary) -> Iterator[SourceRecord]:
-    line_counter = [0]
-    bad_lines: set[int] = set()
-    for text in _decoded_lines(binary, line_counter, bad_lines):
-        line_number = line_counter[0]
+def _jsonl_records(lines: _DecodedLines) -> Iterator[SourceRecord]:
+    for text in lines:
+        line_number = lines.number
         raw = text.rstrip("\r\n")
         if not raw.strip():
             continue
-        errors = ["not valid UTF-8 text"] if line_number in bad_lines else []
+        errors = ["not valid UTF-8 text"] if line_number in lines.bad_lines else []
         values = None
         try:
             parsed = json_loads(raw)
@@ -238,7 +228,7 @@ def _jsonl_records(binary) -> Iterator[SourceRecord]:
 
 
 def _parquet_records(
-    body: CountingReader, required: tuple[str, ...] = REQUIRED_COLUMNS
+    body: CountingReader, required: tuple[str, ...], limits: ReadLimits
 ) -> Iterator[SourceRecord]:
     """Parquet needs random access: spool the object to a temporary file, then read batches."""
     import pyarrow as pa
@@ -259,6 +249,7 @@ def _parquet_records(
             raise UnreadableFile(
                 f"missing required column(s): {', '.join(missing)}; nothing was loaded"
             )
+        check_row_groups(parquet_file.metadata, limits)
         row_number = 0
         try:
             # One thread: decoding columns in parallel multiplies the memory in flight.
