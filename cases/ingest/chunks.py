@@ -4,6 +4,7 @@ loaded in one transaction with the run's counters, so rows_read is always a chec
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ def prepared_chunks(
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     already_committed = run.rows_read
+    first = already_committed == 0
     seen = 0
     chunk: list[SourceRecord] = []
     try:
@@ -59,18 +61,29 @@ def prepared_chunks(
                 continue  # committed by an earlier attempt
             chunk.append(record)
             if len(chunk) >= chunk_rows:
-                yield _prepare(run, chunk, body.bytes_read)
-                chunk = []
+                yield _prepare(run, chunk, body.bytes_read, first=first)
+                chunk, first = [], False
     except UnreadableFile:
         if chunk and seen > len(chunk):
             yield _prepare(run, chunk, body.bytes_read)
         raise
     if chunk:
-        yield _prepare(run, chunk, body.bytes_read)
+        yield _prepare(run, chunk, body.bytes_read, first=first)
 
 
-def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> PreparedChunk:
-    """Validate a chunk of flagged transactions (pure: no database, safe in another thread)."""
+class EmbeddingSizeMismatch(UnreadableFile):
+    """Every row of the file's first chunk has an embedding of the wrong size."""
+
+
+def _prepare(
+    run: IngestRun, records: list[SourceRecord], bytes_read: int, *, first: bool = False
+) -> PreparedChunk:
+    """Validate a chunk of flagged transactions (pure: no database, safe in another thread).
+
+    first: the file's first chunk. When each of its rows carries an embedding of one wrong
+    size, the file was made for another model (or FRAUDCASE_EMBEDDING_DIM is wrong): the run
+    fails as a whole with that reason (EmbeddingSizeMismatch) instead of quarantining every row.
+    """
     good: list[tuple[int, CleanTransaction]] = []
     quarantined: list[QuarantinedRow] = []
     if run.kind != IngestRun.Kind.CURATION:
@@ -85,7 +98,29 @@ def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> Pr
                 good.append((record.row_number, clean))
             else:
                 quarantined.append(quarantined_row(run, record, reasons))
+        if first and not good and quarantined:
+            _refuse_wrong_embedding_size(quarantined, dim)
     return PreparedChunk(records, bytes_read, good, quarantined)
+
+
+# The reason validate_row gives for an embedding of the wrong size.
+WRONG_SIZE = re.compile(r"embedding has (\d+) values, expected \d+")
+
+
+def _refuse_wrong_embedding_size(quarantined: list[QuarantinedRow], dim: int) -> None:
+    """Raise EmbeddingSizeMismatch when every row was refused for its embedding's size."""
+    sizes = set()
+    for row in quarantined:
+        match = next(filter(None, (WRONG_SIZE.fullmatch(reason) for reason in row.reasons)), None)
+        if match is None:
+            return
+        sizes.add(int(match.group(1)))
+    raise EmbeddingSizeMismatch(
+        f"every row's embedding has {' or '.join(map(str, sorted(sizes)))} values but "
+        f"FRAUDCASE_EMBEDDING_DIM is {dim} (the database column's size): nothing was loaded. "
+        "The file was made for another model, or the setting does not match the detector "
+        "(`manage.py check` compares the setting with the database)"
+    )
 
 
 def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None = None) -> None:
