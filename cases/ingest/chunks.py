@@ -24,6 +24,7 @@ from cases.ingest.validation import CleanTransaction, validate_row
 from cases.models import IngestRun, QuarantinedRow
 from cases.sqlarrays import text_array
 from cases.workflow import services as case_services
+from cases.workflow.services.routing import TRIGGER_TRANSACTIONS, lock_round_robin_queues
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
         try:
             with transaction.atomic():
                 _plan_for_lookups_by_key()
-                loaded, duplicates, opened = _load_transactions(run, good)
+                loaded, duplicates, opened, touched = _load_transactions(run, good)
                 QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
                 curation.queue_ip_enrichment(tx.source_ip for _, tx in good)
                 run_checkpoint(
@@ -153,8 +154,15 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
                     bytes_read=bytes_read,
                 )
                 # Last: routing audits each opened case, and the audit chain lock is held from
-                # the first event to the commit.
+                # the first event to the commit. Round-robin queues are locked before it, for
+                # both calls (cases.workflow.services.routing).
+                lock_round_robin_queues()
                 case_services.cases_route_new(actor=system_actor(), case_ids=opened)
+                # Cases that grew (score, outcome, amount) follow their routing rules.
+                case_services.cases_reroute(
+                    actor=system_actor(), case_ids=set(touched) - set(opened),
+                    trigger=TRIGGER_TRANSACTIONS,
+                )  # fmt: skip
             return
         except IntegrityError as exc:
             # Another worker committed some of these ids meanwhile: look again for known ids.
@@ -183,10 +191,10 @@ def _is_transaction_id_race(exc: IntegrityError) -> bool:
 
 def _load_transactions(
     run: IngestRun, good: list[tuple[int, CleanTransaction]]
-) -> tuple[int, int, list[int]]:
+) -> tuple[int, int, list[int], list[int]]:
     """COPY the chunk's new transactions and attach them to cases.
 
-    Returns (loaded, duplicates, ids of the cases opened). A duplicate is an id seen earlier in the chunk
+    Returns (loaded, duplicates, ids of the cases opened, ids of the cases rows joined). A duplicate is an id seen earlier in the chunk
     or already in the table.
     """
     first_by_id: dict[str, tuple[int, CleanTransaction]] = {}
@@ -224,4 +232,4 @@ def _load_transactions(
         touched = sorted(set(case_id_by_account.values()))
         dispatch.queue_on_commit(dispatch.REFRESH_NEIGHBOUR_VERDICTS, touched)
         dispatch.queue_on_commit(dispatch.INDEX_NEW_EMBEDDINGS)
-    return loaded, duplicates, opened
+    return loaded, duplicates, opened, case_ids
