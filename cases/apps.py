@@ -11,6 +11,7 @@ class CasesConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
+        from cases import checks  # noqa: F401  (registers the system checks)
         from cases.accounts import signals
         from cases.audit.model_changes import connect_model_change_receivers, ensure_roles_recorded
 

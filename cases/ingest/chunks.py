@@ -4,6 +4,7 @@ loaded in one transaction with the run's counters, so rows_read is always a chec
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from cases.ingest.validation import CleanTransaction, validate_row
 from cases.models import IngestRun, QuarantinedRow
 from cases.sqlarrays import text_array
 from cases.workflow import services as case_services
+from cases.workflow.services.routing import TRIGGER_TRANSACTIONS, lock_round_robin_queues
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def prepared_chunks(
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     chunk_text = settings.FRAUDCASE_INGEST_CHUNK_MAX_BYTES
     already_committed = run.rows_read
+    first = already_committed == 0
     seen = 0
     chunk: list[SourceRecord] = []
     text_held = 0
@@ -64,18 +67,29 @@ def prepared_chunks(
             chunk.append(record)
             text_held += len(record.raw) if record.raw is not None else 0
             if len(chunk) >= chunk_rows or text_held >= chunk_text:
-                yield _prepare(run, chunk, body.bytes_read)
-                chunk, text_held = [], 0
+                yield _prepare(run, chunk, body.bytes_read, first=first)
+                chunk, text_held, first = [], 0, False
     except UnreadableFile:
         if chunk:
             yield _prepare(run, chunk, body.bytes_read)
         raise
     if chunk:
-        yield _prepare(run, chunk, body.bytes_read)
+        yield _prepare(run, chunk, body.bytes_read, first=first)
 
 
-def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> PreparedChunk:
-    """Validate a chunk of flagged transactions (pure: no database, safe in another thread)."""
+class EmbeddingSizeMismatch(UnreadableFile):
+    """Every row of the file's first chunk has an embedding of the wrong size."""
+
+
+def _prepare(
+    run: IngestRun, records: list[SourceRecord], bytes_read: int, *, first: bool = False
+) -> PreparedChunk:
+    """Validate a chunk of flagged transactions (pure: no database, safe in another thread).
+
+    first: the file's first chunk. When each of its rows carries an embedding of one wrong
+    size, the file was made for another model (or FRAUDCASE_EMBEDDING_DIM is wrong): the run
+    fails as a whole with that reason (EmbeddingSizeMismatch) instead of quarantining every row.
+    """
     good: list[tuple[int, CleanTransaction]] = []
     quarantined: list[QuarantinedRow] = []
     if run.kind != IngestRun.Kind.CURATION:
@@ -90,7 +104,29 @@ def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> Pr
                 good.append((record.row_number, clean))
             else:
                 quarantined.append(quarantined_row(run, record, reasons))
+        if first and not good and quarantined:
+            _refuse_wrong_embedding_size(quarantined, dim)
     return PreparedChunk(records, bytes_read, good, quarantined)
+
+
+# The reason validate_row gives for an embedding of the wrong size.
+WRONG_SIZE = re.compile(r"embedding has (\d+) values, expected \d+")
+
+
+def _refuse_wrong_embedding_size(quarantined: list[QuarantinedRow], dim: int) -> None:
+    """Raise EmbeddingSizeMismatch when every row was refused for its embedding's size."""
+    sizes = set()
+    for row in quarantined:
+        match = next(filter(None, (WRONG_SIZE.fullmatch(reason) for reason in row.reasons)), None)
+        if match is None:
+            return
+        sizes.add(int(match.group(1)))
+    raise EmbeddingSizeMismatch(
+        f"every row's embedding has {' or '.join(map(str, sorted(sizes)))} values but "
+        f"FRAUDCASE_EMBEDDING_DIM is {dim} (the database column's size): nothing was loaded. "
+        "The file was made for another model, or the setting does not match the detector "
+        "(`manage.py check` compares the setting with the database)"
+    )
 
 
 def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None = None) -> None:
@@ -109,7 +145,7 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
         try:
             with transaction.atomic():
                 _plan_for_lookups_by_key()
-                loaded, duplicates, opened = _load_transactions(run, good)
+                loaded, duplicates, opened, touched = _load_transactions(run, good)
                 QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
                 curation.queue_ip_enrichment(tx.source_ip for _, tx in good)
                 run_checkpoint(
@@ -123,8 +159,15 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
                     bytes_read=bytes_read,
                 )
                 # Last: routing audits each opened case, and the audit chain lock is held from
-                # the first event to the commit.
+                # the first event to the commit. Round-robin queues are locked before it, for
+                # both calls (cases.workflow.services.routing).
+                lock_round_robin_queues()
                 case_services.cases_route_new(actor=system_actor(), case_ids=opened)
+                # Cases that grew (score, outcome, amount) follow their routing rules.
+                case_services.cases_reroute(
+                    actor=system_actor(), case_ids=set(touched) - set(opened),
+                    trigger=TRIGGER_TRANSACTIONS,
+                )  # fmt: skip
             return
         except IntegrityError as exc:
             # Another worker committed some of these ids meanwhile: look again for known ids.
@@ -153,10 +196,10 @@ def _is_transaction_id_race(exc: IntegrityError) -> bool:
 
 def _load_transactions(
     run: IngestRun, good: list[tuple[int, CleanTransaction]]
-) -> tuple[int, int, list[int]]:
+) -> tuple[int, int, list[int], list[int]]:
     """COPY the chunk's new transactions and attach them to cases.
 
-    Returns (loaded, duplicates, ids of the cases opened). A duplicate is an id seen earlier in the chunk
+    Returns (loaded, duplicates, ids of the cases opened, ids of the cases rows joined). A duplicate is an id seen earlier in the chunk
     or already in the table.
     """
     first_by_id: dict[str, tuple[int, CleanTransaction]] = {}
@@ -194,4 +237,4 @@ def _load_transactions(
         touched = sorted(set(case_id_by_account.values()))
         dispatch.queue_on_commit(dispatch.REFRESH_NEIGHBOUR_VERDICTS, touched)
         dispatch.queue_on_commit(dispatch.INDEX_NEW_EMBEDDINGS)
-    return loaded, duplicates, opened
+    return loaded, duplicates, opened, case_ids

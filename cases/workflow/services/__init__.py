@@ -27,6 +27,7 @@ from cases.workflow.services.lifecycle import (
 )
 from cases.workflow.services.merge import case_merge
 from cases.workflow.services.queues import cases_route_new, queue_save, reason_code_save
+from cases.workflow.services.routing import case_move_to_queue, cases_reroute
 
 __all__ = [
     "BulkOutcome",
@@ -37,6 +38,7 @@ __all__ = [
     "case_claim_next",
     "case_close",
     "case_merge",
+    "case_move_to_queue",
     "case_reopen",
     "case_set_tags",
     "case_transition",
@@ -45,6 +47,7 @@ __all__ = [
     "cases_bulk_assign_to_me",
     "cases_bulk_close_false_positive",
     "cases_bulk_tag",
+    "cases_reroute",
     "cases_route_new",
     "queue_save",
     "reason_code_save",
