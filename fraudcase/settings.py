@@ -396,6 +396,12 @@ FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=500
 # (cases.ingest.services._plan_for_lookups_by_key); empty: the server's own.
 _ingest_page_cost = env.str("FRAUDCASE_INGEST_RANDOM_PAGE_COST", default="1.1").strip()
 FRAUDCASE_INGEST_RANDOM_PAGE_COST = float(_ingest_page_cost) if _ingest_page_cost else None
+# The inbox scan lists each prefix only after the last key it saw (S3 lists in key order);
+# this often it lists everything, finding keys that sort before that one (uploaded late under
+# an earlier name, or a new version of a key already seen). 0: every scan lists everything.
+FRAUDCASE_INBOX_FULL_RESCAN_SECONDS = env.int(
+    "FRAUDCASE_INBOX_FULL_RESCAN_SECONDS", default=24 * 3600
+)
 # An unfinished ingest run whose heartbeat (claimed, a chunk committed, queued) is older than
 # this stopped progressing: its worker's lease has expired, another worker may take it, and the
 # inbox scan sends it again. Keep it well above the time one chunk takes to read and load.
