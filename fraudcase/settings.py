@@ -481,6 +481,11 @@ FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF = env.int("FRAUDCASE_LABEL_EXPORT_RETRY_BAC
 FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX = env.int(
     "FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX", default=300
 )
+# A label save queues no export task while one is pending (queued, not started); past this
+# many seconds pending (a lost message) a save queues one again. The beat sweep runs meanwhile.
+FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS = env.int(
+    "FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS", default=300
+)
 # Fault injection for tests only: "raise" or "exit" right after the S3 write, before the mark.
 FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE = env.str(
     "FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE", default=""
