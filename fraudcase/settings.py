@@ -486,6 +486,9 @@ FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX = env.int(
 FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS = env.int(
     "FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS", default=300
 )
+# An exporter holds the batch it writes to S3 for this long (a lease, not a row lock): more
+# than the export task's hard time limit (1,900 s), so a lease that ran out has a dead holder.
+FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS = env.int("FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS", default=2100)
 # Fault injection for tests only: "raise" or "exit" right after the S3 write, before the mark.
 FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE = env.str(
     "FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE", default=""
