@@ -7,9 +7,14 @@ function), checked against the registered tasks by cases/tests/test_architecture
 
 from __future__ import annotations
 
+import logging
+
+from django.core.cache import cache
 from django.db import transaction
 
 from fraudcase.celery import app
+
+logger = logging.getLogger(__name__)
 
 INGEST_OBJECT = "cases.ingest.tasks.ingest_object"
 SCAN_INBOX = "cases.ingest.tasks.scan_inbox"
@@ -36,3 +41,41 @@ def queue_on_commit(task_name: str, *args, robust: bool = True, **kwargs) -> Non
     rows. robust: a broker hiccup is logged, not raised, where a beat sweep picks the work up
     anyway; robust=False where the caller must hear of it (an operator's re-run)."""
     transaction.on_commit(lambda: queue(task_name, *args, **kwargs), robust=robust)
+
+
+def queue_once_on_commit(task_name: str, *, pending_seconds: int) -> None:
+    """Send the task once the current transaction commits, unless one is already pending:
+    queued and not yet started. A task that does all waiting work (the label export) needs no
+    second message for work committed before it starts, so 500 labels saved in a minute queue
+    one task, not 500 (no broker flood).
+
+    "Pending" is a key in the shared cache (Redis: SET NX with an expiry), set here and
+    cleared by the task when it starts (pending_clear). The expiry bounds the harm of a lost
+    message or a failed send: after pending_seconds a save queues a task again, and the task's
+    beat sweep does the work meanwhile. Robust, like queue_on_commit: a broker or cache outage
+    is logged, not raised into the caller's committed change.
+    """
+    transaction.on_commit(lambda: _queue_unless_pending(task_name, pending_seconds), robust=True)
+
+
+def _pending_key(task_name: str) -> str:
+    return f"fraudcase:task-pending:{task_name}"
+
+
+def _queue_unless_pending(task_name: str, pending_seconds: int) -> None:
+    if not cache.add(_pending_key(task_name), 1, timeout=pending_seconds):
+        return  # one is queued and has not started: it will take this work too
+    try:
+        queue(task_name)
+    except Exception:
+        cache.delete(_pending_key(task_name))  # not sent: the next save tries again
+        raise
+
+
+def pending_clear(task_name: str) -> None:
+    """The task has started: work committed from now on queues a new one. Call it first thing
+    in the task, before it looks for work."""
+    try:
+        cache.delete(_pending_key(task_name))
+    except Exception:  # the cache is out of reach: the key expires on its own
+        logger.warning("could not clear the pending mark of %s", task_name, exc_info=True)

@@ -411,6 +411,12 @@ FRAUDCASE_INGEST_MAX_ROW_GROUP_BYTES = env.int(
 # (cases.ingest.services._plan_for_lookups_by_key); empty: the server's own.
 _ingest_page_cost = env.str("FRAUDCASE_INGEST_RANDOM_PAGE_COST", default="1.1").strip()
 FRAUDCASE_INGEST_RANDOM_PAGE_COST = float(_ingest_page_cost) if _ingest_page_cost else None
+# The inbox scan lists each prefix only after the last key it saw (S3 lists in key order);
+# this often it lists everything, finding keys that sort before that one (uploaded late under
+# an earlier name, or a new version of a key already seen). 0: every scan lists everything.
+FRAUDCASE_INBOX_FULL_RESCAN_SECONDS = env.int(
+    "FRAUDCASE_INBOX_FULL_RESCAN_SECONDS", default=24 * 3600
+)
 # An unfinished ingest run whose heartbeat (claimed, a chunk committed, queued) is older than
 # this stopped progressing: its worker's lease has expired, another worker may take it, and the
 # inbox scan sends it again. Keep it well above the time one chunk takes to read and load.
@@ -490,6 +496,14 @@ FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF = env.int("FRAUDCASE_LABEL_EXPORT_RETRY_BAC
 FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX = env.int(
     "FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX", default=300
 )
+# A label save queues no export task while one is pending (queued, not started); past this
+# many seconds pending (a lost message) a save queues one again. The beat sweep runs meanwhile.
+FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS = env.int(
+    "FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS", default=300
+)
+# An exporter holds the batch it writes to S3 for this long (a lease, not a row lock): more
+# than the export task's hard time limit (1,900 s), so a lease that ran out has a dead holder.
+FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS = env.int("FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS", default=2100)
 # Fault injection for tests only: "raise" or "exit" right after the S3 write, before the mark.
 FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE = env.str(
     "FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE", default=""

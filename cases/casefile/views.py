@@ -30,7 +30,7 @@ from cases.ips.selectors.links import case_link_graph
 from cases.ips.selectors.rings import account_ring, ring_rank
 from cases.models import Case
 from cases.s3 import s3_client
-from cases.workflow.services.annotations import ATTACHMENT_TYPES
+from cases.workflow.services.attachments import ATTACHMENT_TYPES
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 

@@ -124,6 +124,10 @@ class LabelExportBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     exported_at = models.DateTimeField(null=True, blank=True)
     quarantined_at = models.DateTimeField(null=True, blank=True)
+    # The exporter writing it (cases.holders token) and until when (the database's clock): S3
+    # is written under this lease, not under a row lock (cases.labels.services.export).
+    claimed_by = models.CharField(max_length=128, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -8,7 +8,7 @@ feature (cases/<feature>/models.py) and is handed on from here. Tables keep the 
 from cases.accounts.models import ApiToken, OtpEnrolmentCode, UnknownUsernameFailures
 from cases.api.models import IdempotentRequest
 from cases.audit.models import AuditAction, AuditEvent
-from cases.ingest.models import IngestRun, QuarantinedRow
+from cases.ingest.models import InboxCursor, IngestRun, QuarantinedRow
 from cases.ips.models import (
     CurationRecord,
     IpEnrichment,
@@ -62,6 +62,7 @@ __all__ = [
     "CurationRecord",
     "EmbeddingBacklog",
     "IndexedEmbedding",
+    "InboxCursor",
     "IngestRun",
     "IpEnrichment",
     "IpKind",

@@ -11,6 +11,7 @@ from cases.tests.workflow_fixtures import make_case
 from cases.workflow.services import (
     annotations,
     assignment,
+    attachments,
     bulk,
     lifecycle,
     merge,
@@ -93,6 +94,13 @@ def _defaults_expected(world, queues_made) -> list[Event]:
     ]
     high_risk = Queue.objects.get(name="High risk")
     return [*made, Event(A.QUEUE_CHANGED, high_risk, after=_queue_after(high_risk, []))]
+
+
+def _stored_file(world) -> None:
+    world.stored = attachments.attachment_store(
+        actor=world.analyst, case_id=world.case.pk, filename="call notes.txt",
+        content=b"the customer said",
+    )  # fmt: skip
 
 
 WORKFLOW_ROWS = [
@@ -219,9 +227,9 @@ WORKFLOW_ROWS = [
         ],
     ),
     Row(
-        annotations.case_attach_file,
+        attachments.case_attach_file,
         "analyst",
-        lambda w, a: annotations.case_attach_file(
+        lambda w, a: attachments.case_attach_file(
             actor=a, case_id=w.case.pk, filename="call notes.txt", content=b"the customer said"
         ),
         lambda w, r: [
@@ -237,6 +245,25 @@ WORKFLOW_ROWS = [
                 },
             )
         ],
+    ),
+    Row(
+        attachments.case_attach_stored,
+        "analyst",
+        lambda w, a: attachments.case_attach_stored(actor=a, stored=w.stored),
+        lambda w, r: [
+            Event(
+                A.ATTACHMENT_ADDED,
+                w.case,
+                after={
+                    "attachment_id": r.pk,
+                    "filename": "call_notes.txt",
+                    "sha256": r.sha256,
+                    "size_bytes": 17,
+                    "s3_key": w.stored.key,
+                },
+            )
+        ],
+        setup=_stored_file,
     ),
     Row(
         assignment.case_assign,

@@ -31,6 +31,7 @@ ROWS: list[Row] = [*WORKFLOW_ROWS, *OTHER_ROWS]
 SERVICE_MODULES = [
     "cases.workflow.services.annotations",
     "cases.workflow.services.assignment",
+    "cases.workflow.services.attachments",
     "cases.workflow.services.bulk",
     "cases.workflow.services.common",
     "cases.workflow.services.lifecycle",
@@ -71,6 +72,13 @@ NO_EVENT: dict[str, str] = {
     "cases.workflow.services.routing.due_in_queue": PURE,
     "cases.workflow.services.routing.reroutable": READ,
     "cases.workflow.services.routing.lock_round_robin_queues": HELPER,
+    "cases.workflow.services.attachments.attachment_store": (
+        "stores the checked file in S3 before any lock, no database change (refusals "
+        "audited); the attachment is recorded by case_attach_stored (ATTACHMENT_ADDED)"
+    ),
+    "cases.workflow.services.attachments.attachment_discard": (
+        "deletes an S3 object that no row names (its record was refused); no database change"
+    ),
     "cases.labels.services.export.batch_keys": PURE,
     "cases.labels.services.export.label_row": PURE,
     "cases.labels.services.export.render_batch": PURE,

@@ -59,9 +59,13 @@ def analyst_pseudonym(user) -> str:
 
 
 def queue_label_export() -> None:
-    """Ask a worker to export after this transaction commits (the beat sweep is the backstop)."""
+    """Ask a worker to export after this transaction commits, unless an export task is already
+    pending (it exports this label too): labelling 500 transactions queues one task, not 500.
+    The beat sweep is the backstop for a lost message."""
     # robust: a broker outage must not fail the analyst's save; the sweep picks it up.
-    dispatch.queue_on_commit(dispatch.EXPORT_LABELS)
+    dispatch.queue_once_on_commit(
+        dispatch.EXPORT_LABELS, pending_seconds=settings.FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS
+    )
 
 
 def _neighbour_call(tx: Transaction) -> tuple[float | None, str]:

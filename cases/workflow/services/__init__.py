@@ -1,17 +1,18 @@
 """Writes of the case workflow, one module per part; pages and the API import from here."""
 
-from cases.workflow.services.annotations import (
-    case_add_note,
-    case_attach_file,
-    case_set_tags,
-    cases_bulk_tag,
-)
+from cases.workflow.services.annotations import case_add_note, case_set_tags, cases_bulk_tag
 from cases.workflow.services.assignment import (
     case_assign,
     case_assign_to_me,
     case_claim_next,
     case_unassign,
     cases_bulk_assign,
+)
+from cases.workflow.services.attachments import (
+    attachment_discard,
+    attachment_store,
+    case_attach_file,
+    case_attach_stored,
 )
 from cases.workflow.services.bulk import (
     BulkOutcome,
@@ -34,7 +35,10 @@ __all__ = [
     "case_add_note",
     "case_assign",
     "case_assign_to_me",
+    "attachment_discard",
+    "attachment_store",
     "case_attach_file",
+    "case_attach_stored",
     "case_claim_next",
     "case_close",
     "case_merge",
