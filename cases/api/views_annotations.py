@@ -132,13 +132,19 @@ class AttachmentTooLarge(InvalidInput):
     responses={
         201: OpenApiResponse(AttachmentSerializer, description="the stored file's record"),
         413: PROBLEM_SCHEMA,
+        503: OpenApiResponse(
+            PROBLEM_SCHEMA.response,
+            description="`storage_unavailable`: the file store (S3) is out of reach; nothing "
+            "was stored. Retry after `Retry-After` seconds (the same Idempotency-Key may be "
+            "sent again: a refusal is not remembered)",
+        ),
         **CHANGE_PROBLEMS,
     },
 )
 class CaseAttachmentUploadView(CaseChangeMixin, APIView):
     """Attach a file (multipart, field `file`): PDF, PNG, JPEG, text or CSV, its content
     checked against its name like on the case page; larger than the limit is a 413, refused
-    while it streams in."""
+    while it streams in; S3 out of reach is a 503 `storage_unavailable` with Retry-After."""
 
     attempted = "case_attach_file"
     input_serializer = AttachmentInput

@@ -227,4 +227,4 @@ def test_the_export_lease_outlasts_the_export_tasks_hard_time_limit(settings):
     from cases.labels.tasks import export_labels, sweep_label_exports
 
     longest = max(export_labels.time_limit, sweep_label_exports.time_limit)
-    assert settings.FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS > longest
+    assert longest < settings.FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS

@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-
 from datetime import timedelta
 
 from django.conf import settings

@@ -22,7 +22,8 @@ from django.conf import settings
 from django.db import transaction
 
 from cases.audit.trail import audit_record, refusals_audited
-from cases.errors import InvalidInput, NotFound
+from cases.errors import InvalidInput, NotFound, StorageUnavailable
+from cases.ingest.outages import s3_unreachable
 from cases.locking import conflicts_retried
 from cases.models import REFERENCE_PREFIX, Attachment, AuditAction, Case, parse_case_reference
 from cases.s3 import ensure_bucket, s3_client
@@ -157,7 +158,8 @@ def attachment_store(
     """Check a file and store it in S3 under a fresh key of the case, holding no lock.
 
     Who may attach, the case's version and the content are checked first (refusals audited);
-    nothing is an attachment until case_attach_stored records it. The file's type is the one
+    nothing is an attachment until case_attach_stored records it. S3 out of reach (refused,
+    timed out, 5xx) is StorageUnavailable: nothing was stored, try again later. The file's type is the one
     its extension names, once its content is found to be that type (_check_attachment).
     """
     with _refusals(actor, case_id):
@@ -177,12 +179,21 @@ def attachment_store(
             size_bytes=len(content),
             sha256=hashlib.sha256(content).hexdigest(),
         )
-        client = s3_client()
-        ensure_bucket(client, stored.bucket)
-        client.put_object(
-            Bucket=stored.bucket, Key=stored.key, Body=content, ContentType=content_type,
-            ChecksumSHA256=base64.b64encode(hashlib.sha256(content).digest()).decode(),
-        )  # fmt: skip  # S3 checks what it stored
+        try:
+            client = s3_client(interactive=True)  # someone waits: an outage is told in seconds
+            ensure_bucket(client, stored.bucket)
+            client.put_object(
+                Bucket=stored.bucket, Key=stored.key, Body=content, ContentType=content_type,
+                ChecksumSHA256=base64.b64encode(hashlib.sha256(content).digest()).decode(),
+            )  # fmt: skip  # S3 checks what it stored
+        except Exception as error:
+            if not s3_unreachable(error):
+                raise
+            logger.warning("attachment not stored, S3 is out of reach: %s", error)
+            raise StorageUnavailable(
+                f"The file store (S3) is out of reach, so {safe_name} was not attached and "
+                "nothing was saved. Try again in a minute."
+            ) from error
         return stored
 
 
