@@ -407,6 +407,9 @@ FRAUDCASE_INGEST_MAX_DECOMPRESSED_BYTES = env.int(
 FRAUDCASE_INGEST_MAX_ROW_GROUP_BYTES = env.int(
     "FRAUDCASE_INGEST_MAX_ROW_GROUP_BYTES", default=512 << 20
 )
+# Parquet is read from S3 by ranged GETs of this many bytes (aligned blocks, three kept): fewer,
+# larger requests for a far S3, smaller ones to hold less (cases/ingest/s3_object.py).
+FRAUDCASE_INGEST_S3_RANGE_BYTES = env.int("FRAUDCASE_INGEST_S3_RANGE_BYTES", default=8 << 20)
 # random_page_cost for ingest's chunk transactions, which look cases up by key by the thousand
 # (cases.ingest.services._plan_for_lookups_by_key); empty: the server's own.
 _ingest_page_cost = env.str("FRAUDCASE_INGEST_RANDOM_PAGE_COST", default="1.1").strip()

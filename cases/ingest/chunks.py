@@ -19,7 +19,7 @@ from cases.ingest import case_opening, curation
 from cases.ingest.copy import copy_transactions
 from cases.ingest.lease import run_checkpoint
 from cases.ingest.quarantine import quarantined_row
-from cases.ingest.readers import CountingReader, SourceRecord, UnreadableFile
+from cases.ingest.readers import SourceRecord, UnreadableFile
 from cases.ingest.validation import CleanTransaction, validate_row
 from cases.models import IngestRun, QuarantinedRow
 from cases.sqlarrays import text_array
@@ -41,29 +41,35 @@ class PreparedChunk:
     good: list[tuple[int, CleanTransaction]]
     quarantined: list[QuarantinedRow]
 
+    @property
+    def checkpoint(self) -> dict:
+        """The run's progress after this chunk: bytes read, and where a resumed run reads on."""
+        last = self.records[-1]
+        return {
+            "bytes_read": self.bytes_read,
+            "resume_offset": last.resume_offset,
+            "resume_line": last.resume_line or 0,
+        }
+
 
 def prepared_chunks(
-    run: IngestRun, records: Iterator[SourceRecord], body: CountingReader
+    run: IngestRun, records: Iterator[SourceRecord], body
 ) -> Iterator[PreparedChunk]:
-    """The file's rows after the run's checkpoint, in chunks of FRAUDCASE_INGEST_CHUNK_ROWS,
-    or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
+    """The records (those after the run's checkpoint: the reader starts there), in chunks of
+    FRAUDCASE_INGEST_CHUNK_ROWS, or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
 
     When the stream breaks (UnreadableFile), the rows read before it are real rows: they come
     as a last chunk to keep, then the error; also when the break falls inside the first chunk
     (a file unreadable from its start, such as a bad header, raises before any row).
+    body.bytes_read is the progress to record with each chunk (cases.ingest.s3_object).
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     chunk_text = settings.FRAUDCASE_INGEST_CHUNK_MAX_BYTES
-    already_committed = run.rows_read
-    first = already_committed == 0
-    seen = 0
+    first = run.rows_read == 0  # nothing committed yet: this chunk is the file's first
     chunk: list[SourceRecord] = []
     text_held = 0
     try:
         for record in records:
-            seen += 1
-            if seen <= already_committed:
-                continue  # committed by an earlier attempt
             chunk.append(record)
             text_held += len(record.raw) if record.raw is not None else 0
             if len(chunk) >= chunk_rows or text_held >= chunk_text:
@@ -137,9 +143,9 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
     """
     if run.kind == IngestRun.Kind.CURATION:
         return curation.curation_commit_chunk(
-            run, chunk.records, chunk.bytes_read, claimed_by=claimed_by
+            run, chunk.records, chunk.bytes_read, claimed_by=claimed_by, checkpoint=chunk.checkpoint
         )
-    records, bytes_read = chunk.records, chunk.bytes_read
+    records = chunk.records
     good, quarantined = chunk.good, chunk.quarantined
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
@@ -156,7 +162,7 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
                     rows_duplicate=F("rows_duplicate") + duplicates,
                     rows_quarantined=F("rows_quarantined") + len(quarantined),
                     cases_opened=F("cases_opened") + len(opened),
-                    bytes_read=bytes_read,
+                    **chunk.checkpoint,
                 )
                 # Last: routing audits each opened case, and the audit chain lock is held from
                 # the first event to the commit. Round-robin queues are locked before it, for

@@ -176,10 +176,16 @@ def _insert_new(run: IngestRun, good: list[tuple[int, CleanCuration]]) -> int:
 
 
 def curation_commit_chunk(
-    run: IngestRun, records: list[SourceRecord], bytes_read: int, *, claimed_by: str | None = None
+    run: IngestRun,
+    records: list[SourceRecord],
+    bytes_read: int,
+    *,
+    claimed_by: str | None = None,
+    checkpoint: dict | None = None,
 ) -> None:
     """Validate, load and quarantine one chunk of a curation file and move the checkpoint,
     atomically (the same books as flagged files: read = loaded + duplicates + quarantined).
+    checkpoint: the chunk's progress fields (bytes read, resume offset), bytes_read alone if None.
     """
 
     good: list[tuple[int, CleanCuration]] = []
@@ -204,7 +210,7 @@ def curation_commit_chunk(
             rows_loaded=F("rows_loaded") + loaded,
             rows_duplicate=F("rows_duplicate") + (len(good) - loaded),
             rows_quarantined=F("rows_quarantined") + len(quarantined),
-            bytes_read=bytes_read,
+            **(checkpoint or {"bytes_read": bytes_read}),
         )
         queue_ip_enrichment(record.source_ip for _, record in good)
 

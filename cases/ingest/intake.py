@@ -59,7 +59,7 @@ class IntakeResult:
 
 
 class _SubmittedBody:
-    """What prepared_chunks reads progress from (a file's CountingReader, for S3)."""
+    """What prepared_chunks reads progress from (an S3ObjectFile, for S3)."""
 
     def __init__(self, size_bytes: int) -> None:
         self.bytes_read = size_bytes

@@ -38,6 +38,12 @@ class IngestRun(models.Model):
     rows_duplicate = models.PositiveBigIntegerField(default=0)
     rows_quarantined = models.PositiveBigIntegerField(default=0)
     bytes_read = models.PositiveBigIntegerField(default=0)
+    # Uncompressed CSV and JSON Lines: the byte offset just after the last committed row and
+    # the lines up to it, where an interrupted run resumes (a ranged GET); None for gzip (which
+    # cannot seek: read again and skipped) and Parquet (resumed at the row group holding the
+    # first row not read, from rows_read).
+    resume_offset = models.PositiveBigIntegerField(null=True, blank=True)
+    resume_line = models.PositiveBigIntegerField(default=0)
     cases_opened = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="times a worker took the run (capped: FRAUDCASE_INGEST_MAX_ATTEMPTS)"

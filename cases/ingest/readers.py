@@ -10,19 +10,19 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import shutil
-import tempfile
+import itertools
 import zlib
 from collections.abc import Iterator
-
-import numpy as np
+from dataclasses import dataclass
 
 from cases.ingest.contract import CONTRACT_COLUMNS, REQUIRED_COLUMNS
 from cases.ingest.jsontext import json_loads
-from cases.ingest.limits import DecompressionGuard, ReadLimits, check_row_groups, line_too_long
+from cases.ingest.limits import DecompressionGuard, ReadLimits, line_too_long
+from cases.ingest.parquet import parquet_records
 from cases.ingest.records import SourceRecord, UnreadableFile
+from cases.ingest.s3_object import S3ObjectFile
 
-__all__ = ["CountingReader", "SourceRecord", "UnreadableFile", "file_format", "read_records"]
+__all__ = ["SourceRecord", "UnreadableFile", "file_format", "read_records"]
 
 FORMATS_BY_SUFFIX = {
     ".csv.gz": "csv.gz",
@@ -31,7 +31,6 @@ FORMATS_BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".parquet": "parquet",
 }
-PARQUET_BATCH_ROWS = 4096
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER_BYTES = 1 << 20
 
@@ -47,78 +46,120 @@ def file_format(key: str) -> str:
     )
 
 
-class CountingReader(io.RawIOBase):
-    """A raw stream over a boto3 body that counts the (compressed) bytes read, for progress."""
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where an interrupted run's committed rows end: rows_done rows; for uncompressed CSV and
+    JSON Lines also the byte offset after the last of them and the lines before it (None:
+    unknown, the file is read again from its start and those rows skipped)."""
 
-    def __init__(self, body) -> None:
-        self._body = body
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._body.read(len(buffer))
-        size = len(data)
-        buffer[:size] = data
-        self.bytes_read += size
-        return size
+    rows_done: int = 0
+    offset: int | None = None
+    line: int = 0
 
 
 def read_records(
-    body: CountingReader,
+    source: S3ObjectFile,
     fmt: str,
     *,
     columns: tuple[str, ...] = CONTRACT_COLUMNS,
     required: tuple[str, ...] = REQUIRED_COLUMNS,
     limits: ReadLimits | None = None,
+    resume: ResumePoint | None = None,
 ) -> Iterator[SourceRecord]:
-    """Yield the records of one object in file order.
+    """Yield the records of one object in file order, after resume.rows_done (a resumed run).
 
     columns and required name the contract the header is checked against (flagged
     transactions by default; the curation contract for curation/ files). limits bound what
     one line, one inflated stream and one row group may hold (the settings by default).
+    Parquet is read by ranges, row group by row group, from the group holding the first row
+    not done; CSV and JSON Lines are streamed, from the offset after the last row done when
+    uncompressed (a CSV's header comes from a ranged read of the file's start). gzip cannot
+    seek: a resumed .gz is read again from its start and the rows done are skipped.
     """
     limits = limits or ReadLimits.from_settings()
+    resume = resume or ResumePoint()
     if fmt == "parquet":
-        yield from _parquet_records(body, required, limits)
+        yield from parquet_records(source, required, limits, rows_done=resume.rows_done)
         return
-    binary = io.BufferedReader(body, buffer_size=READ_BUFFER_BYTES)
-    if fmt.endswith(".gz"):
-        if binary.peek(2)[:2] != GZIP_MAGIC:
-            raise UnreadableFile(
-                "not gzip: the key ends in .gz but the content is not gzip-compressed; "
-                "nothing was loaded"
-            )
-        inflated = DecompressionGuard(gzip.GzipFile(fileobj=binary, mode="rb"), body, limits)
-        binary = io.BufferedReader(inflated, buffer_size=READ_BUFFER_BYTES)
-    lines = _DecodedLines(binary, limits)
-    records = (
-        _csv_records(lines, columns, required) if fmt.startswith("csv") else _jsonl_records(lines)
-    )
+    seek = resume.rows_done > 0 and resume.offset is not None and not fmt.endswith(".gz")
+    if seek and fmt == "csv":  # the header from the start, then the rows from the offset
+        header = source.read_range(0, min(source.size, limits.max_line_bytes + 1))
+        lines = _DecodedLines(io.BufferedReader(io.BytesIO(header)), limits, seekable=True)
+
+        def after_header():
+            lines.jump(_buffered(source.stream(resume.offset)), resume)
+
+        records = _csv_records(lines, columns, required, after_header=after_header)
+    elif seek:
+        lines = _DecodedLines(_buffered(source.stream(resume.offset)), limits, seekable=True)
+        lines.number, lines.offset = resume.line, resume.offset
+        records = _jsonl_records(lines)
+    else:
+        binary = _buffered(source.stream())
+        if fmt.endswith(".gz"):
+            if binary.peek(2)[:2] != GZIP_MAGIC:
+                raise UnreadableFile(
+                    "not gzip: the key ends in .gz but the content is not gzip-compressed; "
+                    "nothing was loaded"
+                )
+            inflated = gzip.GzipFile(fileobj=binary, mode="rb")
+            binary = _buffered(DecompressionGuard(inflated, source, limits))
+        lines = _DecodedLines(binary, limits, seekable=not fmt.endswith(".gz"))
+        records = (
+            _csv_records(lines, columns, required)
+            if fmt.startswith("csv")
+            else _jsonl_records(lines)
+        )
+        # Rows done by an earlier attempt, read again and skipped (gzip cannot seek).
+        records = itertools.islice(records, resume.rows_done, None)
     try:
         yield from records
-    except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise UnreadableFile(f"the compressed stream is corrupt or truncated: {exc}") from exc
+    finally:
+        lines.close()
+
+
+def _buffered(raw) -> io.BufferedReader:
+    return io.BufferedReader(raw, buffer_size=READ_BUFFER_BYTES)
 
 
 class _DecodedLines:
     """The file's lines as text, numbered from 1, none read whole past the line limit.
 
-    A line that is not UTF-8 is decoded with replacement and its number remembered.
+    A line that is not UTF-8 is decoded with replacement and its number remembered. offset:
+    the byte offset after the last line read (seekable, uncompressed files only).
     """
 
-    def __init__(self, binary, limits: ReadLimits) -> None:
+    def __init__(self, binary, limits: ReadLimits, *, seekable: bool) -> None:
         self._binary = binary
         self._limits = limits
+        self.seekable = seekable
         self.number = 0  # lines read so far
+        self.offset = 0
         self.bad_lines: set[int] = set()
 
+    def jump(self, binary, resume: ResumePoint) -> None:
+        """Go on from the resume point's offset and line, read from binary."""
+        self._binary.close()
+        self._binary = binary
+        self.number, self.offset = resume.line, resume.offset
+
+    def close(self) -> None:
+        self._binary.close()
+
+    def resume_point(self) -> dict:
+        """Checkpoint fields for a row ending here."""
+        if not self.seekable:
+            return {}
+        return {"resume_offset": self.offset, "resume_line": self.number}
+
     def __iter__(self) -> Iterator[str]:
-        readline = self._binary.readline
         longest = self._limits.max_line_bytes
-        while raw_line := readline(longest + 1):  # at most one byte past the limit in memory
+        # At most one byte past the limit in memory; _binary changes when jump() is called.
+        while raw_line := self._binary.readline(longest + 1):
             self.number += 1
+            self.offset += len(raw_line)
             if len(raw_line) > longest and not raw_line.endswith(b"\n"):
                 raise line_too_long(self.number, self._limits)
             try:
@@ -162,6 +203,7 @@ def _csv_records(
     lines: _DecodedLines,
     contract_columns: tuple[str, ...] = CONTRACT_COLUMNS,
     required: tuple[str, ...] = REQUIRED_COLUMNS,
+    after_header=None,
 ) -> Iterator[SourceRecord]:
     consumed: list[str] = []
 
@@ -180,6 +222,8 @@ def _csv_records(
     except csv.Error as exc:
         raise UnreadableFile(f"the header row is not valid CSV: {exc}; nothing was loaded") from exc
     columns = _check_header(header, contract_columns, required)
+    if after_header is not None:
+        after_header()
     consumed.clear()
     start_line = lines.number + 1
     while True:
@@ -204,7 +248,9 @@ def _csv_records(
                 values = dict(zip(columns, fields, strict=True))
         if any(line in lines.bad_lines for line in range(row_start, start_line)):
             errors.append("not valid UTF-8 text")
-        yield SourceRecord(row_number=row_start, values=values, raw=raw, errors=errors)
+        yield SourceRecord(
+            row_number=row_start, values=values, raw=raw, errors=errors, **lines.resume_point()
+        )
 
 
 def _jsonl_records(lines: _DecodedLines) -> Iterator[SourceRecord]:
@@ -224,74 +270,6 @@ def _jsonl_records(lines: _DecodedLines) -> Iterator[SourceRecord]:
                 values = parsed
             else:
                 errors.append(f"not a JSON object but a {type(parsed).__name__}")
-        yield SourceRecord(row_number=line_number, values=values, raw=raw, errors=errors)
-
-
-def _parquet_records(
-    body: CountingReader, required: tuple[str, ...], limits: ReadLimits
-) -> Iterator[SourceRecord]:
-    """Parquet needs random access: spool the object to a temporary file, then read batches."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with tempfile.TemporaryFile(prefix="fraudcase-ingest-") as spool:
-        shutil.copyfileobj(io.BufferedReader(body, buffer_size=1 << 20), spool, 1 << 20)
-        spool.seek(0)
-        try:
-            # No pre-buffering and a bounded read buffer: memory follows one row group, not
-            # the file (pre_buffer alone held most of a 170 MB file in memory).
-            parquet_file = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20)
-        except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFile(f"not a Parquet file: {exc}; nothing was loaded") from exc
-        names = parquet_file.schema_arrow.names
-        missing = [name for name in required if name not in names]
-        if missing:
-            raise UnreadableFile(
-                f"missing required column(s): {', '.join(missing)}; nothing was loaded"
-            )
-        check_row_groups(parquet_file.metadata, limits)
-        row_number = 0
-        try:
-            # One thread: decoding columns in parallel multiplies the memory in flight.
-            for batch in parquet_file.iter_batches(
-                batch_size=PARQUET_BATCH_ROWS, use_threads=False
-            ):
-                columns = {}
-                for name in batch.schema.names:
-                    column = batch.column(name)
-                    if name == "embedding" and _is_float_list(column.type):
-                        columns[name] = _embedding_rows(column)
-                    else:
-                        columns[name] = column.to_pylist()
-                for index in range(batch.num_rows):
-                    row_number += 1
-                    values = {name: column[index] for name, column in columns.items()}
-                    yield SourceRecord(row_number=row_number, values=values)
-        except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFile(
-                f"the Parquet file is corrupt after row {row_number}: {exc}"
-            ) from exc
-
-
-def _is_float_list(arrow_type) -> bool:
-    import pyarrow as pa
-
-    return (
-        pa.types.is_list(arrow_type)
-        or pa.types.is_large_list(arrow_type)
-        or pa.types.is_fixed_size_list(arrow_type)
-    ) and pa.types.is_floating(arrow_type.value_type)
-
-
-def _embedding_rows(column) -> list[np.ndarray | None]:
-    """Zero-copy slices of a list<float> column: no Python float objects per value."""
-    import pyarrow as pa
-
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if pa.types.is_fixed_size_list(column.type):
-        column = column.cast(pa.list_(column.type.value_type))
-    offsets = column.offsets.to_numpy()
-    flat = column.values.to_numpy(zero_copy_only=False)
-    valid = column.is_valid().to_numpy(zero_copy_only=False)
-    return [flat[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(column))]
+        yield SourceRecord(
+            row_number=line_number, values=values, raw=raw, errors=errors, **lines.resume_point()
+        )

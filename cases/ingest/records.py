@@ -24,6 +24,10 @@ class SourceRecord:
     values: dict | None
     raw: str | None = None
     errors: list[str] = field(default_factory=list)
+    # Uncompressed CSV and JSON Lines: the byte offset just after this row and the lines up
+    # to it, where a run interrupted after this row resumes (a ranged GET from there).
+    resume_offset: int | None = None
+    resume_line: int | None = None
 
     def raw_text(self) -> str:
         if self.raw is None:

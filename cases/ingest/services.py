@@ -24,12 +24,8 @@ from cases.errors import NotFound, TransitionNotAllowed
 from cases.ingest import curation, inbox, lease, outages
 from cases.ingest.background import in_background
 from cases.ingest.chunks import commit_chunk, prepared_chunks
-from cases.ingest.readers import (
-    CountingReader,
-    UnreadableFile,
-    file_format,
-    read_records,
-)
+from cases.ingest.readers import ResumePoint, UnreadableFile, file_format, read_records
+from cases.ingest.s3_object import S3ObjectFile
 from cases.models import AuditAction, IngestRun, WebhookEventType
 from cases.policies import require_permission
 from cases.s3 import s3_client
@@ -290,10 +286,12 @@ def _client_error_message(run: IngestRun, exc: ClientError) -> str | None:
 
 def _ingest(run: IngestRun, token: str, progress: ProgressCallback | None) -> None:
     fmt = file_format(run.key)
-    response = s3_client().get_object(Bucket=run.bucket, Key=run.key, IfMatch=f'"{run.etag}"')
-    body = CountingReader(response["Body"])
-    records = read_records(body, fmt, **curation.reader_contract(run))
-    chunks = prepared_chunks(run, records, body)
+    source = S3ObjectFile(
+        s3_client(), bucket=run.bucket, key=run.key, etag=run.etag, size=run.size_bytes
+    )
+    resume = ResumePoint(run.rows_read, run.resume_offset, run.resume_line)
+    records = read_records(source, fmt, resume=resume, **curation.reader_contract(run))
+    chunks = prepared_chunks(run, records, source)
     # Reading, parsing and validating the next chunk (a thread) overlaps loading this one (the
     # database's work, during which this thread waits without holding the GIL).
     for chunk in in_background(chunks, depth=PREFETCH_CHUNKS):
@@ -302,7 +300,7 @@ def _ingest(run: IngestRun, token: str, progress: ProgressCallback | None) -> No
     with transaction.atomic():
         lease.run_checkpoint(
             run.pk, token, status=IngestRun.Status.SUCCEEDED, finished_at=Now(),
-            bytes_read=body.bytes_read, claimed_by="",
+            bytes_read=source.bytes_read, claimed_by="",
         )  # fmt: skip
         _audit_run_finished(run.pk)
     _report(run, progress)
