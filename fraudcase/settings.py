@@ -390,6 +390,9 @@ FRAUDCASE_AUDIT_ANCHOR_RETENTION_DAYS = env.int(
 
 # --- Detector contract and ingest ---------------------------------------------------------
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
+# Amounts convert to this currency (ISO 4217) for priority, sorting, filters, routing and
+# "at risk"; rates come from `manage.py load_exchange_rates` or the admin (cases.currency).
+FRAUDCASE_REPORTING_CURRENCY = env.str("FRAUDCASE_REPORTING_CURRENCY", default="EUR").upper()
 # Rows per committed chunk: the unit of progress and of resumption after a crash.
 FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=5000)
 # random_page_cost for ingest's chunk transactions, which look cases up by key by the thousand

@@ -66,6 +66,7 @@ class AuditAction(models.TextChoices):
     WEBHOOK_SUBSCRIPTION_CHANGED = "webhook_subscription_changed", "Webhook subscription saved"
     WEBHOOK_SUBSCRIPTION_DELETED = "webhook_subscription_deleted", "Webhook subscription deleted"
     WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook deliveries sent again"
+    EXCHANGE_RATES_LOADED = "exchange_rates_loaded", "Exchange rates loaded"
 
 
 class AuditEvent(models.Model):

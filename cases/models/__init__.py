@@ -8,6 +8,7 @@ feature (cases/<feature>/models.py) and is handed on from here. Tables keep the 
 from cases.accounts.models import ApiToken, OtpEnrolmentCode, UnknownUsernameFailures
 from cases.api.models import IdempotentRequest
 from cases.audit.models import AuditAction, AuditEvent
+from cases.currency.models import ExchangeRate
 from cases.ingest.models import IngestRun, QuarantinedRow
 from cases.ips.models import (
     CurationRecord,
@@ -61,6 +62,7 @@ __all__ = [
     "CaseStatus",
     "CurationRecord",
     "EmbeddingBacklog",
+    "ExchangeRate",
     "IndexedEmbedding",
     "IngestRun",
     "IpEnrichment",

@@ -61,7 +61,7 @@ SORT_COLUMNS: dict[str, tuple[str, bool]] = {
     "score": ("max_similarity_score", False),
     "neighbours": ("neighbour_fraud_score", False),
     "outcome": ("outcome_rank", False),
-    "amount": ("amount_at_risk", False),
+    "amount": ("amount_reporting", False),  # in the reporting currency (cases.currency)
     "country": ("latest_country", False),
     "transactions": ("transaction_count", False),
     "sla": ("due_at", False),
@@ -79,7 +79,8 @@ OUTCOME_RANK = SqlCase(
 )
 LIST_FIELDS = (
     "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",
-    "amount_at_risk", "transaction_count", "opened_at", "due_at", "queue_id", "version",
+    "amount_at_risk", "amount_reporting", "rate_missing", "currency", "transaction_count",
+    "opened_at", "due_at", "queue_id", "version",
     "assignee", "neighbour_fraud_score", "neighbour_summary",
 )  # fmt: skip
 
@@ -273,9 +274,9 @@ def _apply_filters(cases: QuerySet[Case], *, user, filters: QueueFilters) -> Que
     if filters.score_max is not None:
         cases = cases.filter(max_similarity_score__lte=filters.score_max)
     if filters.amount_min is not None:
-        cases = cases.filter(amount_at_risk__gte=filters.amount_min)
+        cases = cases.filter(amount_reporting__gte=filters.amount_min)
     if filters.amount_max is not None:
-        cases = cases.filter(amount_at_risk__lte=filters.amount_max)
+        cases = cases.filter(amount_reporting__lte=filters.amount_max)
     if filters.opened_from is not None:
         cases = cases.filter(opened_at__gte=day_start(filters.opened_from))
     if filters.opened_to is not None:

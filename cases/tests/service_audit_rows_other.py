@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from cases.accounts import enrolment, sign_in, tokens, users
 from cases.audit import anchors, export, reads
 from cases.audit.trail import reset_request_user, set_request_user
+from cases.currency import services as currency
 from cases.ingest import intake
 from cases.ingest import services as ingest
 from cases.ips import services as ips
@@ -182,6 +183,35 @@ def _flag_row() -> dict:
 
 
 OTHER_ROWS = [
+    Row(
+        currency.exchange_rates_load,
+        "lead",
+        lambda w, a: currency.exchange_rates_load(
+            actor=a,
+            source="rates.csv",
+            rows=currency.exchange_rates_parse(
+                "currency,quote_currency,rate,valid_from\nGBP,EUR,1.17,2026-01-01\n"
+            ),
+        ),
+        lambda w, r: [
+            Event(
+                A.EXCHANGE_RATES_LOADED,
+                ("cases.exchangerate", ""),
+                after={
+                    "source": "rates.csv",
+                    "rows": 1,
+                    "created": 1,
+                    "updated": 0,
+                    "unchanged": 0,
+                    "reporting_currency": "EUR",
+                    "currencies": ["EUR", "GBP"],
+                    "transactions_converted": 0,
+                    "transactions_without_rate": 0,
+                    "cases_rerouted": 0,
+                },
+            )
+        ],
+    ),
     Row(
         versions.label_review,
         "second_lead",
@@ -356,7 +386,8 @@ OTHER_ROWS = [
             )
         ],
         setup=_run(
-            "failed", error="S3 was unreachable",
+            "failed",
+            error="S3 was unreachable",
             retry_at=timezone.now() - timedelta(minutes=1),
         ),  # fmt: skip
     ),
