@@ -127,7 +127,7 @@ def case_report_pdf(page, *, generated_by: str = "") -> bytes:
         ("Account", case.account_id),
         ("Status", CaseStatus(case.status).label),
         ("Priority", f"{case.priority} / 100"),
-        ("Queue", case.queue.name if case.queue_id else "none"),
+        ("Queue", case.queue.name if case.queue_id else "unrouted"),
         ("Assignee", _username(case.assignee) or "unassigned"),
         ("Opened", _when(case.opened_at)),
         ("Due (SLA)", _when(case.due_at) or "no SLA"),

@@ -50,6 +50,8 @@ from cases.policies import my_queue_ids, sees_every_case, visible_cases
 
 PAGE_SIZE = 50
 TAB_MINE, TAB_UNASSIGNED, TAB_ALL = "mine", "unassigned", "all"
+# Leads' tab of cases in no queue (opened while no queue could take them).
+TAB_UNROUTED = "unrouted"
 QUEUE_TAB_PREFIX = "queue-"
 
 # Sort keys the page offers: the column(s) they order by, and whether "ascending" runs
@@ -150,6 +152,7 @@ def queue_tabs(*, user) -> list[QueueTab]:
         for queue in queues.only("id", "name")
     ]
     if every:
+        tabs.append(QueueTab(TAB_UNROUTED, "Unrouted"))
         tabs.append(QueueTab(TAB_ALL, "All"))
     return tabs
 
@@ -160,8 +163,8 @@ def queue_tab_counts(*, user, tabs: list[QueueTab]) -> dict[str, int]:
     for index, tab in enumerate(tabs):
         if tab.key == TAB_MINE:
             condition = Q(assignee=user)
-        elif tab.key == TAB_UNASSIGNED:
-            condition = _tab_condition(user, TAB_UNASSIGNED)
+        elif tab.key in (TAB_UNASSIGNED, TAB_UNROUTED):
+            condition = _tab_condition(user, tab.key)
         elif tab.queue_id is not None:
             condition = Q(queue_id=tab.queue_id)
         else:
@@ -241,6 +244,13 @@ def _tab_condition(user, tab: str) -> Q:
             return Q(assignee__isnull=True)
         # Work waiting in my queues (not every case I may read, such as ones I worked before).
         return Q(assignee__isnull=True, queue_id__in=my_queue_ids(user))
+    if tab == TAB_UNROUTED:
+        if not sees_every_case(user):
+            raise ActionNotPermitted(
+                f"{user.get_username()} may not list unrouted cases: only leads, admins and "
+                "auditors may"
+            )
+        return Q(queue__isnull=True)
     if tab == TAB_ALL:
         if not sees_every_case(user):
             raise ActionNotPermitted(
