@@ -24,6 +24,7 @@ from cases.labels.models import (
     LabelExportAction,
     LabelExportBatch,
     LabelOutbox,
+    LabelSource,
     LabelStatus,
     LabelVersion,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "LabelExportAction",
     "LabelExportBatch",
     "LabelOutbox",
+    "LabelSource",
     "LabelStatus",
     "LabelVersion",
     "Note",

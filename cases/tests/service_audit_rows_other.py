@@ -18,6 +18,7 @@ from cases.ingest import intake
 from cases.ingest import services as ingest
 from cases.ips import services as ips
 from cases.labels.services import export as label_export
+from cases.labels.services import imports as label_imports
 from cases.labels.services import versions
 from cases.models import (
     Attachment,
@@ -184,6 +185,44 @@ def _flag_row() -> dict:
 
 OTHER_ROWS = [
     Row(
+        label_imports.labels_import,
+        "lead",
+        lambda w, a: label_imports.labels_import(
+            actor=a,
+            justification="Chargebacks of October",
+            source_name="chargebacks.csv",
+            rows=label_imports.labels_import_parse(
+                f"transaction_id,label\n{w.tx.transaction_id},fraud\n"
+            ),
+        ),
+        lambda w, r: [
+            Event(
+                A.TRANSACTION_LABELLED,
+                w.tx,
+                {"label": ""},
+                {
+                    "label": "fraud",
+                    "why": "import",
+                    "case_id": w.case.pk,
+                    "version": 1,
+                    "status": "pending",
+                },
+            ),
+            Event(
+                A.LABELS_IMPORTED,
+                ("cases.labelversion", ""),
+                after={
+                    "file": "chargebacks.csv",
+                    "justification": "Chargebacks of October",
+                    "rows": 1,
+                    "imported": 1,
+                    "unchanged": 0,
+                    "held": 0,
+                },
+            ),
+        ],
+    ),
+    Row(
         currency.exchange_rates_load,
         "lead",
         lambda w, a: currency.exchange_rates_load(
@@ -259,7 +298,7 @@ OTHER_ROWS = [
                     "label": "legitimate",
                     "hold_reason": "flip_of_exported",
                     "exported_label": "fraud",
-                    "contradicting_in_window": None,
+                    "guard": None,
                 },
             ),
         ],
