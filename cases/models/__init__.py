@@ -39,7 +39,12 @@ from cases.models.case import (
     Transaction,
     parse_case_reference,
 )
-from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
+from cases.similarity.models import (
+    CaseCentroid,
+    EmbeddingBacklog,
+    IndexedEmbedding,
+    NeighbourRefreshRequest,
+)
 from cases.webhooks.models import (
     WebhookDelivery,
     WebhookEvent,
@@ -75,6 +80,7 @@ __all__ = [
     "LabelSource",
     "LabelStatus",
     "LabelVersion",
+    "NeighbourRefreshRequest",
     "Note",
     "OtpEnrolmentCode",
     "Outcome",

@@ -72,6 +72,7 @@ NO_EVENT: dict[str, str] = {
     "cases.workflow.services.routing.queue_matches": PURE,
     "cases.currency.services.exchange_rates_parse": PURE,
     "cases.labels.services.imports.labels_import_parse": PURE,
+    "cases.similarity.services.cases_refresh_neighbours_of_labels": DERIVED,
     "cases.currency.services.amounts_reconvert": HELPER,
     "cases.workflow.services.routing.due_in_queue": PURE,
     "cases.workflow.services.routing.reroutable": READ,

@@ -40,6 +40,7 @@ from cases.models import (
     LabelSource,
     LabelStatus,
     LabelVersion,
+    NeighbourRefreshRequest,
     Outcome,
     Transaction,
 )
@@ -112,6 +113,13 @@ def sync_current_label(tx: Transaction) -> None:
         # The case shows its transactions' labels: its updated_at moves, so sync sees the change
         # (cases.workflow.services.common.touch_case, not imported: workflow imports labels).
         Case.objects.filter(pk=tx.case_id).update(updated_at=timezone.now())
+        if Transaction.objects.filter(pk=tx.pk, embedding__isnull=False).exists():
+            # Open cases near it have another (or a changed) labelled neighbour: a worker
+            # refreshes their verdicts. One request per transaction, drained all at once.
+            NeighbourRefreshRequest.objects.bulk_create(
+                [NeighbourRefreshRequest(transaction_id=tx.pk)], ignore_conflicts=True
+            )
+            dispatch.queue_on_commit(dispatch.REFRESH_NEIGHBOURS_OF_LABELS)
 
 
 def latest_version(tx: Transaction) -> LabelVersion | None:
