@@ -25,15 +25,20 @@ def embedding_column_dimension(table: str, column: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-@checks.register(checks.Tags.compatibility)
-def check_embedding_dimension(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+@checks.register(checks.Tags.database)
+def check_embedding_dimension(
+    app_configs=None, databases=None, **kwargs
+) -> list[checks.CheckMessage]:
     """fraudcase.E001: FRAUDCASE_EMBEDDING_DIM differs from the embedding column's size.
 
     Without it every row of every file was quarantined ("embedding has 29 values, expected
-    384") and the runs still succeeded. Not tagged "database" on purpose (Django skips those
-    unless asked): `runserver`, `migrate` and `manage.py check` run it, and a Celery worker
-    logs it at start (fraudcase/celery.py). A database out of reach is not this check's error.
+    384") and the runs still succeeded. A database check: `migrate` and
+    `manage.py check --database default` run it (plain `check` and runserver read no database),
+    and a Celery worker logs it at start (fraudcase/celery.py). A database out of reach is not
+    this check's error.
     """
+    if not databases or "default" not in databases:
+        return []  # Django asks database checks only when told which databases to read
     expected = settings.FRAUDCASE_EMBEDDING_DIM
     problems: list[checks.CheckMessage] = []
     try:

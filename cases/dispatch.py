@@ -20,13 +20,15 @@ INGEST_OBJECT = "cases.ingest.tasks.ingest_object"
 SCAN_INBOX = "cases.ingest.tasks.scan_inbox"
 INDEX_NEW_EMBEDDINGS = "cases.similarity.tasks.index_new_embeddings"
 REFRESH_NEIGHBOUR_VERDICTS = "cases.similarity.tasks.refresh_neighbour_verdicts"
+REFRESH_NEIGHBOURS_OF_LABELS = "cases.similarity.tasks.refresh_neighbours_of_labels"
 ENRICH_IPS = "cases.ips.tasks.enrich_ips"
 COMPUTE_RINGS = "cases.ips.tasks.compute_rings"
 EXPORT_LABELS = "cases.labels.tasks.export_labels"
 DELIVER_WEBHOOKS = "cases.webhooks.tasks.deliver_webhooks"
 
 TASK_NAMES = (
-    INGEST_OBJECT, SCAN_INBOX, INDEX_NEW_EMBEDDINGS, REFRESH_NEIGHBOUR_VERDICTS, ENRICH_IPS,
+    INGEST_OBJECT, SCAN_INBOX, INDEX_NEW_EMBEDDINGS, REFRESH_NEIGHBOUR_VERDICTS,
+    REFRESH_NEIGHBOURS_OF_LABELS, ENRICH_IPS,
     COMPUTE_RINGS, EXPORT_LABELS, DELIVER_WEBHOOKS,
 )  # fmt: skip
 

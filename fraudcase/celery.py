@@ -62,5 +62,5 @@ def _warn_of_tasks_outliving_visibility(**_kwargs) -> None:
 def _warn_of_embedding_size_mismatch(**_kwargs) -> None:
     from cases.checks import check_embedding_dimension
 
-    for problem in check_embedding_dimension():
+    for problem in check_embedding_dimension(databases=["default"]):
         logger.error("%s (%s) %s", problem.msg, problem.id, problem.hint)

@@ -390,6 +390,9 @@ FRAUDCASE_AUDIT_ANCHOR_RETENTION_DAYS = env.int(
 
 # --- Detector contract and ingest ---------------------------------------------------------
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
+# Amounts convert to this currency (ISO 4217) for priority, sorting, filters, routing and
+# "at risk"; rates come from `manage.py load_exchange_rates` or the admin (cases.currency).
+FRAUDCASE_REPORTING_CURRENCY = env.str("FRAUDCASE_REPORTING_CURRENCY", default="EUR").upper()
 # Rows per committed chunk: the unit of progress and of resumption after a crash.
 FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=5000)
 # ... or fewer, so that a chunk holds at most this much source text (rows near the line limit).
@@ -516,10 +519,23 @@ FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE = env.str(
 FRAUDCASE_ANALYST_PSEUDONYM_KEY = env.str("FRAUDCASE_ANALYST_PSEUDONYM_KEY", default="") or (
     "pseudonym:" + SECRET_KEY
 )
-# Burst guard: this many labels by one analyst within the window that contradict both the
-# detector's outcome and the neighbour verdict hold that analyst's new labels for a lead.
-FRAUDCASE_LABEL_BURST_WINDOW_MINUTES = env.int("FRAUDCASE_LABEL_BURST_WINDOW_MINUTES", default=60)
+# Label guard (cases/labels/selectors/guard.py): an analyst's labels that contradict both the
+# detector's outcome and the neighbour verdict, within the window, are held for a lead once
+# there are at least THRESHOLD of them AND they are a share of the analyst's labels in the
+# window at least MARGIN above the team's share (the other analysts' labels over BASELINE_DAYS;
+# PRIOR_SHARE while the team has fewer than TEAM_MIN_LABELS). A busy honest analyst labelling
+# the detector's misses is judged by their share, not their speed.
+FRAUDCASE_LABEL_BURST_WINDOW_MINUTES = env.int("FRAUDCASE_LABEL_BURST_WINDOW_MINUTES", default=1440)
 FRAUDCASE_LABEL_BURST_THRESHOLD = env.int("FRAUDCASE_LABEL_BURST_THRESHOLD", default=20)
+FRAUDCASE_LABEL_GUARD_MARGIN = env.float("FRAUDCASE_LABEL_GUARD_MARGIN", default=0.4)
+FRAUDCASE_LABEL_GUARD_BASELINE_DAYS = env.int("FRAUDCASE_LABEL_GUARD_BASELINE_DAYS", default=30)
+FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS = env.int(
+    "FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS", default=100
+)
+FRAUDCASE_LABEL_GUARD_PRIOR_SHARE = env.float("FRAUDCASE_LABEL_GUARD_PRIOR_SHARE", default=0.1)
+# A new label refreshes the neighbour verdict of this many open cases nearest to it (queued,
+# coalesced); the hourly sweep refreshes every open case anyway.
+FRAUDCASE_LABEL_REFRESH_CASES = env.int("FRAUDCASE_LABEL_REFRESH_CASES", default=50)
 # Neighbours consulted for the neighbour verdict at labelling time.
 FRAUDCASE_LABEL_NEIGHBOURS_K = env.int("FRAUDCASE_LABEL_NEIGHBOURS_K", default=10)
 

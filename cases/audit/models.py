@@ -66,6 +66,8 @@ class AuditAction(models.TextChoices):
     WEBHOOK_SUBSCRIPTION_CHANGED = "webhook_subscription_changed", "Webhook subscription saved"
     WEBHOOK_SUBSCRIPTION_DELETED = "webhook_subscription_deleted", "Webhook subscription deleted"
     WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook deliveries sent again"
+    EXCHANGE_RATES_LOADED = "exchange_rates_loaded", "Exchange rates loaded"
+    LABELS_IMPORTED = "labels_imported", "Labels imported by a lead"
 
 
 class AuditEvent(models.Model):

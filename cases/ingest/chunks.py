@@ -15,6 +15,7 @@ from django.db.models import F
 from analytics.rollups import record_chunk
 from cases import dispatch
 from cases.audit.trail import system_actor
+from cases.currency.rates import RateBook
 from cases.ingest import case_opening, curation
 from cases.ingest.copy import copy_transactions
 from cases.ingest.lease import run_checkpoint
@@ -131,7 +132,7 @@ def _refuse_wrong_embedding_size(quarantined: list[QuarantinedRow], dim: int) ->
         f"every row's embedding has {' or '.join(map(str, sorted(sizes)))} values but "
         f"FRAUDCASE_EMBEDDING_DIM is {dim} (the database column's size): nothing was loaded. "
         "The file was made for another model, or the setting does not match the detector "
-        "(`manage.py check` compares the setting with the database)"
+        "(`manage.py check --database default` compares the setting with the database)"
     )
 
 
@@ -223,9 +224,14 @@ def _load_transactions(
     case_id_by_account, opened = case_opening.cases_open_for_accounts(
         account_ids=(tx.account_id for _, tx in new_rows)
     )
+    rates = RateBook.load({tx.currency for _, tx in new_rows})
+    amounts_reporting = [
+        rates.convert(tx.amount, tx.currency, tx.occurred_at) for _, tx in new_rows
+    ]
     loaded = copy_transactions(
-        new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk
-    )
+        new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk,
+        amounts_reporting=amounts_reporting,
+    )  # fmt: skip
     record_chunk(run_id=run.pk, transactions=[tx for _, tx in new_rows])  # dashboards' rollups
     # Only the new rows are folded in: recomputing from all of each case's transactions
     # re-read the account's history at every chunk.
@@ -235,6 +241,8 @@ def _load_transactions(
         scores=[tx.similarity_score for _, tx in new_rows],
         outcomes=[tx.outcome for _, tx in new_rows],
         amounts=[tx.amount for _, tx in new_rows],
+        amounts_reporting=amounts_reporting,
+        currencies=[tx.currency for _, tx in new_rows],
     )
     if any(tx.embedding is not None for _, tx in new_rows):
         # Centroids and neighbour verdicts cost a k-NN lookup per case: a worker does them

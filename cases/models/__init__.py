@@ -8,6 +8,7 @@ feature (cases/<feature>/models.py) and is handed on from here. Tables keep the 
 from cases.accounts.models import ApiToken, OtpEnrolmentCode, UnknownUsernameFailures
 from cases.api.models import IdempotentRequest
 from cases.audit.models import AuditAction, AuditEvent
+from cases.currency.models import ExchangeRate
 from cases.ingest.models import InboxCursor, IngestRun, QuarantinedRow
 from cases.ips.models import (
     CurationRecord,
@@ -23,6 +24,7 @@ from cases.labels.models import (
     LabelExportAction,
     LabelExportBatch,
     LabelOutbox,
+    LabelSource,
     LabelStatus,
     LabelVersion,
 )
@@ -37,7 +39,12 @@ from cases.models.case import (
     Transaction,
     parse_case_reference,
 )
-from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
+from cases.similarity.models import (
+    CaseCentroid,
+    EmbeddingBacklog,
+    IndexedEmbedding,
+    NeighbourRefreshRequest,
+)
 from cases.webhooks.models import (
     WebhookDelivery,
     WebhookEvent,
@@ -61,6 +68,7 @@ __all__ = [
     "CaseStatus",
     "CurationRecord",
     "EmbeddingBacklog",
+    "ExchangeRate",
     "IndexedEmbedding",
     "InboxCursor",
     "IngestRun",
@@ -70,8 +78,10 @@ __all__ = [
     "LabelExportAction",
     "LabelExportBatch",
     "LabelOutbox",
+    "LabelSource",
     "LabelStatus",
     "LabelVersion",
+    "NeighbourRefreshRequest",
     "Note",
     "OtpEnrolmentCode",
     "Outcome",

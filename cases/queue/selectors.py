@@ -50,6 +50,8 @@ from cases.policies import my_queue_ids, sees_every_case, visible_cases
 
 PAGE_SIZE = 50
 TAB_MINE, TAB_UNASSIGNED, TAB_ALL = "mine", "unassigned", "all"
+# Leads' tab of cases in no queue (opened while no queue could take them).
+TAB_UNROUTED = "unrouted"
 QUEUE_TAB_PREFIX = "queue-"
 
 # Sort keys the page offers: the column(s) they order by, and whether "ascending" runs
@@ -61,7 +63,7 @@ SORT_COLUMNS: dict[str, tuple[str, bool]] = {
     "score": ("max_similarity_score", False),
     "neighbours": ("neighbour_fraud_score", False),
     "outcome": ("outcome_rank", False),
-    "amount": ("amount_at_risk", False),
+    "amount": ("amount_reporting", False),  # in the reporting currency (cases.currency)
     "country": ("latest_country", False),
     "transactions": ("transaction_count", False),
     "sla": ("due_at", False),
@@ -79,7 +81,8 @@ OUTCOME_RANK = SqlCase(
 )
 LIST_FIELDS = (
     "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",
-    "amount_at_risk", "transaction_count", "opened_at", "due_at", "queue_id", "version",
+    "amount_at_risk", "amount_reporting", "rate_missing", "currency", "transaction_count",
+    "opened_at", "due_at", "queue_id", "version",
     "assignee", "neighbour_fraud_score", "neighbour_summary",
 )  # fmt: skip
 
@@ -149,6 +152,7 @@ def queue_tabs(*, user) -> list[QueueTab]:
         for queue in queues.only("id", "name")
     ]
     if every:
+        tabs.append(QueueTab(TAB_UNROUTED, "Unrouted"))
         tabs.append(QueueTab(TAB_ALL, "All"))
     return tabs
 
@@ -159,8 +163,8 @@ def queue_tab_counts(*, user, tabs: list[QueueTab]) -> dict[str, int]:
     for index, tab in enumerate(tabs):
         if tab.key == TAB_MINE:
             condition = Q(assignee=user)
-        elif tab.key == TAB_UNASSIGNED:
-            condition = _tab_condition(user, TAB_UNASSIGNED)
+        elif tab.key in (TAB_UNASSIGNED, TAB_UNROUTED):
+            condition = _tab_condition(user, tab.key)
         elif tab.queue_id is not None:
             condition = Q(queue_id=tab.queue_id)
         else:
@@ -240,6 +244,13 @@ def _tab_condition(user, tab: str) -> Q:
             return Q(assignee__isnull=True)
         # Work waiting in my queues (not every case I may read, such as ones I worked before).
         return Q(assignee__isnull=True, queue_id__in=my_queue_ids(user))
+    if tab == TAB_UNROUTED:
+        if not sees_every_case(user):
+            raise ActionNotPermitted(
+                f"{user.get_username()} may not list unrouted cases: only leads, admins and "
+                "auditors may"
+            )
+        return Q(queue__isnull=True)
     if tab == TAB_ALL:
         if not sees_every_case(user):
             raise ActionNotPermitted(
@@ -273,9 +284,9 @@ def _apply_filters(cases: QuerySet[Case], *, user, filters: QueueFilters) -> Que
     if filters.score_max is not None:
         cases = cases.filter(max_similarity_score__lte=filters.score_max)
     if filters.amount_min is not None:
-        cases = cases.filter(amount_at_risk__gte=filters.amount_min)
+        cases = cases.filter(amount_reporting__gte=filters.amount_min)
     if filters.amount_max is not None:
-        cases = cases.filter(amount_at_risk__lte=filters.amount_max)
+        cases = cases.filter(amount_reporting__lte=filters.amount_max)
     if filters.opened_from is not None:
         cases = cases.filter(opened_at__gte=day_start(filters.opened_from))
     if filters.opened_to is not None:

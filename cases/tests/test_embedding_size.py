@@ -16,22 +16,23 @@ def test_the_check_is_quiet_when_the_setting_matches_the_column(settings):
     assert embedding_column_dimension("cases_transaction", "embedding") == (
         settings.FRAUDCASE_EMBEDDING_DIM
     )
-    assert check_embedding_dimension() == []
+    assert check_embedding_dimension(databases=["default"]) == []
 
 
 def test_the_check_names_both_sizes_when_the_setting_differs(settings):
     column = settings.FRAUDCASE_EMBEDDING_DIM
     settings.FRAUDCASE_EMBEDDING_DIM = 29
 
-    [problem] = check_embedding_dimension()
+    [problem] = check_embedding_dimension(databases=["default"])
 
     assert problem.level == checks.ERROR
     assert problem.id == "fraudcase.E001"
-    assert f"FRAUDCASE_EMBEDDING_DIM is 29 but the database column" in problem.msg
+    assert "FRAUDCASE_EMBEDDING_DIM is 29 but the database column" in problem.msg
     assert f"holds vectors of {column}" in problem.msg
     assert f"FRAUDCASE_EMBEDDING_DIM={column}" in problem.hint
-    # Registered: `manage.py check` and runserver run it.
-    assert problem in checks.run_checks()
+    # Registered as a database check: `manage.py check --database default` and migrate run it.
+    assert problem in checks.run_checks(databases=["default"])
+    assert problem not in checks.run_checks()
 
 
 def test_a_missing_table_is_no_error():

@@ -123,6 +123,26 @@ ROUTES = {
         lambda w: {"action": "assign_to_me", "case_ids": [w["case"].pk]},
         {**QUEUE_WORKERS, "outsider": OK},
     ),  # fmt: skip
+    # Leads manage queues and reason codes (cases/queueadmin/).
+    "manage-queues": ("get", None, None, LEADS),
+    "manage-queue-new": (
+        "post",
+        None,
+        lambda w: {"name": "Cards", "sla_hours": 6, "routing_order": 5, "outcomes": ["block"]},
+        LEADS,
+    ),  # fmt: skip
+    "manage-queue-edit": (
+        "get",
+        lambda w: {"queue_id": Queue.objects.get(name="General").pk},
+        None,
+        LEADS,
+    ),  # fmt: skip
+    "manage-reason-codes": (
+        "post",
+        None,
+        lambda w: {"code": "chargeback", "label": "Chargeback", "active": "on"},
+        LEADS,
+    ),  # fmt: skip
     "rings": ("get", None, None, READERS),
     "rings-refresh": ("post", None, None, LEADS),
     "case-links": ("get", _case, None, CASE_READERS),

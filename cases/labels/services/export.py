@@ -121,6 +121,7 @@ def label_row(entry: LabelOutbox, batch: LabelExportBatch) -> dict:
         "analyst_id": version.analyst_pseudonym,
         "decided_at": _iso(version.decided_at),
         "why": version.why,
+        "source": version.source,
         "model_version": version.model_version,
         "similarity_score": version.similarity_score,
         "detector_outcome": version.detector_outcome,

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 
 from cases.audit.trail import (
+    SYSTEM_USERNAME,
     audit_record,
     audit_record_many,
     model_changes_recorded_by_service,
@@ -45,6 +46,14 @@ QUEUE_FIELDS = [
 ]  # fmt: skip
 
 
+def _require_queue_manager(actor, *, attempted: str) -> None:
+    """Leads and admins (manage_queues); also the system user, who stands for an operator's
+    shell (`manage.py setup` on a fresh install, where no lead exists yet)."""
+    if actor is not None and actor.get_username() == SYSTEM_USERNAME and actor.pk:
+        return
+    require_permission(actor, "manage_queues", attempted=attempted)
+
+
 @conflicts_retried
 def queue_save(
     *, actor, queue_id: int | None = None, member_ids: list[int] | None = None, **fields
@@ -58,7 +67,7 @@ def queue_save(
     with refusals_audited(
         actor=actor, attempted="queue_save", object_type="cases.queue", object_id=queue_id or ""
     ):
-        require_permission(actor, "manage_queues", attempted="manage queues")
+        _require_queue_manager(actor, attempted="manage queues")
         unknown = sorted(set(fields) - set(QUEUE_FIELDS))
         if unknown:
             raise InvalidInput(f"unknown queue field(s): {', '.join(unknown)}")
@@ -115,7 +124,7 @@ def reason_code_save(
     with refusals_audited(
         actor=actor, attempted="reason_code_save", object_type="cases.reasoncode", object_id=code
     ):
-        require_permission(actor, "manage_queues", attempted="manage reason codes")
+        _require_queue_manager(actor, attempted="manage reason codes")
         if resolution and resolution not in Resolution.values:
             raise InvalidInput(f"resolution must be empty or one of {', '.join(Resolution.values)}")
         with transaction.atomic(), model_changes_recorded_by_service():

@@ -30,6 +30,7 @@ from cases.workflow.services.common import lock_case, save_case
 TRIGGER_TRANSACTIONS = "new transactions"
 TRIGGER_QUEUE_RULES = "queue rules changed"
 TRIGGER_MERGE = "merge"
+TRIGGER_AMOUNT = "amount in the reporting currency"
 
 
 def queue_matches(queue: Queue, case: Case, countries: set[str]) -> bool:
@@ -41,7 +42,8 @@ def queue_matches(queue: Queue, case: Case, countries: set[str]) -> bool:
         return False
     if queue.outcomes and case.worst_outcome not in queue.outcomes:
         return False
-    if queue.min_amount is not None and case.amount_at_risk < Decimal(queue.min_amount):
+    # In the reporting currency: a 1,000,000 KRW case is not a million at risk.
+    if queue.min_amount is not None and case.amount_reporting < Decimal(queue.min_amount):
         return False
     return not (queue.countries and not countries.intersection(queue.countries))
 
