@@ -12,6 +12,7 @@ urlpatterns = [
     path("audit/", include("cases.audit.urls")),
     path("labels/", include("cases.labels.urls")),
     path("", include("cases.ips.urls")),  # ips/<ip>/, rings/
+    path("", include("cases.customer_accounts.urls")),  # accounts/<id>/
     path("cases/", include("cases.queue.urls")),
     # Last: a reference matches any path segment, so fixed paths under cases/ come first.
     path("cases/<str:reference>/", include("cases.casefile.urls")),
