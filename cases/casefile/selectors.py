@@ -21,6 +21,7 @@ from cases.casefile.explain import (
     explain_transactions,
     population_feature_stats,
 )
+from cases.casefile.neighbours import CaseNeighbours, case_neighbours
 from cases.casefile.related import related_cases
 from cases.clock import DatabaseNow, database_now
 from cases.errors import InvalidInput
@@ -45,12 +46,7 @@ from cases.policies import (
     visible_case_ids,
     visible_cases,
 )
-from cases.similarity.selectors import (
-    NeighbourVerdict,
-    SimilarTransactions,
-    hide_unreadable_neighbours,
-    similar_transactions_for_case,
-)
+from cases.similarity.selectors import NeighbourVerdict, SimilarTransactions
 
 # The timeline and the account's own baseline use at most this many of its latest transactions.
 ACCOUNT_HISTORY_LIMIT = 2000
@@ -357,12 +353,11 @@ class CasePage:
     similar: SimilarTransactions | None = None
     similar_hidden: int = 0  # neighbours in cases the viewer may not read (shown without ids)
     verdict: NeighbourVerdict | None = None
+    neighbours: CaseNeighbours | None = None  # both lists, labelled and all (casefile.neighbours)
     population_sample: int = POPULATION_SAMPLE
     timeline_limit: int = ACCOUNT_HISTORY_LIMIT
     resolutions: list = field(default_factory=lambda: Resolution.choices)
 
-
-SIMILAR_K = 10
 
 
 def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
@@ -401,7 +396,8 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
     page.related = [item for item in related if item["case"].pk in readable]
     page.related_hidden = len(related) - len(page.related)
     if with_similar:
-        page.similar = similar_transactions_for_case(case, k=SIMILAR_K)
-        page.similar_hidden = hide_unreadable_neighbours(page.similar, viewer)
-        page.verdict = NeighbourVerdict.from_summary(case.neighbour_summary)
+        page.neighbours = case_neighbours(case, viewer=viewer)
+        page.similar = page.neighbours.similar
+        page.similar_hidden = page.neighbours.similar_hidden
+        page.verdict = page.neighbours.stored_verdict
     return page

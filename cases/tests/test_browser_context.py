@@ -84,3 +84,34 @@ def test_another_queues_account_is_not_found_in_the_browser(live_server, browser
     response = page.goto(f"{live_server.url}/accounts/acc_04711/")
     assert response.status == 404
     expect(page.locator("main")).not_to_contain_text("tx_9")
+
+
+def test_the_labelled_neighbours_behind_the_verdict(live_server, browser_page, seeded):
+    _, _, case = seeded
+    page = browser_page
+    sign_in_browser(page, live_server, "ana")
+    page.goto(f"{live_server.url}/cases/{case.reference}/")
+
+    section = page.locator("#neighbours")
+    expect(section.locator("#neighbours-for")).to_contain_text(
+        "the mean of the embeddings of all 7 of its transactions"
+    )
+    labelled = section.locator("#labelled-neighbours tbody tr")
+    expect(labelled).to_have_count(10)
+    # The four confirmed frauds of acc_02207 are nearest; the account's own legitimate past
+    # (another case) fills the rest.
+    expect(section.locator("#labelled-neighbours tbody tr.labelled-neighbour-fraud")).to_have_count(
+        4
+    )
+    expect(section.locator("#labelled-verdict")).to_contain_text(
+        "4 of 10 nearest labelled neighbours were fraud"
+    )
+    # Beside it, the most similar transactions of all, labelled or not.
+    expect(section.locator("#similar")).to_contain_text("Apple.com/bill")
+    box_labelled = section.locator("#labelled-neighbours").bounding_box()
+    box_similar = section.locator("#similar").bounding_box()
+    assert box_similar["x"] > box_labelled["x"] + box_labelled["width"] - 1  # side by side
+
+    labelled.first.get_by_role("link", name="acc_02207").click()
+    expect(page).to_have_url(f"{live_server.url}/accounts/acc_02207/")
+    expect(page.locator("#account-cases")).to_contain_text("Confirmed fraud")
