@@ -25,6 +25,7 @@ from cases.casefile.neighbours import CaseNeighbours, case_neighbours
 from cases.casefile.related import related_cases
 from cases.clock import DatabaseNow, database_now
 from cases.errors import InvalidInput
+from cases.ips.selectors.curation import NetworkSignals, attach_signals
 from cases.models import (
     FINISHED_CASE_STATUSES,
     REFERENCE_PREFIX,
@@ -354,6 +355,7 @@ class CasePage:
     similar_hidden: int = 0  # neighbours in cases the viewer may not read (shown without ids)
     verdict: NeighbourVerdict | None = None
     neighbours: CaseNeighbours | None = None  # both lists, labelled and all (casefile.neighbours)
+    network: NetworkSignals | None = None  # curation's VPN/proxy/hosting/Tor over the case
     population_sample: int = POPULATION_SAMPLE
     timeline_limit: int = ACCOUNT_HISTORY_LIMIT
     resolutions: list = field(default_factory=lambda: Resolution.choices)
@@ -365,6 +367,7 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
     the nearest transactions of other cases and the stored neighbour verdict. Other cases the
     viewer may not read (related, similar) show only as counts."""
     transactions = case_transactions(case)
+    network = attach_signals(transactions)  # each transaction's .network, and their union
     account_rows = account_transactions(case.account_id)
     merged_ids = merged_case_ids(case)
     sla, breached = ("", False)
@@ -390,6 +393,7 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
         merged_from=[f"{REFERENCE_PREFIX}{pk:06d}" for pk in merged_ids],
         sla=sla,
         sla_breached=breached,
+        network=network,
     )
     related = related_cases(case)
     readable = visible_case_ids(viewer, [item["case"].pk for item in related])

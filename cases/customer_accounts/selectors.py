@@ -16,6 +16,7 @@ from statistics import median
 
 from django.db.models import Count, Max, Min, QuerySet
 
+from cases.ips.selectors.curation import attach_signals
 from cases.models import Case, Label, LabelVersion, Transaction
 from cases.policies import visible_cases
 
@@ -145,6 +146,7 @@ def account_overview(account_id: str, *, viewer, page: int = 1) -> AccountOvervi
     truncated = len(timeline_rows) > TIMELINE_LIMIT
     timeline_rows = timeline_rows[:TIMELINE_LIMIT]
     timeline_rows.reverse()
+    attach_signals(items)
     every_transaction = Transaction.objects.filter(account_id=account_id)
     return AccountOverview(
         account_id=account_id,

@@ -115,3 +115,29 @@ def test_the_labelled_neighbours_behind_the_verdict(live_server, browser_page, s
     labelled.first.get_by_role("link", name="acc_02207").click()
     expect(page).to_have_url(f"{live_server.url}/accounts/acc_02207/")
     expect(page.locator("#account-cases")).to_contain_text("Confirmed fraud")
+
+
+def test_curation_badges_on_the_case_the_row_and_the_ip_page(live_server, browser_page, seeded):
+    _, _, case = seeded
+    page = browser_page
+    sign_in_browser(page, live_server, "ana")
+    page.goto(f"{live_server.url}/cases/{case.reference}/")
+
+    header_badges = page.locator("#case-network .net-badge")
+    expect(header_badges).to_have_text(["Tor", "VPN", "Proxy", "Hosting"])
+    tor_row = page.locator(".case-transactions tr", has_text="tx_91004")
+    expect(tor_row.locator(".net-badge")).to_have_text(["Tor", "Proxy", "Hosting"])
+    expect(tor_row).to_contain_text("AS60729 Stiftung Erneuerbare Freiheit")
+    expect(
+        page.locator(".case-transactions tr", has_text="tx_91006").locator(".net-badge")
+    ).to_have_count(0)
+    # A verdict re-renders the row through htmx: the badges stay.
+    tor_row.get_by_role("button", name="Block").click()
+    expect(tor_row.get_by_role("status")).to_have_text("Decision saved: block.")
+    expect(tor_row.locator(".net-badge")).to_have_text(["Tor", "Proxy", "Hosting"])
+
+    tor_row.get_by_role("link", name="185.220.101.44").click()
+    expect(page.locator("#ip-signals .net-badge")).to_have_text(["Tor", "Proxy", "Hosting"])
+    expect(page.locator("#ip-asn")).to_contain_text("AS60729 Stiftung Erneuerbare Freiheit")
+    expect(page.locator("#ip-asn")).to_contain_text("from curation records")
+    expect(page.locator("#ip-asn")).not_to_contain_text("ASN unknown")
