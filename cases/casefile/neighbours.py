@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cases.models import Case
+import numpy as np
+
+from cases.models import Case, Label, Transaction
+from cases.similarity.search import nearest_transactions
 from cases.similarity.selectors import (
     VERDICT_K,
     NeighbourVerdict,
@@ -64,3 +67,24 @@ def case_neighbours(case: Case, *, viewer, k: int = SIMILAR_K) -> CaseNeighbours
         searched_for=lists.searched_for,
         transaction_count=case.transaction_count,
     )
+
+
+FRAUDS_SHOWN = 3
+
+
+def explain_with_nearest_frauds(explanation, *, case: Case, viewer, k: int = VERDICT_K) -> None:
+    """Add to an explanation the nearest confirmed frauds of its transaction: of the k labelled
+    transactions of other cases nearest to it (its own case's labels would only echo the
+    analyst), those labelled fraud, at most FRAUDS_SHOWN, other queues' blanked."""
+    tx = explanation.transaction
+    vector = Transaction.objects.filter(pk=tx.pk).values_list("embedding", flat=True).first()
+    if vector is None or not np.any(vector):
+        return
+    neighbours, _ = nearest_transactions(vector, k=k, only_labelled=True, exclude_case_id=case.pk)
+    frauds = SimilarTransactions(
+        [n for n in neighbours if n.label == Label.FRAUD][:FRAUDS_SHOWN], k, has_embedding=True
+    )
+    explanation.nearest_hidden = hide_unreadable_neighbours(frauds, viewer)
+    explanation.nearest_frauds = frauds.neighbours
+    explanation.nearest_labelled = len(neighbours)
+    explanation.nearest_fraud_count = sum(1 for n in neighbours if n.label == Label.FRAUD)

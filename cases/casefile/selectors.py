@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import markdown
 import nh3
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
@@ -21,7 +22,11 @@ from cases.casefile.explain import (
     explain_transactions,
     population_feature_stats,
 )
-from cases.casefile.neighbours import CaseNeighbours, case_neighbours
+from cases.casefile.neighbours import (
+    CaseNeighbours,
+    case_neighbours,
+    explain_with_nearest_frauds,
+)
 from cases.casefile.related import related_cases
 from cases.clock import DatabaseNow, database_now
 from cases.errors import InvalidInput
@@ -133,15 +138,6 @@ def account_timeline(case: Case, account_rows: list[dict]) -> list[dict]:
             }
         )
     return points
-
-
-def transaction_explanation(case: Case, transaction_pk: int) -> Explanation | None:
-    """Why one of the case's transactions was flagged (as in case_page); None if not the case's."""
-    tx = case.transactions.defer("embedding").filter(pk=transaction_pk).first()
-    if tx is None:
-        return None
-    rows = account_transactions(case.account_id)
-    return explain_transactions([tx], rows, population_feature_stats())[0]
 
 
 def render_note(body: str) -> str:
@@ -357,9 +353,9 @@ class CasePage:
     neighbours: CaseNeighbours | None = None  # both lists, labelled and all (casefile.neighbours)
     network: NetworkSignals | None = None  # curation's VPN/proxy/hosting/Tor over the case
     population_sample: int = POPULATION_SAMPLE
+    min_baseline: int = field(default_factory=lambda: settings.FRAUDCASE_EXPLAIN_MIN_BASELINE)
     timeline_limit: int = ACCOUNT_HISTORY_LIMIT
     resolutions: list = field(default_factory=lambda: Resolution.choices)
-
 
 
 def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
@@ -404,4 +400,6 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
         page.similar = page.neighbours.similar
         page.similar_hidden = page.neighbours.similar_hidden
         page.verdict = page.neighbours.stored_verdict
+        if page.explanations:  # the one shown open; the others' load with their fragment
+            explain_with_nearest_frauds(page.explanations[0], case=case, viewer=viewer)
     return page

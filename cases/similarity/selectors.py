@@ -29,7 +29,6 @@ from cases.similarity.search import (
     nearest_transactions,
 )
 
-
 # The verdict asks this many labelled neighbours ("9 of 10 nearest labelled ...").
 VERDICT_K = 10
 
