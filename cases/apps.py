@@ -29,3 +29,6 @@ class CasesConfig(AppConfig):
             signals.audit_sign_in_failed, dispatch_uid="cases.audit_sign_in_failed"
         )
         user_locked_out.connect(signals.audit_locked_out, dispatch_uid="cases.audit_locked_out")
+
+        # The feature dictionary's system check (fraudcase.E020): a broken file fails check.
+        from cases.casefile import feature_dictionary  # noqa: F401

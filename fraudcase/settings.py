@@ -455,6 +455,14 @@ FRAUDCASE_GRAPH_BULK_FILL_SHARE = env.float("FRAUDCASE_GRAPH_BULK_FILL_SHARE", d
 # (about 3 microseconds a row; a wider window searches the index with a larger ef_search).
 FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS = env.int("FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS", default=2000)
 
+# --- Why was this flagged ---------------------------------------------------------------
+# The feature dictionary (TOML; format at the top of the default): the detector's feature
+# names in words. Empty: the default, which describes the demo's features.
+FRAUDCASE_FEATURE_DICTIONARY_PATH = env.str("FRAUDCASE_FEATURE_DICTIONARY_PATH", default="")
+# A feature's deviation is shown only against at least this many of the account's (or the
+# population's) values; with fewer the page says there is too little history.
+FRAUDCASE_EXPLAIN_MIN_BASELINE = env.int("FRAUDCASE_EXPLAIN_MIN_BASELINE", default=5)
+
 # --- IP enrichment (MaxMind-format .mmdb files, read offline) ------------------------------
 # City database: empty means the GeoLite2 City (2018) shipped by maxminddb-geolite2. Point it at
 # a licensed, current GeoIP2/GeoLite2 City file; cached places refresh when its build changes.

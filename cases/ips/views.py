@@ -13,6 +13,7 @@ from cases.audit.trail import refusals_audited
 from cases.errors import ActionNotPermitted
 from cases.http import may_view_cases, problem
 from cases.ips.ipaddr import canonical_ip, parse_ip
+from cases.ips.selectors.curation import attach_signals, ip_signals
 from cases.ips.selectors.ip import geo_source_info, ip_usage
 from cases.ips.selectors.rings import rings_page
 from cases.ips.services import rings_request_refresh
@@ -41,11 +42,15 @@ def ip_detail(request, ip: str):
     if canonical != ip:
         return redirect("ip-detail", ip=canonical)  # one page per address, however it is spelt
     usage = ip_usage(canonical, viewer=request.user)
+    attach_signals(usage.transactions.items)
     return render(
         request,
         "cases/ip/detail.html",
-        {"ip": canonical, "usage": usage, "place": usage.place, "sources": geo_source_info()},
-    )
+        {
+            "ip": canonical, "usage": usage, "place": usage.place, "sources": geo_source_info(),
+            "network": ip_signals(canonical),
+        },
+    )  # fmt: skip
 
 
 @require_GET

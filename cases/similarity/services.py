@@ -16,12 +16,10 @@ from cases.ingest.case_opening import cases_refresh_priority
 from cases.models import FINISHED_CASE_STATUSES, Case, CaseStatus, Transaction
 from cases.similarity.index_builds import GraphFillBusy, similarity_graph_bulk_fill
 from cases.similarity.models import CaseCentroid, NeighbourRefreshRequest
-from cases.similarity.selectors import neighbour_verdict
+from cases.similarity.selectors import VERDICT_K, neighbour_verdict
 
 logger = logging.getLogger(__name__)
 
-# The verdict asks this many labelled neighbours ("9 of 10 nearest labelled ...").
-VERDICT_K = 10
 REFRESH_BATCH = 500
 # Embeddings added to the HNSW graph per transaction: each batch commits on its own, so a
 # worker stopped midway loses at most one batch of work, never an embedding.

@@ -107,6 +107,9 @@ ROUTES = {
         LEADS,
     ),  # fmt: skip
     "ip-detail": ("get", lambda w: {"ip": "81.2.69.7"}, None, READERS),
+    # An account or device none of whose cases the user may read does not exist for them.
+    "account-detail": ("get", lambda w: {"account_id": w["case"].account_id}, None, CASE_READERS),
+    "device-detail": ("get", lambda w: {"device_id": w["tx"].device_id}, None, CASE_READERS),
     "ip-map": ("get", None, None, READERS),
     "analytics": ("get", None, None, READERS),
     "analytics-quality": ("get", None, None, TEAM_ANALYTICS),
@@ -319,7 +322,9 @@ def test_route_for_role(world, name, role):
         assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
     elif expected == HIDDEN:
         body = response.content.decode()
-        assert "There is no case" in body and world["case"].account_id not in body
+        said = {"account-detail": "No such account", "device-detail": "No such device"}
+        assert said.get(name, "There is no case") in body
+        assert world["case"].account_id not in body and world["tx"].device_id not in body
         denial = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).last()
         assert denial.actor == world[role] and denial.after["error"] == "not_visible"
     if expected == DENIED:
