@@ -37,6 +37,7 @@ from cases.models.case import (
     Transaction,
     parse_case_reference,
 )
+from cases.queue.models import SavedQueueView
 from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
 from cases.webhooks.models import (
     WebhookDelivery,
@@ -81,6 +82,7 @@ __all__ = [
     "Ring",
     "RingMember",
     "RingSnapshot",
+    "SavedQueueView",
     "Tag",
     "Transaction",
     "UnknownUsernameFailures",

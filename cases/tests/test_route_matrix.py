@@ -23,8 +23,10 @@ from cases.models import (
     Queue,
     ReasonCode,
     RingSnapshot,
+    SavedQueueView,
     Transaction,
 )
+from cases.queue.services import saved_view_create
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 from cases.workflow import services
 from conftest import signed_in
@@ -124,6 +126,19 @@ ROUTES = {
         {**QUEUE_WORKERS, "outsider": OK},
     ),  # fmt: skip
     "rings": ("get", None, None, READERS),
+    "queue-view-save": (
+        "post",
+        None,
+        lambda w: {"name": "Breached", "query": "sla_breached=1"},
+        READERS,
+    ),
+    # Saved views are their owner's: another user's is a 404.
+    "queue-view-delete": (
+        "post",
+        lambda w: {"view_id": w["analyst_view"].pk},
+        None,
+        {**dict.fromkeys(EVERYONE_SIGNED_IN, NOT_THEIRS), "nobody": DENIED, "analyst": OK},
+    ),
     "rings-refresh": ("post", None, None, LEADS),
     "case-links": ("get", _case, None, CASE_READERS),
     "case-detail": ("get", _case, None, CASE_READERS),
@@ -236,6 +251,7 @@ def world(s3):
         "closed": make_case(general, status=CaseStatus.CLOSED, resolution="inconclusive"),
         "sibling": make_case(general),
         "held": LabelVersion.objects.get(status="held"),
+        "analyst_view": saved_view_create(actor=analyst, name="Mine", query="tab=mine"),
         "analyst_token": api_token_create(
             actor=analyst, user_id=analyst.pk, name="sync", scope="read"
         ).token,
@@ -259,6 +275,7 @@ def state() -> tuple:
         ReasonCode.objects.count(),
         RingSnapshot.objects.count(),
         tuple(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+        tuple(SavedQueueView.objects.order_by("pk").values_list("pk", "user_id", "name")),
     )
 
 
@@ -295,8 +312,9 @@ def test_route_for_role(world, name, role):
     assert outcome_of(response) == expected, (response.status_code, response.content[:600])
     if expected != OK:
         assert state() == before, f"a refused {method.upper()} {name} by {role} changed something"
-    if expected == HIDDEN and name.startswith("account-token"):
+    if expected == HIDDEN and name.startswith(("account-token", "queue-view")):
         assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
+        assert SavedQueueView.objects.count() == 1
     elif expected == HIDDEN:
         body = response.content.decode()
         assert "There is no case" in body and world["case"].account_id not in body
