@@ -476,6 +476,9 @@ FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH = env.float("FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH", d
 # An IP or device used by more accounts than this is shared infrastructure (a carrier NAT, a
 # shop terminal): shown as a hub, never followed, and no ring is built through it.
 FRAUDCASE_LINK_HUB_DEGREE = env.int("FRAUDCASE_LINK_HUB_DEGREE", default=25)
+# The rings page lists rings of at most this many accounts unless asked for larger ones: a
+# ring of hundreds of accounts without confirmed fraud is a shared network, not a lead.
+FRAUDCASE_RING_MAX_SIZE = env.int("FRAUDCASE_RING_MAX_SIZE", default=50)
 # Nodes drawn in a case's link graph; the rest are counted ("N more").
 FRAUDCASE_LINK_GRAPH_MAX_NODES = env.int("FRAUDCASE_LINK_GRAPH_MAX_NODES", default=150)
 # Points drawn on the IP map: the IPs with the most transactions (the page says so).

@@ -39,6 +39,7 @@ from cases.models.case import (
     Transaction,
     parse_case_reference,
 )
+from cases.queue.models import SavedQueueView
 from cases.similarity.models import (
     CaseCentroid,
     EmbeddingBacklog,
@@ -92,6 +93,7 @@ __all__ = [
     "Ring",
     "RingMember",
     "RingSnapshot",
+    "SavedQueueView",
     "Tag",
     "Transaction",
     "UnknownUsernameFailures",

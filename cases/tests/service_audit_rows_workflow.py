@@ -339,7 +339,7 @@ WORKFLOW_ROWS = [
         bulk.cases_bulk_close_false_positive,
         "analyst",
         lambda w, a: bulk.cases_bulk_close_false_positive(
-            actor=a, case_ids=[w.case.pk], reason_code="customer-confirmed", comment="fine"
+            actor=a, case_ids=[w.case.pk], reason_codes=["customer-confirmed"], comment="fine"
         ),
         lambda w, r: [
             Event(

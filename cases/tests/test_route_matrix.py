@@ -23,8 +23,10 @@ from cases.models import (
     Queue,
     ReasonCode,
     RingSnapshot,
+    SavedQueueView,
     Transaction,
 )
+from cases.queue.services import saved_view_create
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 from cases.workflow import services
 from conftest import signed_in
@@ -147,6 +149,19 @@ ROUTES = {
         LEADS,
     ),  # fmt: skip
     "rings": ("get", None, None, READERS),
+    "queue-view-save": (
+        "post",
+        None,
+        lambda w: {"name": "Breached", "query": "sla_breached=1"},
+        READERS,
+    ),
+    # Saved views are their owner's: another user's is a 404.
+    "queue-view-delete": (
+        "post",
+        lambda w: {"view_id": w["analyst_view"].pk},
+        None,
+        {**dict.fromkeys(EVERYONE_SIGNED_IN, NOT_THEIRS), "nobody": DENIED, "analyst": OK},
+    ),
     "rings-refresh": ("post", None, None, LEADS),
     "case-links": ("get", _case, None, CASE_READERS),
     "case-detail": ("get", _case, None, CASE_READERS),
@@ -259,6 +274,7 @@ def world(s3):
         "closed": make_case(general, status=CaseStatus.CLOSED, resolution="inconclusive"),
         "sibling": make_case(general),
         "held": LabelVersion.objects.get(status="held"),
+        "analyst_view": saved_view_create(actor=analyst, name="Mine", query="tab=mine"),
         "analyst_token": api_token_create(
             actor=analyst, user_id=analyst.pk, name="sync", scope="read"
         ).token,
@@ -282,6 +298,7 @@ def state() -> tuple:
         ReasonCode.objects.count(),
         RingSnapshot.objects.count(),
         tuple(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+        tuple(SavedQueueView.objects.order_by("pk").values_list("pk", "user_id", "name")),
     )
 
 
@@ -318,8 +335,9 @@ def test_route_for_role(world, name, role):
     assert outcome_of(response) == expected, (response.status_code, response.content[:600])
     if expected != OK:
         assert state() == before, f"a refused {method.upper()} {name} by {role} changed something"
-    if expected == HIDDEN and name.startswith("account-token"):
+    if expected == HIDDEN and name.startswith(("account-token", "queue-view")):
         assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
+        assert SavedQueueView.objects.count() == 1
     elif expected == HIDDEN:
         body = response.content.decode()
         said = {"account-detail": "No such account", "device-detail": "No such device"}

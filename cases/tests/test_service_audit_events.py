@@ -19,12 +19,13 @@ from django.db import transaction
 
 from cases.models import AuditEvent
 from cases.tests.service_audit_rows_other import OTHER_ROWS
+from cases.tests.service_audit_rows_triage import TRIAGE_ROWS
 from cases.tests.service_audit_rows_workflow import WORKFLOW_ROWS
 from cases.tests.service_audit_table import Row, make_world
 
 pytestmark = pytest.mark.django_db
 
-ROWS: list[Row] = [*WORKFLOW_ROWS, *OTHER_ROWS]
+ROWS: list[Row] = [*WORKFLOW_ROWS, *OTHER_ROWS, *TRIAGE_ROWS]
 
 # Modules whose public functions are services (writes) or their helpers. Every services.py and
 # services/ module under cases/ must be here (test_every_services_module_is_listed).
@@ -55,6 +56,7 @@ SERVICE_MODULES = [
     "cases.audit.export",
     "cases.audit.anchors",
     "cases.audit.reads",
+    "cases.queue.services",
 ]
 
 HELPER = "a step of the services in the table, inside their transaction; they write the event"
@@ -145,6 +147,7 @@ NO_EVENT: dict[str, str] = {
     "cases.audit.anchors.anchor_signature": PURE,
     "cases.audit.anchors.ensure_audit_bucket": "creates the S3 bucket; no database change",
     "cases.audit.anchors.audit_anchors_verify": READ,
+    "cases.queue.services.saved_query": PURE,
 }
 
 
