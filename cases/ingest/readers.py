@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cases.ingest.contract import CONTRACT_COLUMNS, REQUIRED_COLUMNS
-from cases.ingest.jsontext import json_loads
+from cases.ingest.jsontext import json_loads_rows
 
 FORMATS_BY_SUFFIX = {
     ".csv.gz": "csv.gz",
@@ -226,7 +226,7 @@ def _jsonl_records(binary) -> Iterator[SourceRecord]:
         errors = ["not valid UTF-8 text"] if line_number in bad_lines else []
         values = None
         try:
-            parsed = json_loads(raw)
+            parsed = json_loads_rows(raw)
         except ValueError as exc:
             errors.append(f"not valid JSON: {exc}")
         else:
