@@ -73,7 +73,8 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
     pending = sorted(set(account_ids))
     case_ids: dict[str, int] = {}
     opened: list[int] = []
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint inside the caller's transaction: any error here fails the whole chunk.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         for _ in range(LIVE_CASE_LOOKUPS):
             if not pending:
                 break

@@ -186,5 +186,6 @@ def cases_route_new(*, actor, case_ids: list[int]) -> int:
     list(Queue.objects.select_for_update().filter(pk__in=round_robin).order_by("pk"))
     audit_record_many(actor=actor, action=AuditAction.CASE_OPENED, entries=opened_events)
     webhook_events_record(type=WebhookEventType.CASE_OPENED, case_ids=[c.pk for c in cases], payloads=[e["after"] for e in opened_events])  # fmt: skip
-    cases_auto_assign(actor=actor, cases=routed)
+    # Only round-robin queues assign (the service locks and checks them again): no query else.
+    cases_auto_assign(actor=actor, cases=[case for case in routed if case.queue.round_robin])
     return len(routed)
