@@ -54,7 +54,7 @@ class PreparedChunk:
 
 
 def prepared_chunks(
-    run: IngestRun, records: Iterator[SourceRecord], body
+    run: IngestRun, records: Iterator[SourceRecord], body, *, a_file: bool = True
 ) -> Iterator[PreparedChunk]:
     """The records (those after the run's checkpoint: the reader starts there), in chunks of
     FRAUDCASE_INGEST_CHUNK_ROWS, or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
@@ -63,10 +63,12 @@ def prepared_chunks(
     as a last chunk to keep, then the error; also when the break falls inside the first chunk
     (a file unreadable from its start, such as a bad header, raises before any row).
     body.bytes_read is the progress to record with each chunk (cases.ingest.s3_object).
+    a_file: False for rows posted to the API, which are judged one by one (a flag with an
+    embedding of the wrong size is quarantined, never the whole request refused as a file).
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     chunk_text = settings.FRAUDCASE_INGEST_CHUNK_MAX_BYTES
-    first = run.rows_read == 0  # nothing committed yet: this chunk is the file's first
+    first = a_file and run.rows_read == 0  # nothing committed yet: the file's first chunk
     chunk: list[SourceRecord] = []
     text_held = 0
     try:

@@ -93,7 +93,9 @@ def flags_submit(*, actor, rows: list, size_bytes: int = 0) -> IntakeResult:
             )  # fmt: skip
             quarantined: dict[int, list[str]] = {}
             clean_ids: dict[int, str] = {}
-            for chunk in prepared_chunks(run, iter(records), _SubmittedBody(size_bytes)):
+            for chunk in prepared_chunks(
+                run, iter(records), _SubmittedBody(size_bytes), a_file=False
+            ):
                 commit_chunk(run, chunk)
                 quarantined.update({row.row_number: row.reasons for row in chunk.quarantined})
                 clean_ids.update({number: clean.transaction_id for number, clean in chunk.good})

@@ -460,14 +460,19 @@ def show_random_page_cost() -> str:
 @pytest.mark.django_db(transaction=True)
 def test_chunks_price_random_reads_as_cached_for_their_own_transaction_only(settings):
     server_default = show_random_page_cost()
+    many = ingest_chunks.FEW_ROWS_FOR_PLANNING
     with transaction.atomic():
-        ingest_chunks._plan_for_lookups_by_key()
+        ingest_chunks._plan_for_lookups_by_key(many)
         in_chunk = show_random_page_cost()
+    with transaction.atomic():
+        ingest_chunks._plan_for_lookups_by_key(many - 1)  # an API flag: a few keys, no trip
+        few_rows = show_random_page_cost()
     settings.FRAUDCASE_INGEST_RANDOM_PAGE_COST = None
     with transaction.atomic():
-        ingest_chunks._plan_for_lookups_by_key()
+        ingest_chunks._plan_for_lookups_by_key(many)
         switched_off = show_random_page_cost()
 
     assert in_chunk == "1.1"
+    assert few_rows == server_default
     assert show_random_page_cost() == server_default  # nothing leaks to later work
     assert switched_off == server_default
