@@ -159,9 +159,12 @@ class CeleryWorker:
 @pytest.fixture
 def celery_worker_factory(tmp_path):
     """Start real Celery workers; every one is stopped at the end of the test."""
+    from cases import dispatch
     from fraudcase.celery import app
 
     app.control.purge()
+    for task_name in dispatch.TASK_NAMES:  # their messages are gone: so is their pending mark
+        dispatch.pending_clear(task_name)
     workers: list[CeleryWorker] = []
 
     def start(**env: str) -> CeleryWorker:

@@ -7,6 +7,9 @@
 - LabelFact: one narrow row per labelled transaction (its current label with the detector's
   view), kept by a PostgreSQL trigger on cases_transaction (migration 0001): every path that
   changes a label (services, quarantine, admin, bulk updates) keeps it without a hook.
+- LabelDayRollup: label versions per decided day, analyst, label and hold reason, with the
+  flips among them, kept by a trigger on cases_labelversion (migration 0003) for the label
+  health page.
 - DriftAlert: a batch or a day whose distribution moved past a threshold.
 """
 
@@ -126,6 +129,44 @@ class LabelFact(models.Model):
 
     def __str__(self) -> str:
         return f"transaction {self.transaction_id}: {self.label}"
+
+
+class LabelDayRollup(models.Model):
+    """Label versions decided on one day (TIME_ZONE) by one analyst with one label and hold
+    reason, and how many of them flip the label of the version they supersede. Trigger-kept:
+    an insert adds, a delete takes away, an update moves the version (a removed user's
+    analyst_id becoming null, a hold reason set after the insert)."""
+
+    day = models.DateField()
+    analyst_id = models.BigIntegerField(null=True)
+    label = models.CharField(max_length=16)
+    hold_reason = models.CharField(max_length=32, blank=True)
+    versions = models.BigIntegerField(default=0)
+    flips = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "analyst_id", "label", "hold_reason"],
+                nulls_distinct=False,
+                name="label_day_rollup_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} analyst {self.analyst_id}: {self.versions} {self.label}"
+
+
+class LabelFactDay(models.Model):
+    """How many times the label facts of a day (occurred_at's) were written, inserted or
+    removed: statement triggers on analytics_labelfact (migration 0004) add to it, so a figure
+    over a range of days cached with the sum of its days' changes is never served stale."""
+
+    day = models.DateField(primary_key=True)
+    changes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.changes} changes"
 
 
 class DriftScope(models.TextChoices):

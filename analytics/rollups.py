@@ -5,7 +5,8 @@ folds the chunk's new transactions, already in memory, into BatchRollup, Feature
 CategoryRollup with three upserts, so the rollups commit with the rows or not at all and a
 retried chunk never counts twice. rollups_rebuild computes them again from the transactions
 table in SQL (after a bulk load that bypassed ingest, or to repair). The label rollup
-(LabelFact) is kept by a database trigger (analytics/migrations/0002).
+(LabelFact) and the label versions per day (LabelDayRollup) are kept by database triggers
+(analytics/migrations/0002, 0003).
 
 Bins are the same here and in SQL: the score in SCORE_BINS bins of [0, 1] (1.0 in the last),
 features in bins of FEATURE_STEP from FEATURE_LOW to FEATURE_HIGH plus one bin below and one
@@ -246,6 +247,15 @@ FROM cases_transaction t WHERE t.label <> ''
 """
 
 
+_LABEL_DAY_REBUILD = """
+INSERT INTO analytics_labeldayrollup (day, analyst_id, label, hold_reason, versions, flips)
+SELECT (v.decided_at AT TIME ZONE %(zone)s)::date, v.analyst_id, v.label, v.hold_reason,
+       count(*), count(*) FILTER (WHERE s.label <> v.label)
+FROM cases_labelversion v LEFT JOIN cases_labelversion s ON s.id = v.supersedes_id
+GROUP BY 1, 2, 3, 4
+"""
+
+
 def rollups_rebuild() -> dict[str, int]:
     """Compute every rollup again from the transactions table, in one transaction (readers
     see the old figures until it commits). Returns the rows written per table."""
@@ -262,6 +272,7 @@ def rollups_rebuild() -> dict[str, int]:
                 f"transactions)\n{_CATEGORY_REBUILD}",
             ),
             ("analytics_labelfact", _LABEL_FACT_REBUILD),
+            ("analytics_labeldayrollup", _LABEL_DAY_REBUILD),
         ):
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(sql, params)

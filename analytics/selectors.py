@@ -351,6 +351,7 @@ def top_open_cases(cases, *, limit: int = 10):
         .order_by("-priority", "opened_at")
         .only(
             "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",
-            "amount_at_risk", "transaction_count", "opened_at",
+            "amount_at_risk", "amount_reporting", "rate_missing", "currency", "transaction_count",
+            "opened_at",
         )[:limit]
     )  # fmt: skip

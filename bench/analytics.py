@@ -1,17 +1,19 @@
 """Analytics dashboards: each dashboard's server time at 1M transactions, 200k labels and 100
 ingest batches, and what the ingest rollup adds to ingest.
 
-Seeds with bench/pages.py's binary COPY (1M transactions in 50k cases), then in SQL: 100
-ingest runs over the transactions, numeric features on every transaction, 200k labels (their
-label versions, a few flips), 10k closed cases with their audit events; rebuilds the rollups
-(analytics.rollups.rollups_rebuild) and gives every batch rollup an embedding sum (the seed
-has no embeddings). Each dashboard is then requested as a signed-in lead over its default
-range (the last 30 days): the first request of the process ("cold": new connection, Django's
-and the page's caches empty; PostgreSQL's buffers not dropped), then N timed requests
-("warm"). Last, N flagged rows (RowFactory of bench/ingest.py: embeddings, features) are
-ingested through the real path twice per setting, rollups on and off, alternating.
+Seeds with bench/pages.py's binary COPY (1M transactions in 50k cases), each transaction
+copied with its ingest run (100 runs, one per time slice; --spread-runs: every run over every
+day) and numeric features; then in SQL, triggers off: 200k labels (their label versions), 10k
+closed cases with their audit events; rebuilds the rollups (analytics.rollups.rollups_rebuild)
+and gives every batch rollup an embedding sum (the seed has no embeddings). Each dashboard is
+then requested as a signed-in lead over its default range (the last 30 days): the first
+request of the process ("cold": new connection, Django's and the page's caches empty;
+PostgreSQL's buffers not dropped), then N timed requests ("warm"), with the CPU time of a warm
+request (Django and its PostgreSQL backend). Last, N flagged rows (RowFactory of
+bench/ingest.py: embeddings, features) are ingested through the real path, rollups on and
+off, alternating, --ingest-rounds times each.
 
-    .venv/bin/python bench/analytics.py --requests 50 --ingest-rows 20000
+    .venv/bin/python bench/analytics.py --requests 30 --ingest-rows 20000 --ingest-rounds 3
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run through a wrapper too
@@ -35,12 +38,54 @@ sys.path.insert(0, str(BASE_DIR))
 DASHBOARDS = ("analytics-quality", "analytics-drift", "analytics-operations", "analytics-money",
               "analytics-labels", "analytics-curation")  # fmt: skip
 RUNS, LABELS, CLOSED = 100, 200_000, 10_000
+SEED_DAYS = 35  # bench/pages.py's transactions: cases opened over 30 days, 5 days of activity
 FEATURES = ("log_amount", "hour_sin", "hour_cos", "velocity_1h", "velocity_24h", "new_device",
             "geo_distance", "ip_accounts_24h")  # fmt: skip
 
 
+def seed_runs(transactions: int, *, spread: bool = False) -> tuple:
+    """The 100 ingest runs (one per time slice of the seed's 35 days, each created just after
+    its slice) and pages.seed's transaction_extras: each transaction's run and features, copied
+    with it (an UPDATE of every row afterwards took minutes at 1M). spread: each transaction in
+    a run at random instead, so every run has every day (the drift page's worst case: runs x
+    days x features rollup rows)."""
+    import numpy as np
+    from django.db import connection
+    from django.utils import timezone
+    from psycopg.types.json import Jsonb
+
+    last = timezone.now() + timedelta(seconds=1)
+    first = last - timedelta(days=SEED_DAYS, seconds=1)
+    width = (last - first) / RUNS
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO cases_ingestrun (bucket, kind, key, etag, file_format, status,
+            triggered_by, rows_read, rows_loaded, rows_duplicate, rows_quarantined, bytes_read,
+            cases_opened, attempts, attempts_at_rerun, error, claimed_by, created_at, started_at,
+            finished_at, updated_at)
+            SELECT 'bench', 'flagged', 'flagged/part-' || k || '.parquet', md5(k::text), 'parquet',
+                   'succeeded', 'bench', {transactions // RUNS} + 10, {transactions // RUNS}, 5, 5,
+                   0, 0, 1, 0, '', '', at, at, at + interval '5 minutes', at
+            FROM (SELECT k, %s::timestamptz + k * %s::interval AS at
+                  FROM generate_series(1, {RUNS}) AS k) AS slices
+            ORDER BY k RETURNING id""",
+            [first, width],
+        )
+        run_ids = [row[0] for row in cursor.fetchall()]
+    rng = np.random.default_rng(16)
+    values = np.round(rng.random((transactions, len(FEATURES))) * 6 - 3, 3)
+
+    def extras(t: int, row: tuple) -> tuple:
+        occurred_at = row[2]
+        run = t % RUNS if spread else min(RUNS - 1, max(0, int((occurred_at - first) / width)))
+        return run_ids[run], Jsonb(dict(zip(FEATURES, values[t].tolist(), strict=True)))
+
+    return (("ingest_run_id", "int8"), ("features", "jsonb")), extras
+
+
 def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
-    """Runs, features, labels, closes and rollups on top of bench/pages.py's seed (seconds)."""
+    """Labels, closes and rollups on top of bench/pages.py's seed with seed_runs' extras
+    (seconds)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -48,32 +93,13 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
 
     took = {}
     analysts = list(get_user_model().objects.filter(username__startswith="analyst-").values_list("pk", flat=True))  # fmt: skip
-    features = ", ".join(f"'{name}', round((random() * 6 - 3)::numeric, 3)" for name in FEATURES)
     steps = [
         (
-            "ingest runs",
-            f"""INSERT INTO cases_ingestrun (bucket, kind, key, etag, file_format, status,
-            triggered_by, rows_read, rows_loaded, rows_duplicate, rows_quarantined, bytes_read,
-            cases_opened, attempts, error, created_at, started_at, finished_at, updated_at)
-            SELECT 'bench', 'flagged', 'flagged/part-' || n || '.parquet', md5(n::text), 'parquet',
-                   'succeeded', 'bench', {transactions // RUNS} + 10, {transactions // RUNS}, 5, 5, 0,
-                   0, 1, '', now() - (n || ' hours')::interval * 7, now() - (n || ' hours')::interval * 7,
-                   now() - (n || ' hours')::interval * 7 + interval '5 minutes', now()
-            FROM generate_series(1, {RUNS}) AS n""",
-        ),
-        (
-            "runs and features on transactions",
-            f"""UPDATE cases_transaction SET
-            ingest_run_id = (SELECT min(id) FROM cases_ingestrun) + least({RUNS - 1}, floor(
-                {RUNS} * extract(epoch FROM occurred_at - bounds.first)
-                / extract(epoch FROM bounds.last - bounds.first))::int),
-            features = jsonb_build_object({features})
-            FROM (SELECT min(occurred_at) AS first, max(occurred_at) + interval '1 second' AS last
-                  FROM cases_transaction) AS bounds""",
-        ),
-        (
+            # Triggers off for the bulk writes (session_replication_role): rollups_rebuild below
+            # writes the label facts and the label versions per day from the tables.
             "label versions",
-            f"""INSERT INTO cases_labelversion (transaction_id, version, label,
+            f"""SET session_replication_role = replica;
+            INSERT INTO cases_labelversion (transaction_id, version, label,
             reason_codes, analyst_id, analyst_pseudonym, case_id, decided_at, why, model_version,
             similarity_score, detector_outcome, neighbour_fraud_share, contradicts_model, status,
             hold_reason, review_note)
@@ -87,10 +113,11 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
             FROM cases_transaction t WHERE t.id % {max(1, transactions // LABELS)} = 0""",
         ),
         (
-            "labels on transactions (the trigger writes the facts)",
+            "labels on transactions",
             """UPDATE cases_transaction t
             SET label = v.label, labelled_at = v.decided_at, labelled_by_id = v.analyst_id
-            FROM cases_labelversion v WHERE v.transaction_id = t.id AND v.status = 'pending'""",
+            FROM cases_labelversion v WHERE v.transaction_id = t.id AND v.status = 'pending';
+            SET session_replication_role = DEFAULT""",
         ),
         (
             "closed cases",
@@ -139,11 +166,14 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
 
 
 def measure_dashboards(requests: int) -> list[dict]:
+    """Cold and warm server time of each dashboard, and the CPU time of a warm request: this
+    process's (Django) and its PostgreSQL backend's, which hardly move with the machine's load
+    (the wall times do: the machine is shared)."""
     from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
-    from pages import LEAD, signed_in_client
+    from pages import LEAD, cpu_seconds, postgres_backend, signed_in_client
 
     client = signed_in_client(LEAD)
     results = []
@@ -156,20 +186,26 @@ def measure_dashboards(requests: int) -> list[dict]:
         cold = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}")
-        timings = []
+        backend = postgres_backend()
+        db_cpu_before = cpu_seconds(backend) if backend else 0.0
+        timings, app_cpu = [], []
         for _ in range(requests):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             client.get(url)
             timings.append((time.perf_counter() - started) * 1000)
+            app_cpu.append((time.process_time() - cpu_started) * 1000)
+        db_cpu = (cpu_seconds(backend) - db_cpu_before) * 1000 / requests if backend else None
         with CaptureQueriesContext(connection) as queries:
             client.get(url)
         timings.sort()
         results.append({
             "page": url, "cold_ms": cold, "p50_ms": statistics.median(timings),
             "p95_ms": timings[max(0, round(0.95 * len(timings)) - 1)], "queries": len(queries),
+            "app_cpu_ms": statistics.mean(app_cpu), "db_cpu_ms": db_cpu,
         })  # fmt: skip
         print(
-            f"  {url}: cold {cold:.0f} ms, warm p95 {results[-1]['p95_ms']:.0f} ms",
+            f"  {url}: cold {cold:.0f} ms, warm p95 {results[-1]['p95_ms']:.0f} ms, CPU a "
+            f"request {results[-1]['app_cpu_ms']:.0f} + {db_cpu or 0:.0f} ms",
             file=sys.stderr,
             flush=True,
         )
@@ -220,6 +256,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--ingest-rows", type=int, default=20_000)
     parser.add_argument("--ingest-rounds", type=int, default=2)
+    parser.add_argument("--spread-runs", action="store_true",
+                        help="every run over every day (the drift page's worst case)")  # fmt: skip
     parser.add_argument("--var-dir", type=Path, default=DEFAULT_VAR_DIR)
     parser.add_argument("--reuse", action="store_true", help="keep a database seeded earlier")
     args = parser.parse_args()
@@ -242,8 +280,12 @@ def main() -> None:
         took = {}
         if not (args.reuse and existing_data()):
             started = time.perf_counter()
-            seed(args.transactions, args.cases)
-            took["pages seed"] = time.perf_counter() - started
+            seed(
+                args.transactions,
+                args.cases,
+                transaction_extras=seed_runs(args.transactions, spread=args.spread_runs),
+            )
+            took["pages seed with runs and features"] = time.perf_counter() - started
             took.update(seed_analytics(args.transactions, args.cases))
         plain_static = {
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -253,11 +295,13 @@ def main() -> None:
             pages = measure_dashboards(args.requests)
         ingest = measure_ingest(args.ingest_rows, args.ingest_rounds)
         print(f"\ncommit {commit}; load average {os.getloadavg()}; seeding {took}\n")
-        print("| dashboard | cold ms | warm p50 ms | warm p95 ms | SQL queries |")
-        print("|---|---:|---:|---:|---:|")
+        print("| dashboard | cold ms | warm p50 ms | warm p95 ms | CPU ms: Django + PostgreSQL | SQL queries |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|")
         for r in pages:
+            db_cpu = "?" if r["db_cpu_ms"] is None else f"{r['db_cpu_ms']:.0f}"
             print(
-                f"| {r['page']} | {r['cold_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['queries']} |"
+                f"| {r['page']} | {r['cold_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} "
+                f"| {r['app_cpu_ms']:.0f} + {db_cpu} | {r['queries']} |"
             )
         off = [s for kind, s in ingest if kind == "off"]
         on = [s for kind, s in ingest if kind == "on"]

@@ -52,8 +52,12 @@ class Seeded:
     sample_device_id: str
 
 
-def seed(transactions: int, cases: int) -> Seeded:
-    """Users, queues, M open cases with aggregates, N transactions, tags: all by binary COPY."""
+def seed(transactions: int, cases: int, *, transaction_extras=None) -> Seeded:
+    """Users, queues, M open cases with aggregates, N transactions, tags: all by binary COPY.
+
+    transaction_extras: (columns, values) to copy more transaction columns in the same COPY
+    (another benchmark's features, ingest runs...): values(t, row) gives the t-th
+    transaction's extra values from its row of the columns above."""
     import numpy as np
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -169,7 +173,10 @@ def seed(transactions: int, cases: int) -> Seeded:
                     float(scores[t]), "detector-2026.11.2", outcome_names[int(outcome_rank[t])],
                     c + 1, now,
                 ))  # fmt: skip
-            _copy(cursor, Transaction._meta.db_table, tx_columns, rows)
+                if transaction_extras:
+                    rows[-1] += transaction_extras[1](t, rows[-1])
+            _copy(cursor, Transaction._meta.db_table,
+                  tx_columns + tuple(transaction_extras[0] if transaction_extras else ()), rows)  # fmt: skip
             print(f"  {min(start + chunk, transactions):,} transactions copied",
                   file=sys.stderr, flush=True)  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from cases.accounts import admin as accounts_admin  # noqa: F401
 from cases.audit import admin as audit_admin  # noqa: F401
+from cases.currency import admin as currency_admin  # noqa: F401
 from cases.ingest import admin as ingest_admin  # noqa: F401
 from cases.ips import admin as ips_admin  # noqa: F401
 from cases.labels import admin as labels_admin  # noqa: F401

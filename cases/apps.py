@@ -11,6 +11,7 @@ class CasesConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
+        from cases import checks  # noqa: F401  (registers the system checks)
         from cases.accounts import signals
         from cases.audit.model_changes import connect_model_change_receivers, ensure_roles_recorded
 
@@ -28,3 +29,6 @@ class CasesConfig(AppConfig):
             signals.audit_sign_in_failed, dispatch_uid="cases.audit_sign_in_failed"
         )
         user_locked_out.connect(signals.audit_locked_out, dispatch_uid="cases.audit_locked_out")
+
+        # The feature dictionary's system check (fraudcase.E020): a broken file fails check.
+        from cases.casefile import feature_dictionary  # noqa: F401

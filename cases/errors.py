@@ -48,6 +48,15 @@ class InvalidInput(CaseError):
     http_status = 400
 
 
+class StorageUnavailable(CaseError):
+    """The file store (S3) is out of reach for now: nothing was saved, and trying again later
+    will do. retry_after_seconds: when to try again (the API's Retry-After)."""
+
+    code = "storage_unavailable"
+    http_status = 503
+    retry_after_seconds = 30
+
+
 class Busy(CaseError):
     """Others held the same rows at the same moment (a deadlock or serialization failure,
     retried until the attempts ran out): nothing was changed, and trying again will do."""

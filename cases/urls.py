@@ -11,7 +11,9 @@ urlpatterns = [
     path("ingest/", include("cases.ingest.urls")),
     path("audit/", include("cases.audit.urls")),
     path("labels/", include("cases.labels.urls")),
+    path("manage/", include("cases.queueadmin.urls")),  # leads: queues, reason codes
     path("", include("cases.ips.urls")),  # ips/<ip>/, rings/
+    path("", include("cases.customer_accounts.urls")),  # accounts/<id>/
     path("cases/", include("cases.queue.urls")),
     # Last: a reference matches any path segment, so fixed paths under cases/ come first.
     path("cases/<str:reference>/", include("cases.casefile.urls")),

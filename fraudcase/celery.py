@@ -56,3 +56,11 @@ def _warn_of_tasks_outliving_visibility(**_kwargs) -> None:
     # Django's logging setup under Celery's redirected stderr and silence the worker's log.
     for line in tasks_outliving_visibility(import_modules=False):
         logger.warning("may run twice (CELERY_VISIBILITY_TIMEOUT too short): %s", line)
+
+
+@worker_ready.connect
+def _warn_of_embedding_size_mismatch(**_kwargs) -> None:
+    from cases.checks import check_embedding_dimension
+
+    for problem in check_embedding_dimension(databases=["default"]):
+        logger.error("%s (%s) %s", problem.msg, problem.id, problem.hint)

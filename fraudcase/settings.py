@@ -390,6 +390,9 @@ FRAUDCASE_AUDIT_ANCHOR_RETENTION_DAYS = env.int(
 
 # --- Detector contract and ingest ---------------------------------------------------------
 FRAUDCASE_EMBEDDING_DIM = env.int("FRAUDCASE_EMBEDDING_DIM", default=384)
+# Amounts convert to this currency (ISO 4217) for priority, sorting, filters, routing and
+# "at risk"; rates come from `manage.py load_exchange_rates` or the admin (cases.currency).
+FRAUDCASE_REPORTING_CURRENCY = env.str("FRAUDCASE_REPORTING_CURRENCY", default="EUR").upper()
 # Rows per committed chunk: the unit of progress and of resumption after a crash.
 FRAUDCASE_INGEST_CHUNK_ROWS = env.int("FRAUDCASE_INGEST_CHUNK_ROWS", default=5000)
 # ... or fewer, so that a chunk holds at most this much source text (rows near the line limit).
@@ -414,6 +417,12 @@ FRAUDCASE_INGEST_S3_RANGE_BYTES = env.int("FRAUDCASE_INGEST_S3_RANGE_BYTES", def
 # (cases.ingest.services._plan_for_lookups_by_key); empty: the server's own.
 _ingest_page_cost = env.str("FRAUDCASE_INGEST_RANDOM_PAGE_COST", default="1.1").strip()
 FRAUDCASE_INGEST_RANDOM_PAGE_COST = float(_ingest_page_cost) if _ingest_page_cost else None
+# The inbox scan lists each prefix only after the last key it saw (S3 lists in key order);
+# this often it lists everything, finding keys that sort before that one (uploaded late under
+# an earlier name, or a new version of a key already seen). 0: every scan lists everything.
+FRAUDCASE_INBOX_FULL_RESCAN_SECONDS = env.int(
+    "FRAUDCASE_INBOX_FULL_RESCAN_SECONDS", default=24 * 3600
+)
 # An unfinished ingest run whose heartbeat (claimed, a chunk committed, queued) is older than
 # this stopped progressing: its worker's lease has expired, another worker may take it, and the
 # inbox scan sends it again. Keep it well above the time one chunk takes to read and load.
@@ -446,6 +455,14 @@ FRAUDCASE_GRAPH_BULK_FILL_SHARE = env.float("FRAUDCASE_GRAPH_BULK_FILL_SHARE", d
 # (about 3 microseconds a row; a wider window searches the index with a larger ef_search).
 FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS = env.int("FRAUDCASE_KNN_EXACT_SCAN_MAX_ROWS", default=2000)
 
+# --- Why was this flagged ---------------------------------------------------------------
+# The feature dictionary (TOML; format at the top of the default): the detector's feature
+# names in words. Empty: the default, which describes the demo's features.
+FRAUDCASE_FEATURE_DICTIONARY_PATH = env.str("FRAUDCASE_FEATURE_DICTIONARY_PATH", default="")
+# A feature's deviation is shown only against at least this many of the account's (or the
+# population's) values; with fewer the page says there is too little history.
+FRAUDCASE_EXPLAIN_MIN_BASELINE = env.int("FRAUDCASE_EXPLAIN_MIN_BASELINE", default=5)
+
 # --- IP enrichment (MaxMind-format .mmdb files, read offline) ------------------------------
 # City database: empty means the GeoLite2 City (2018) shipped by maxminddb-geolite2. Point it at
 # a licensed, current GeoIP2/GeoLite2 City file; cached places refresh when its build changes.
@@ -459,6 +476,9 @@ FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH = env.float("FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH", d
 # An IP or device used by more accounts than this is shared infrastructure (a carrier NAT, a
 # shop terminal): shown as a hub, never followed, and no ring is built through it.
 FRAUDCASE_LINK_HUB_DEGREE = env.int("FRAUDCASE_LINK_HUB_DEGREE", default=25)
+# The rings page lists rings of at most this many accounts unless asked for larger ones: a
+# ring of hundreds of accounts without confirmed fraud is a shared network, not a lead.
+FRAUDCASE_RING_MAX_SIZE = env.int("FRAUDCASE_RING_MAX_SIZE", default=50)
 # Nodes drawn in a case's link graph; the rest are counted ("N more").
 FRAUDCASE_LINK_GRAPH_MAX_NODES = env.int("FRAUDCASE_LINK_GRAPH_MAX_NODES", default=150)
 # Points drawn on the IP map: the IPs with the most transactions (the page says so).
@@ -493,6 +513,14 @@ FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF = env.int("FRAUDCASE_LABEL_EXPORT_RETRY_BAC
 FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX = env.int(
     "FRAUDCASE_LABEL_EXPORT_RETRY_BACKOFF_MAX", default=300
 )
+# A label save queues no export task while one is pending (queued, not started); past this
+# many seconds pending (a lost message) a save queues one again. The beat sweep runs meanwhile.
+FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS = env.int(
+    "FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS", default=300
+)
+# An exporter holds the batch it writes to S3 for this long (a lease, not a row lock): more
+# than the export task's hard time limit (1,900 s), so a lease that ran out has a dead holder.
+FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS = env.int("FRAUDCASE_LABEL_EXPORT_LEASE_SECONDS", default=2100)
 # Fault injection for tests only: "raise" or "exit" right after the S3 write, before the mark.
 FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE = env.str(
     "FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE", default=""
@@ -502,10 +530,23 @@ FRAUDCASE_LABEL_EXPORT_FAULT_AFTER_WRITE = env.str(
 FRAUDCASE_ANALYST_PSEUDONYM_KEY = env.str("FRAUDCASE_ANALYST_PSEUDONYM_KEY", default="") or (
     "pseudonym:" + SECRET_KEY
 )
-# Burst guard: this many labels by one analyst within the window that contradict both the
-# detector's outcome and the neighbour verdict hold that analyst's new labels for a lead.
-FRAUDCASE_LABEL_BURST_WINDOW_MINUTES = env.int("FRAUDCASE_LABEL_BURST_WINDOW_MINUTES", default=60)
+# Label guard (cases/labels/selectors/guard.py): an analyst's labels that contradict both the
+# detector's outcome and the neighbour verdict, within the window, are held for a lead once
+# there are at least THRESHOLD of them AND they are a share of the analyst's labels in the
+# window at least MARGIN above the team's share (the other analysts' labels over BASELINE_DAYS;
+# PRIOR_SHARE while the team has fewer than TEAM_MIN_LABELS). A busy honest analyst labelling
+# the detector's misses is judged by their share, not their speed.
+FRAUDCASE_LABEL_BURST_WINDOW_MINUTES = env.int("FRAUDCASE_LABEL_BURST_WINDOW_MINUTES", default=1440)
 FRAUDCASE_LABEL_BURST_THRESHOLD = env.int("FRAUDCASE_LABEL_BURST_THRESHOLD", default=20)
+FRAUDCASE_LABEL_GUARD_MARGIN = env.float("FRAUDCASE_LABEL_GUARD_MARGIN", default=0.4)
+FRAUDCASE_LABEL_GUARD_BASELINE_DAYS = env.int("FRAUDCASE_LABEL_GUARD_BASELINE_DAYS", default=30)
+FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS = env.int(
+    "FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS", default=100
+)
+FRAUDCASE_LABEL_GUARD_PRIOR_SHARE = env.float("FRAUDCASE_LABEL_GUARD_PRIOR_SHARE", default=0.1)
+# A new label refreshes the neighbour verdict of this many open cases nearest to it (queued,
+# coalesced); the hourly sweep refreshes every open case anyway.
+FRAUDCASE_LABEL_REFRESH_CASES = env.int("FRAUDCASE_LABEL_REFRESH_CASES", default=50)
 # Neighbours consulted for the neighbour verdict at labelling time.
 FRAUDCASE_LABEL_NEIGHBOURS_K = env.int("FRAUDCASE_LABEL_NEIGHBOURS_K", default=10)
 

@@ -19,7 +19,13 @@ from django.db import connection
 from django.db.models import Q
 
 from analytics.common.ranges import DayRange
-from analytics.models import CATEGORY_DIMENSIONS, DriftAlert, DriftScope
+from analytics.models import (
+    CATEGORY_DIMENSIONS,
+    FEATURE_BINS,
+    SCORE_BINS,
+    DriftAlert,
+    DriftScope,
+)
 
 PSI_EPSILON = 1e-4
 SCORE = "score"  # the subject name of the score among the features
@@ -39,20 +45,20 @@ def _unit(grain: str) -> str:
     return "r.day" if grain == "day" else "r.run_id"
 
 
+def _bin_sums(column: str, bins: int) -> str:
+    """The element-wise sum of a histogram column over a group, as one array: a sum per bin
+    (ten times faster than unnesting every row's bins and grouping by position). Each row's
+    bin is summed as int4 (bigint accumulator; a run's day never holds 2^31 transactions)."""
+    return "ARRAY[" + ", ".join(f"sum({column}[{b}]::int4)" for b in range(1, bins + 1)) + "]"
+
+
 # Histograms summed element-wise per unit (day or batch) and subject, and for the reference.
-_HISTOGRAMS_SQL = """
-WITH cells AS (
-    SELECT {unit} AS unit, 'score' AS subject, bin.position, bin.n
-    FROM analytics_batchrollup r, unnest(r.score_histogram) WITH ORDINALITY AS bin(n, position)
-    WHERE {where}
-    UNION ALL
-    SELECT {unit}, r.feature, bin.position, bin.n
-    FROM analytics_featurerollup r, unnest(r.histogram) WITH ORDINALITY AS bin(n, position)
-    WHERE {where}
-)
-SELECT unit::text, subject, array_agg(total ORDER BY position)
-FROM (SELECT unit, subject, position, sum(n) AS total FROM cells GROUP BY 1, 2, 3) AS summed
-GROUP BY 1, 2
+_HISTOGRAMS_SQL = f"""
+SELECT {{unit}}::text, 'score', {_bin_sums("r.score_histogram", SCORE_BINS)}
+FROM analytics_batchrollup r WHERE {{where}} GROUP BY 1
+UNION ALL
+SELECT {{unit}}::text, r.feature, {_bin_sums("r.histogram", FEATURE_BINS)}
+FROM analytics_featurerollup r WHERE {{where}} GROUP BY 1, 2
 """
 
 _CENTROID_SQL = """

@@ -123,3 +123,27 @@ def test_the_checker_alerts_once_with_a_webhook_event(settings):
     assert drift_unit_check(scope="day", day=DAY) == 0  # judged once
     assert drift_check_pending(today=date(2026, 11, 3)) == 0
     assert DriftAlert.objects.count() == 4 and WebhookEvent.objects.count() == 1
+
+
+def test_histograms_of_several_batches_on_a_day_sum_bin_by_bin():
+    # Three batches share the day (and two the reference day): each bin of the day is the sum of
+    # the batches' bins, so PSI equals numpy's histogram of all the day's scores.
+    reference_scores = [0.02, 0.07, 0.33, 0.33, 0.5, 0.51, 0.99, 1.0]
+    day_scores = [0.02, 0.33, 0.34, 0.6, 0.61, 0.62, 0.9, 0.95, 0.97, 1.0]
+    for index, score in enumerate(reference_scores):
+        rows(REFERENCE_DAY, 3, score=score, country="DE", embedding=axis(0), run_id=1 + index % 2)
+    for index, score in enumerate(day_scores):
+        rows(DAY, 2 + index, score=score, country="DE", embedding=axis(0), run_id=3 + index % 3)
+
+    found = drift_of(DayRange(DAY, DAY), DayRange(REFERENCE_DAY, REFERENCE_DAY))
+
+    def histogram(scores, weights):
+        bins = np.minimum(19, np.floor(np.array(scores) * 20).astype(int))
+        return np.bincount(bins, weights=weights, minlength=20)
+
+    expected = histogram(reference_scores, [3] * len(reference_scores))
+    actual = histogram(day_scores, [2 + i for i in range(len(day_scores))])
+    (unit,) = found.units
+    assert (unit.transactions, found.reference_transactions) == (actual.sum(), 24)
+    assert unit.psi["score"] == pytest.approx(psi(expected, actual), abs=1e-12)
+    assert unit.psi["score"] == pytest.approx(6.296734, abs=1e-6)

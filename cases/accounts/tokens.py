@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import transaction
+from django.db.models import OuterRef, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from cases.accounts.models import ApiToken
@@ -105,18 +109,47 @@ def api_token_revoke(*, actor, token_id: int) -> ApiToken:
             return token
 
 
+def _permission_names(permissions) -> ArraySubquery:
+    return ArraySubquery(
+        permissions.annotate(
+            dotted_name=Concat("content_type__app_label", Value("."), "codename")
+        ).values("dotted_name")
+    )
+
+
+# What ModelBackend would read in two more queries at the request's first permission check.
+_USER_PERMISSIONS = _permission_names(Permission.objects.filter(user=OuterRef("user_id")))
+_GROUP_PERMISSIONS = _permission_names(Permission.objects.filter(group__user=OuterRef("user_id")))
+
+
+def _hand_permissions_to(user, user_perms: list[str], group_perms: list[str]) -> None:
+    """Fill ModelBackend's per-request caches on the user (read with the token, one round trip
+    instead of three). A superuser is left to the backend: it has every permission."""
+    if user.is_superuser:
+        return
+    user._user_perm_cache = set(user_perms)
+    user._group_perm_cache = set(group_perms)
+    user._perm_cache = user._user_perm_cache | user._group_perm_cache
+
+
 def api_token_for(plain: str) -> ApiToken | None:
     """The usable token this text is, else None (unknown, malformed, wrong secret, expired or
     revoked: the caller answers 401 alike). Notes the time of use, at most once a minute."""
     parts = (plain or "").split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
-    token = ApiToken.objects.select_related("user").filter(prefix=parts[1]).first()
+    token = (
+        ApiToken.objects.select_related("user")
+        .annotate(user_perms=_USER_PERMISSIONS, group_perms=_GROUP_PERMISSIONS)
+        .filter(prefix=parts[1])
+        .first()
+    )
     if token is None or not hmac.compare_digest(token.secret_hash, secret_hash(parts[2])):
         return None
     now = timezone.now()
     if not token.usable(now) or not token.user.is_active:
         return None
+    _hand_permissions_to(token.user, token.user_perms, token.group_perms)
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token

@@ -34,6 +34,7 @@ TITLES = {
     422: "Unprocessable request",
     428: "Precondition required",
     429: "Too many requests",
+    503: "Service unavailable",
 }
 
 
@@ -80,7 +81,9 @@ def api_exception_handler(exc, context):
     """DRF's handler, answering in problem details; the domain's CaseError keeps its code."""
     if isinstance(exc, CaseError):
         code = "not_found" if isinstance(exc, CaseNotVisible) else exc.code
-        return problem_response(exc.http_status, code, exc.message)
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return problem_response(exc.http_status, code, exc.message, headers=headers)
     if isinstance(exc, RequestDataTooBig):  # refused on its Content-Length, before reading it
         return problem_response(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body_too_large",

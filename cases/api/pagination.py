@@ -7,7 +7,8 @@ import base64
 import binascii
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -62,8 +63,19 @@ class ChangeOrderCursor(StrictPageSizeCursor):
         cases = queryset.order_by(*self.ordering)
         position = self._position(request)
         if position is not None:
+            # A row comparison: the index on (updated_at, id) starts the scan at the position.
+            # (updated_at > t OR (updated_at = t AND id > pk)) only ordered the scan: every row
+            # of earlier pages was read and filtered out again, ingest's thousands of cases
+            # with one updated_at at each page, so deep pages and a full mirror slowed.
             updated_at, pk = position
-            cases = cases.filter(Q(updated_at__gt=updated_at) | Q(updated_at=updated_at, id__gt=pk))
+            table = queryset.model._meta.db_table
+            cases = cases.filter(
+                RawSQL(
+                    f'("{table}"."updated_at", "{table}"."id") > (%s, %s)',
+                    [updated_at, pk],
+                    output_field=BooleanField(),
+                )
+            )
         rows = list(cases[: self.page_size + 1])
         self.has_next = len(rows) > self.page_size
         self.page = rows[: self.page_size]

@@ -3,8 +3,10 @@ are validated by each view's own serializer (unknown fields refused)."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cases.currency.rates import reporting_currency
 from cases.models import Case, Label, Note, Outcome, Resolution, Transaction
 
 
@@ -46,7 +48,8 @@ class TransactionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Transaction
         fields = [
-            "transaction_id", "account_id", "occurred_at", "amount", "currency", "merchant",
+            "transaction_id", "account_id", "occurred_at", "amount", "currency", "amount_reporting",
+            "merchant",
             "merchant_category", "channel", "country", "source_ip", "device_id",
             "similarity_score", "model_version", "outcome", "decision", "decided_by",
             "label", "labelled_by",
@@ -79,17 +82,39 @@ class CaseSerializer(serializers.ModelSerializer):
     )
     etag = serializers.SerializerMethodField()
     tombstone = serializers.SerializerMethodField()
+    currency = serializers.CharField(
+        read_only=True,
+        help_text="ISO 4217 code of the case's transactions; empty when they have several "
+        "currencies (or none yet). amount_at_risk is in these units.",
+    )
+    amount_reporting = serializers.SerializerMethodField(
+        help_text="the amount at risk in the reporting currency (FRAUDCASE_REPORTING_CURRENCY, "
+        "reporting_currency); null when no exchange rate covers one of its transactions"
+    )
+    reporting_currency = serializers.SerializerMethodField()
 
     class Meta:
         model = Case
         fields = [
             "id", "reference", "account_id", "status", "tombstone", "merged_into", "priority",
             "queue", "assignee", "due_at", "max_similarity_score", "worst_outcome",
-            "amount_at_risk", "transaction_count", "neighbour_fraud_score",
+            "amount_at_risk", "currency", "amount_reporting", "reporting_currency",
+            "transaction_count", "neighbour_fraud_score",
             "neighbour_summary", "resolution", "reason_codes", "closing_comment", "tags",
             "opened_at", "closed_at", "updated_at", "version", "etag",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True))
+    def get_amount_reporting(self, case: Case):
+        if case.rate_missing:
+            return None
+        return serializers.DecimalField(max_digits=20, decimal_places=2).to_representation(
+            case.amount_reporting
+        )
+
+    def get_reporting_currency(self, case: Case) -> str:
+        return reporting_currency()
 
     def get_etag(self, case: Case) -> str:
         return case_etag(case)

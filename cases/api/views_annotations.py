@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 from django.conf import settings
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -43,7 +44,7 @@ from cases.models import Case
 from cases.s3 import s3_client
 from cases.workflow import services
 from cases.workflow.selectors import case_for_sync
-from cases.workflow.services.annotations import ATTACHMENT_TYPES
+from cases.workflow.services.attachments import ATTACHMENT_TYPES
 from cases.workflow.services.common import require_can_work
 from cases.workflow.uploads import AttachmentSizeLimit
 
@@ -131,13 +132,19 @@ class AttachmentTooLarge(InvalidInput):
     responses={
         201: OpenApiResponse(AttachmentSerializer, description="the stored file's record"),
         413: PROBLEM_SCHEMA,
+        503: OpenApiResponse(
+            PROBLEM_SCHEMA.response,
+            description="`storage_unavailable`: the file store (S3) is out of reach; nothing "
+            "was stored. Retry after `Retry-After` seconds (the same Idempotency-Key may be "
+            "sent again: a refusal is not remembered)",
+        ),
         **CHANGE_PROBLEMS,
     },
 )
 class CaseAttachmentUploadView(CaseChangeMixin, APIView):
     """Attach a file (multipart, field `file`): PDF, PNG, JPEG, text or CSV, its content
     checked against its name like on the case page; larger than the limit is a 413, refused
-    while it streams in."""
+    while it streams in; S3 out of reach is a 503 `storage_unavailable` with Retry-After."""
 
     attempted = "case_attach_file"
     input_serializer = AttachmentInput
@@ -167,22 +174,50 @@ class CaseAttachmentUploadView(CaseChangeMixin, APIView):
         request.data  # noqa: B018  parsed here, through the size limit
         if self.size_limit.refusal:
             raise AttachmentTooLarge(self.size_limit.refusal)
-        return super().read_input(request)
+        data = super().read_input(request)
+        # Stored in S3 here, before the transaction that locks the case (no lock is held while
+        # S3 is written); once per request, also when a lock conflict reruns the transaction.
+        if self.stored is None:
+            upload = data["file"]
+            # No more than one byte past the limit: the service refuses anything longer.
+            content = upload.read(settings.FRAUDCASE_ATTACHMENT_MAX_BYTES + 1)
+            # A transaction that locks nothing: a refusal's event rolls back with it, and the
+            # view records the refusal once (as for every change, CaseChangeMixin).
+            with transaction.atomic():
+                self.stored = services.attachment_store(
+                    actor=request.user, case_id=case_id_of(self.kwargs["reference"]),
+                    filename=upload.name, content=content,
+                )  # fmt: skip
+        return data
 
     def perform(self, request, data, case_id, expected_version, **kwargs):
-        upload = data["file"]
-        # No more than one byte past the limit: the service refuses anything longer.
-        content = upload.read(settings.FRAUDCASE_ATTACHMENT_MAX_BYTES + 1)
-        attachment = services.case_attach_file(
-            actor=request.user, case_id=case_id, filename=upload.name, content=content,
-            content_type=(upload.content_type or "").split(";")[0].strip().lower(),
-            expected_version=expected_version,
-        )  # fmt: skip
+        attachment = services.case_attach_stored(
+            actor=request.user, stored=self.stored, expected_version=expected_version
+        )
+        self.recorded = True
         attachment.case_etag = case_etag(_reread(case_id))
         return Response(
             AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED,
             headers={"ETag": attachment.case_etag},
         )  # fmt: skip
+
+    def post(self, request, **kwargs):
+        self.stored, self.recorded = None, False
+        try:
+            response = super().post(request, **kwargs)
+        except BaseException:  # the transaction rolled back, the row with it
+            self.recorded = False
+            self._discard_unrecorded()
+            raise
+        if not status.is_success(response.status_code):
+            self.recorded = False  # rolled back with the refusal (a stale If-Match, ...)
+        self._discard_unrecorded()
+        return response
+
+    def _discard_unrecorded(self) -> None:
+        """A file stored but not recorded (refused, failed) is deleted again."""
+        if self.stored is not None and not self.recorded:
+            services.attachment_discard(self.stored)
 
 
 class StorageUnavailable(APIException):

@@ -66,6 +66,10 @@ class AuditAction(models.TextChoices):
     WEBHOOK_SUBSCRIPTION_CHANGED = "webhook_subscription_changed", "Webhook subscription saved"
     WEBHOOK_SUBSCRIPTION_DELETED = "webhook_subscription_deleted", "Webhook subscription deleted"
     WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook deliveries sent again"
+    EXCHANGE_RATES_LOADED = "exchange_rates_loaded", "Exchange rates loaded"
+    LABELS_IMPORTED = "labels_imported", "Labels imported by a lead"
+    SAVED_VIEW_CREATED = "saved_view_created", "Saved queue view created"
+    SAVED_VIEW_DELETED = "saved_view_deleted", "Saved queue view deleted"
 
 
 class AuditEvent(models.Model):

@@ -160,12 +160,20 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _lock_chain() -> datetime:
+def _lock_chain() -> tuple[datetime, str]:
     """Take the chain's lock (until the transaction ends); return the database's now() for the
-    event (cases.clock's clock, read in the same round trip: every action records an event)."""
+    event (cases.clock's clock) and the chain's last hash, in one round trip (every action
+    records an event): two statements sent at once, the read starting only once the lock is
+    granted, so (READ COMMITTED) it sees the event of the transaction that held it before."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now() FROM pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
-        return cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s); SELECT now(), "
+            f"(SELECT hash FROM {AuditEvent._meta.db_table} ORDER BY id DESC LIMIT 1)",
+            [AUDIT_CHAIN_LOCK],
+        )
+        cursor.nextset()
+        occurred_at, previous = cursor.fetchone()
+    return occurred_at, previous or GENESIS_HASH
 
 
 def audit_record(
@@ -189,9 +197,9 @@ def audit_record(
         object_id = object_id or obj.pk
         object_repr = object_repr or str(getattr(obj, "reference", "") or obj)
     context = current_request_context()
-    with transaction.atomic():
-        occurred_at = _lock_chain()
-        previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    # Inside the caller's transaction no savepoint (two round trips): a failure here fails it.
+    with transaction.atomic(savepoint=False):
+        occurred_at, previous = _lock_chain()
         event = AuditEvent(
             occurred_at=occurred_at,
             actor=actor if actor is not None and actor.pk else None,
@@ -206,7 +214,7 @@ def audit_record(
             client_request_id=context.client_request_id,
             via_token=context.via_token,
             client_ip=_canonical_ip(context.client_ip),
-            previous_hash=previous or GENESIS_HASH,
+            previous_hash=previous,
         )
         event.hash = event_hash(event)
         event.save(force_insert=True)
@@ -222,10 +230,8 @@ def audit_record_many(*, actor, action: AuditAction | str, entries: list[dict]) 
     if not entries:
         return []
     context = current_request_context()
-    with transaction.atomic():
-        occurred_at = _lock_chain()
-        previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        previous = previous or GENESIS_HASH
+    with transaction.atomic(savepoint=False):  # as audit_record
+        occurred_at, previous = _lock_chain()
         events = []
         for entry in entries:
             obj = entry["obj"]

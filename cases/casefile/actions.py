@@ -18,6 +18,7 @@ from cases.casefile.selectors import case_actions, case_transaction
 from cases.casefile.web import is_htmx, page_urls, with_case
 from cases.errors import ActionNotPermitted, CaseError, InvalidInput, NotFound
 from cases.http import problem
+from cases.ips.selectors.curation import attach_signals
 from cases.labels.selectors.backlog import label_held_for
 from cases.models import Case
 from cases.workflow import services
@@ -272,11 +273,13 @@ def case_transaction_verdict(request, case: Case):
         return _back(case, "transactions")
     if tx is None:
         return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    tx = case_transaction(case, transaction_id)  # as the service left it
+    attach_signals([tx])
     return render(
         request,
         "cases/case/_transaction_row.html",
         {
-            "tx": case_transaction(case, transaction_id),  # as the service left it
+            "tx": tx,
             "case": case,
             "actions": case_actions(case, request.user),
             "row_message": message,

@@ -127,7 +127,7 @@ def case_report_pdf(page, *, generated_by: str = "") -> bytes:
         ("Account", case.account_id),
         ("Status", CaseStatus(case.status).label),
         ("Priority", f"{case.priority} / 100"),
-        ("Queue", case.queue.name if case.queue_id else "none"),
+        ("Queue", case.queue.name if case.queue_id else "unrouted"),
         ("Assignee", _username(case.assignee) or "unassigned"),
         ("Opened", _when(case.opened_at)),
         ("Due (SLA)", _when(case.due_at) or "no SLA"),
@@ -136,7 +136,7 @@ def case_report_pdf(page, *, generated_by: str = "") -> bytes:
         ("Reason codes", ", ".join(r.label for r in case.reason_codes.all()) or "none"),
         ("Closing comment", case.closing_comment or ""),
         ("Transactions", str(len(page.transactions))),
-        ("Amount at risk", str(case.amount_at_risk)),
+        ("Amount at risk", _amount_text(case)),
         ("Highest detector score", f"{case.max_similarity_score:.3f}"),
         ("Tags", ", ".join(tag.name for tag in case.tags.all()) or "none"),
     ]
@@ -192,3 +192,15 @@ def case_report_pdf(page, *, generated_by: str = "") -> bytes:
         ] or [("", "", "no events", "")],
     )  # fmt: skip
     return bytes(pdf.output())
+
+
+def _amount_text(case) -> str:
+    """In the reporting currency, then in the transactions' own; a missing rate said."""
+    text = f"{case.amount_reporting} {case.reporting_currency}"
+    if case.currency and case.currency != case.reporting_currency:
+        text += f" ({case.amount_at_risk} {case.currency})"
+    elif not case.currency and case.amount_at_risk != case.amount_reporting:
+        text += f" ({case.amount_at_risk} in several currencies)"
+    if case.rate_missing:
+        text += "; no exchange rate for some transactions (not counted)"
+    return text

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import markdown
 import nh3
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
@@ -21,9 +22,15 @@ from cases.casefile.explain import (
     explain_transactions,
     population_feature_stats,
 )
+from cases.casefile.neighbours import (
+    CaseNeighbours,
+    case_neighbours,
+    explain_with_nearest_frauds,
+)
 from cases.casefile.related import related_cases
 from cases.clock import DatabaseNow, database_now
 from cases.errors import InvalidInput
+from cases.ips.selectors.curation import NetworkSignals, attach_signals
 from cases.models import (
     FINISHED_CASE_STATUSES,
     REFERENCE_PREFIX,
@@ -45,12 +52,7 @@ from cases.policies import (
     visible_case_ids,
     visible_cases,
 )
-from cases.similarity.selectors import (
-    NeighbourVerdict,
-    SimilarTransactions,
-    hide_unreadable_neighbours,
-    similar_transactions_for_case,
-)
+from cases.similarity.selectors import NeighbourVerdict, SimilarTransactions
 
 # The timeline and the account's own baseline use at most this many of its latest transactions.
 ACCOUNT_HISTORY_LIMIT = 2000
@@ -136,15 +138,6 @@ def account_timeline(case: Case, account_rows: list[dict]) -> list[dict]:
             }
         )
     return points
-
-
-def transaction_explanation(case: Case, transaction_pk: int) -> Explanation | None:
-    """Why one of the case's transactions was flagged (as in case_page); None if not the case's."""
-    tx = case.transactions.defer("embedding").filter(pk=transaction_pk).first()
-    if tx is None:
-        return None
-    rows = account_transactions(case.account_id)
-    return explain_transactions([tx], rows, population_feature_stats())[0]
 
 
 def render_note(body: str) -> str:
@@ -357,12 +350,12 @@ class CasePage:
     similar: SimilarTransactions | None = None
     similar_hidden: int = 0  # neighbours in cases the viewer may not read (shown without ids)
     verdict: NeighbourVerdict | None = None
+    neighbours: CaseNeighbours | None = None  # both lists, labelled and all (casefile.neighbours)
+    network: NetworkSignals | None = None  # curation's VPN/proxy/hosting/Tor over the case
     population_sample: int = POPULATION_SAMPLE
+    min_baseline: int = field(default_factory=lambda: settings.FRAUDCASE_EXPLAIN_MIN_BASELINE)
     timeline_limit: int = ACCOUNT_HISTORY_LIMIT
     resolutions: list = field(default_factory=lambda: Resolution.choices)
-
-
-SIMILAR_K = 10
 
 
 def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
@@ -370,6 +363,7 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
     the nearest transactions of other cases and the stored neighbour verdict. Other cases the
     viewer may not read (related, similar) show only as counts."""
     transactions = case_transactions(case)
+    network = attach_signals(transactions)  # each transaction's .network, and their union
     account_rows = account_transactions(case.account_id)
     merged_ids = merged_case_ids(case)
     sla, breached = ("", False)
@@ -395,13 +389,17 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
         merged_from=[f"{REFERENCE_PREFIX}{pk:06d}" for pk in merged_ids],
         sla=sla,
         sla_breached=breached,
+        network=network,
     )
     related = related_cases(case)
     readable = visible_case_ids(viewer, [item["case"].pk for item in related])
     page.related = [item for item in related if item["case"].pk in readable]
     page.related_hidden = len(related) - len(page.related)
     if with_similar:
-        page.similar = similar_transactions_for_case(case, k=SIMILAR_K)
-        page.similar_hidden = hide_unreadable_neighbours(page.similar, viewer)
-        page.verdict = NeighbourVerdict.from_summary(case.neighbour_summary)
+        page.neighbours = case_neighbours(case, viewer=viewer)
+        page.similar = page.neighbours.similar
+        page.similar_hidden = page.neighbours.similar_hidden
+        page.verdict = page.neighbours.stored_verdict
+        if page.explanations:  # the one shown open; the others' load with their fragment
+            explain_with_nearest_frauds(page.explanations[0], case=case, viewer=viewer)
     return page

@@ -21,16 +21,16 @@ from cases.casefile.selectors import (
     case_actions,
     case_page,
     case_transactions,
-    transaction_explanation,
 )
 from cases.casefile.web import is_htmx, page_urls, with_case
+from cases.casefile.why import transaction_explanation
 from cases.http import problem
 from cases.ips.selectors.ip import case_ip_map
 from cases.ips.selectors.links import case_link_graph
 from cases.ips.selectors.rings import account_ring, ring_rank
 from cases.models import Case
 from cases.s3 import s3_client
-from cases.workflow.services.annotations import ATTACHMENT_TYPES
+from cases.workflow.services.attachments import ATTACHMENT_TYPES
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
@@ -61,7 +61,9 @@ def case_why_flagged(request, case: Case):
     """?transaction=<pk>: that transaction's why-was-this-flagged table (htmx: the fragment)."""
     transaction_pk = request.GET.get("transaction", "")
     explanation = (
-        transaction_explanation(case, int(transaction_pk)) if transaction_pk.isdecimal() else None
+        transaction_explanation(case, int(transaction_pk), viewer=request.user)
+        if transaction_pk.isdecimal()
+        else None
     )
     if explanation is None:
         return problem(

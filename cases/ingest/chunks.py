@@ -4,6 +4,7 @@ loaded in one transaction with the run's counters, so rows_read is always a chec
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from django.db.models import F
 from analytics.rollups import record_chunk
 from cases import dispatch
 from cases.audit.trail import system_actor
+from cases.currency.rates import RateBook
 from cases.ingest import case_opening, curation
 from cases.ingest.copy import copy_transactions
 from cases.ingest.lease import run_checkpoint
@@ -23,6 +25,7 @@ from cases.ingest.validation import CleanTransaction, validate_row
 from cases.models import IngestRun, QuarantinedRow
 from cases.sqlarrays import text_array
 from cases.workflow import services as case_services
+from cases.workflow.services.routing import TRIGGER_TRANSACTIONS, lock_round_robin_queues
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +54,21 @@ class PreparedChunk:
 
 
 def prepared_chunks(
-    run: IngestRun, records: Iterator[SourceRecord], body
+    run: IngestRun, records: Iterator[SourceRecord], body, *, a_file: bool = True
 ) -> Iterator[PreparedChunk]:
     """The records (those after the run's checkpoint: the reader starts there), in chunks of
-    FRAUDCASE_INGEST_CHUNK_ROWS,
-    or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
+    FRAUDCASE_INGEST_CHUNK_ROWS, or fewer when their text reaches FRAUDCASE_INGEST_CHUNK_MAX_BYTES (long rows).
 
     When the stream breaks (UnreadableFile), the rows read before it are real rows: they come
     as a last chunk to keep, then the error; also when the break falls inside the first chunk
     (a file unreadable from its start, such as a bad header, raises before any row).
     body.bytes_read is the progress to record with each chunk (cases.ingest.s3_object).
+    a_file: False for rows posted to the API, which are judged one by one (a flag with an
+    embedding of the wrong size is quarantined, never the whole request refused as a file).
     """
     chunk_rows = settings.FRAUDCASE_INGEST_CHUNK_ROWS
     chunk_text = settings.FRAUDCASE_INGEST_CHUNK_MAX_BYTES
+    first = a_file and run.rows_read == 0  # nothing committed yet: the file's first chunk
     chunk: list[SourceRecord] = []
     text_held = 0
     try:
@@ -71,18 +76,29 @@ def prepared_chunks(
             chunk.append(record)
             text_held += len(record.raw) if record.raw is not None else 0
             if len(chunk) >= chunk_rows or text_held >= chunk_text:
-                yield _prepare(run, chunk, body.bytes_read)
-                chunk, text_held = [], 0
+                yield _prepare(run, chunk, body.bytes_read, first=first)
+                chunk, text_held, first = [], 0, False
     except UnreadableFile:
         if chunk:
             yield _prepare(run, chunk, body.bytes_read)
         raise
     if chunk:
-        yield _prepare(run, chunk, body.bytes_read)
+        yield _prepare(run, chunk, body.bytes_read, first=first)
 
 
-def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> PreparedChunk:
-    """Validate a chunk of flagged transactions (pure: no database, safe in another thread)."""
+class EmbeddingSizeMismatch(UnreadableFile):
+    """Every row of the file's first chunk has an embedding of the wrong size."""
+
+
+def _prepare(
+    run: IngestRun, records: list[SourceRecord], bytes_read: int, *, first: bool = False
+) -> PreparedChunk:
+    """Validate a chunk of flagged transactions (pure: no database, safe in another thread).
+
+    first: the file's first chunk. When each of its rows carries an embedding of one wrong
+    size, the file was made for another model (or FRAUDCASE_EMBEDDING_DIM is wrong): the run
+    fails as a whole with that reason (EmbeddingSizeMismatch) instead of quarantining every row.
+    """
     good: list[tuple[int, CleanTransaction]] = []
     quarantined: list[QuarantinedRow] = []
     if run.kind != IngestRun.Kind.CURATION:
@@ -97,7 +113,29 @@ def _prepare(run: IngestRun, records: list[SourceRecord], bytes_read: int) -> Pr
                 good.append((record.row_number, clean))
             else:
                 quarantined.append(quarantined_row(run, record, reasons))
+        if first and not good and quarantined:
+            _refuse_wrong_embedding_size(quarantined, dim)
     return PreparedChunk(records, bytes_read, good, quarantined)
+
+
+# The reason validate_row gives for an embedding of the wrong size.
+WRONG_SIZE = re.compile(r"embedding has (\d+) values, expected \d+")
+
+
+def _refuse_wrong_embedding_size(quarantined: list[QuarantinedRow], dim: int) -> None:
+    """Raise EmbeddingSizeMismatch when every row was refused for its embedding's size."""
+    sizes = set()
+    for row in quarantined:
+        match = next(filter(None, (WRONG_SIZE.fullmatch(reason) for reason in row.reasons)), None)
+        if match is None:
+            return
+        sizes.add(int(match.group(1)))
+    raise EmbeddingSizeMismatch(
+        f"every row's embedding has {' or '.join(map(str, sorted(sizes)))} values but "
+        f"FRAUDCASE_EMBEDDING_DIM is {dim} (the database column's size): nothing was loaded. "
+        "The file was made for another model, or the setting does not match the detector "
+        "(`manage.py check --database default` compares the setting with the database)"
+    )
 
 
 def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None = None) -> None:
@@ -114,9 +152,10 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
     good, quarantined = chunk.good, chunk.quarantined
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
-            with transaction.atomic():
-                _plan_for_lookups_by_key()
-                loaded, duplicates, opened = _load_transactions(run, good)
+            # The chunk's tasks (neighbour verdicts, graph, IPs) leave in one broker round trip.
+            with dispatch.sends_batched(), transaction.atomic():
+                _plan_for_lookups_by_key(len(good))
+                loaded, duplicates, opened, touched = _load_transactions(run, good)
                 QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
                 curation.queue_ip_enrichment(tx.source_ip for _, tx in good)
                 run_checkpoint(
@@ -130,8 +169,15 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
                     **chunk.checkpoint,
                 )
                 # Last: routing audits each opened case, and the audit chain lock is held from
-                # the first event to the commit.
+                # the first event to the commit. Round-robin queues are locked before it, for
+                # both calls (cases.workflow.services.routing).
+                lock_round_robin_queues()
                 case_services.cases_route_new(actor=system_actor(), case_ids=opened)
+                # Cases that grew (score, outcome, amount) follow their routing rules.
+                case_services.cases_reroute(
+                    actor=system_actor(), case_ids=set(touched) - set(opened),
+                    trigger=TRIGGER_TRANSACTIONS,
+                )  # fmt: skip
             return
         except IntegrityError as exc:
             # Another worker committed some of these ids meanwhile: look again for known ids.
@@ -139,16 +185,21 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
                 raise
 
 
-def _plan_for_lookups_by_key() -> None:
+# Below this many rows the planner looks the keys up by index anyway (checked at 50,000 cases).
+FEW_ROWS_FOR_PLANNING = 50
+
+
+def _plan_for_lookups_by_key(rows: int) -> None:
     """For this chunk's transaction: price a random page read as a cached one.
 
     A chunk looks up and updates thousands of cases (and checks thousands of ids) by key. With
     PostgreSQL's default random_page_cost of 4 the planner reads all of cases_case instead, once
     per statement, which grows with every case ever opened; by key, case upkeep took half the
     time at 230,000 cases. Servers tuned for SSDs (1.1) need nothing; a setting can turn it off.
+    A chunk of a few rows (an API flag) skips the round trip: it looks up a few keys.
     """
     cost = settings.FRAUDCASE_INGEST_RANDOM_PAGE_COST
-    if cost is not None:
+    if cost is not None and rows >= FEW_ROWS_FOR_PLANNING:
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('random_page_cost', %s, true)", [str(cost)])
 
@@ -160,10 +211,10 @@ def _is_transaction_id_race(exc: IntegrityError) -> bool:
 
 def _load_transactions(
     run: IngestRun, good: list[tuple[int, CleanTransaction]]
-) -> tuple[int, int, list[int]]:
+) -> tuple[int, int, list[int], list[int]]:
     """COPY the chunk's new transactions and attach them to cases.
 
-    Returns (loaded, duplicates, ids of the cases opened). A duplicate is an id seen earlier in the chunk
+    Returns (loaded, duplicates, ids of the cases opened, ids of the cases rows joined). A duplicate is an id seen earlier in the chunk
     or already in the table.
     """
     first_by_id: dict[str, tuple[int, CleanTransaction]] = {}
@@ -181,9 +232,14 @@ def _load_transactions(
     case_id_by_account, opened = case_opening.cases_open_for_accounts(
         account_ids=(tx.account_id for _, tx in new_rows)
     )
+    rates = RateBook.load({tx.currency for _, tx in new_rows})
+    amounts_reporting = [
+        rates.convert(tx.amount, tx.currency, tx.occurred_at) for _, tx in new_rows
+    ]
     loaded = copy_transactions(
-        new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk
-    )
+        new_rows, case_id_by_account=case_id_by_account, ingest_run_id=run.pk,
+        amounts_reporting=amounts_reporting,
+    )  # fmt: skip
     record_chunk(run_id=run.pk, transactions=[tx for _, tx in new_rows])  # dashboards' rollups
     # Only the new rows are folded in: recomputing from all of each case's transactions
     # re-read the account's history at every chunk.
@@ -193,6 +249,8 @@ def _load_transactions(
         scores=[tx.similarity_score for _, tx in new_rows],
         outcomes=[tx.outcome for _, tx in new_rows],
         amounts=[tx.amount for _, tx in new_rows],
+        amounts_reporting=amounts_reporting,
+        currencies=[tx.currency for _, tx in new_rows],
     )
     if any(tx.embedding is not None for _, tx in new_rows):
         # Centroids and neighbour verdicts cost a k-NN lookup per case: a worker does them
@@ -201,4 +259,4 @@ def _load_transactions(
         touched = sorted(set(case_id_by_account.values()))
         dispatch.queue_on_commit(dispatch.REFRESH_NEIGHBOUR_VERDICTS, touched)
         dispatch.queue_on_commit(dispatch.INDEX_NEW_EMBEDDINGS)
-    return loaded, duplicates, opened
+    return loaded, duplicates, opened, case_ids

@@ -21,6 +21,7 @@ COPY_COLUMNS = (
     ("occurred_at", "timestamptz"),
     ("amount", "numeric"),
     ("currency", "text"),
+    ("amount_reporting", "numeric"),
     ("merchant", "text"),
     ("merchant_category", "text"),
     ("channel", "text"),
@@ -64,10 +65,17 @@ def copy_transactions(
     *,
     case_id_by_account: dict[str, int],
     ingest_run_id: int | None,
+    amounts_reporting: Sequence | None = None,
 ) -> int:
-    """COPY (source row number, transaction) pairs; the caller has removed known ids."""
+    """COPY (source row number, transaction) pairs; the caller has removed known ids.
+
+    amounts_reporting: each row's amount in the reporting currency (None: no rate); left out,
+    none is converted yet (cases_refresh_priority converts them later).
+    """
     if not rows:
         return 0
+    if amounts_reporting is None:
+        amounts_reporting = [None] * len(rows)
     ingested_at = timezone.now()
     vectors = _vector_payloads([tx.embedding for _, tx in rows])
     with psycopg_connection().cursor() as cursor:
@@ -76,7 +84,9 @@ def copy_transactions(
         set_json_dumps(_json_dumps, context=cursor)
         with cursor.copy(COPY_SQL) as copy:
             copy.set_types(COPY_TYPES)
-            for (row_number, tx), vector in zip(rows, vectors, strict=True):
+            for (row_number, tx), vector, reporting in zip(
+                rows, vectors, amounts_reporting, strict=True
+            ):
                 copy.write_row(
                     (
                         tx.transaction_id,
@@ -84,6 +94,7 @@ def copy_transactions(
                         tx.occurred_at,
                         tx.amount,
                         tx.currency,
+                        reporting,
                         tx.merchant,
                         tx.merchant_category,
                         tx.channel,

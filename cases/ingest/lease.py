@@ -17,9 +17,6 @@ its unlock may run on another (or never, the connection going back to the pool).
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,6 +25,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, Q
 from django.db.models.functions import Coalesce, Now
 
+from cases.holders import holder_gone_from_this_host, new_token
 from cases.ingest.models import IngestRun
 
 FINISHED = (IngestRun.Status.SUCCEEDED, IngestRun.Status.FAILED)
@@ -68,28 +66,6 @@ def attempts_left(run: IngestRun) -> int:
     return max(0, settings.FRAUDCASE_INGEST_MAX_ATTEMPTS - used)
 
 
-def _new_token() -> str:
-    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def _holder_gone_from_this_host(token: str) -> bool:
-    """Was the lease taken by a process of this host that no longer exists (a worker child
-    killed for its memory, its task redelivered here at once)? Then it is free now, without
-    waiting for the heartbeat to go stale. Another host's holder is judged by heartbeat only.
-    """
-    host, _, rest = token.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname()[:80] or not pid_text.isdecimal():
-        return False
-    try:
-        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, under another user
-        return False
-    return False
-
-
 def run_claim(run_id: int) -> Claim:
     """Take the run for this worker when it is free and attempts are left; count the attempt."""
     with transaction.atomic():
@@ -102,12 +78,12 @@ def run_claim(run_id: int) -> Claim:
         if run is None:  # another worker is claiming it at this very moment
             return Claim(IngestRun.objects.get(pk=run_id), None)
         expired = run.heartbeat_at is None or run.heartbeat_at < run.cutoff
-        free = not run.claimed_by or expired or _holder_gone_from_this_host(run.claimed_by)
+        free = not run.claimed_by or expired or holder_gone_from_this_host(run.claimed_by)
         if run.status in FINISHED or not free:
             return Claim(run, None)
         if attempts_left(run) == 0:
             return Claim(run, None, attempts_spent=True)
-        token = _new_token()
+        token = new_token()
         IngestRun.objects.filter(pk=run_id).update(
             status=IngestRun.Status.RUNNING,
             attempts=run.attempts + 1,

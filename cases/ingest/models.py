@@ -129,3 +129,29 @@ class QuarantinedRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ingest_run.key} row {self.row_number}"
+
+
+class InboxCursor(models.Model):
+    """Where the inbox scan of one (bucket, prefix) resumes listing: after start_after.
+
+    S3 lists keys in lexical (UTF-8 byte) order, so asking only for the keys after the last
+    one seen (ListObjectsV2's StartAfter) finds everything uploaded under a later-sorting key
+    without listing every object ever uploaded, every minute. A key that sorts before the
+    cursor (uploaded late under an earlier name, or a new version of a key already seen) is
+    found by the full rescan, every FRAUDCASE_INBOX_FULL_RESCAN_SECONDS (full_scan_at, the
+    database's clock). Keys named in time order never wait for it (docs/contract.md).
+    """
+
+    bucket = models.CharField(max_length=63)
+    prefix = models.CharField(max_length=1024)
+    start_after = models.CharField(max_length=1024, blank=True)
+    full_scan_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "prefix"], name="inbox_cursor_per_prefix"),
+        ]
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix} after {self.start_after!r}"

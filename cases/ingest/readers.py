@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cases.ingest.contract import CONTRACT_COLUMNS, REQUIRED_COLUMNS
-from cases.ingest.jsontext import json_loads
+from cases.ingest.jsontext import json_loads_rows
 from cases.ingest.limits import DecompressionGuard, ReadLimits, line_too_long
 from cases.ingest.parquet import parquet_records
 from cases.ingest.records import SourceRecord, UnreadableFile
@@ -264,7 +264,7 @@ def _jsonl_records(lines: _DecodedLines) -> Iterator[SourceRecord]:
         errors = ["not valid UTF-8 text"] if line_number in lines.bad_lines else []
         values = None
         try:
-            parsed = json_loads(raw)
+            parsed = json_loads_rows(raw)
         except ValueError as exc:
             errors.append(f"not valid JSON: {exc}")
         else:

@@ -21,7 +21,7 @@ from django.db.models.functions import Now
 from cases import dispatch
 from cases.audit.trail import audit_record, refusals_audited, system_actor
 from cases.errors import NotFound, TransitionNotAllowed
-from cases.ingest import curation, lease, outages
+from cases.ingest import curation, inbox, lease, outages
 from cases.ingest.background import in_background
 from cases.ingest.chunks import commit_chunk, prepared_chunks
 from cases.ingest.readers import ResumePoint, UnreadableFile, file_format, read_records
@@ -54,11 +54,16 @@ class S3Object:
 def list_objects(*, bucket: str, prefix: str, client=None) -> Iterator[S3Object]:
     """Every object under the prefix, folder markers left out."""
     client = client or s3_client()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith("/"):
-                continue
-            yield S3Object(bucket, item["Key"], item["ETag"].strip('"'), item["Size"])
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    yield from _s3_objects(bucket, (item for page in pages for item in page.get("Contents", [])))
+
+
+def _s3_objects(bucket: str, items) -> Iterator[S3Object]:
+    """ListObjectsV2 entries as S3Objects, folder markers left out."""
+    for item in items:
+        if item["Key"].endswith("/"):
+            continue
+        yield S3Object(bucket, item["Key"], item["ETag"].strip('"'), item["Size"])
 
 
 def ingest_run_register(*, s3_object: S3Object, triggered_by: str) -> tuple[IngestRun, bool]:
@@ -86,23 +91,40 @@ def _format_or_blank(key: str) -> str:
 INBOX_PREFIXES = ("flagged/", curation.CURATION_PREFIX)
 
 
-def inbox_scan(*, bucket: str | None = None, prefix: str | None = None, client=None) -> list[int]:
-    """Register every object under the inbox prefixes (flagged/ and curation/, or the one
-    given); return the ids of runs a worker should take.
+def inbox_scan(
+    *, bucket: str | None = None, prefix: str | None = None, client=None, full: bool = False
+) -> list[int]:
+    """Register the new objects under the inbox prefixes (flagged/ and curation/), or every
+    object under the one prefix given; return the ids of runs a worker should take.
 
-    Those are new runs and unfinished runs that stopped progressing: no heartbeat (claim,
-    committed chunk, queued again) for longer than the stale limit, because their task was
-    lost or their worker died. A run that keeps committing chunks is never sent twice, however
-    long it takes; finished runs are never handed out again.
+    The inbox prefixes are listed from their cursor (cases.ingest.inbox): only keys after the
+    last one listed, and everything once every FRAUDCASE_INBOX_FULL_RESCAN_SECONDS (or when
+    full), which finds keys that sort before the cursor. A prefix given (an operator's or the
+    API's request) is listed whole and moves no cursor.
+
+    The runs returned are new runs and unfinished runs that stopped progressing: no heartbeat
+    (claim, committed chunk, queued again) for longer than the stale limit, because their task
+    was lost or their worker died. A run that keeps committing chunks is never sent twice,
+    however long it takes; finished runs are never handed out again.
     """
     bucket = bucket or settings.FRAUDCASE_INBOX_BUCKET
     prefixes = (prefix,) if prefix else INBOX_PREFIXES
+    client = client or s3_client()
     to_dispatch = []
     for inbox_prefix in prefixes:
-        for s3_object in list_objects(bucket=bucket, prefix=inbox_prefix, client=client):
+        if prefix:
+            objects = list_objects(bucket=bucket, prefix=inbox_prefix, client=client)
+        else:
+            listing = inbox.listing_start(bucket, inbox_prefix, full=full)
+            objects = _s3_objects(bucket, inbox.listed_keys(listing, client))
+        for s3_object in objects:
             run, created = ingest_run_register(s3_object=s3_object, triggered_by="inbox scan")
             if created:
                 to_dispatch.append(run.pk)
+                if not prefix:
+                    listing.registered.append(run.pk)
+        if not prefix:
+            inbox.listing_finish(listing)
     stopped = (
         IngestRun.objects.filter(bucket=bucket)
         .exclude(status__in=FINISHED)

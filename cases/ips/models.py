@@ -107,6 +107,9 @@ class Ring(models.Model):
     size = models.PositiveIntegerField(help_text="member accounts")
     fraud_accounts = models.PositiveIntegerField(help_text="members with a fraud label")
     open_case_accounts = models.PositiveIntegerField(help_text="members with an open case")
+    risk = models.PositiveSmallIntegerField(
+        default=0, help_text="0-100: the highest priority among the members' open cases"
+    )
     account_ids = ArrayField(models.CharField(max_length=128))
     # The shared IPs and devices that hold the ring together (each used by 2+ members),
     # at most RING_SHARED_LIMIT of each; the counts say how many there are in all.
@@ -124,6 +127,10 @@ class Ring(models.Model):
             models.Index(
                 "snapshot", models.F("size").desc(), models.F("fraud_accounts").desc(),
                 name="ring_by_size_idx",
+            ),
+            models.Index(
+                "snapshot", models.F("risk").desc(), models.F("fraud_accounts").desc(),
+                name="ring_by_risk_idx",
             ),
         ]  # fmt: skip
 

@@ -152,9 +152,10 @@ def rings_compute(*, requested_by_name: str = "") -> RingSnapshot | None:
                 [Label.FRAUD.value],
             )
             fraud_accounts = {row[0] for row in cursor.fetchall()}
-        open_case_accounts = set(
+        # Each account with an open case, and that case's priority (the ring's risk).
+        open_case_priority = dict(
             Case.objects.exclude(status__in=FINISHED_CASE_STATUSES).values_list(
-                "account_id", flat=True
+                "account_id", "priority"
             )
         )
 
@@ -169,7 +170,8 @@ def rings_compute(*, requested_by_name: str = "") -> RingSnapshot | None:
                 Ring(
                     snapshot=snapshot, size=len(members),
                     fraud_accounts=sum(1 for a in members if a in fraud_accounts),
-                    open_case_accounts=sum(1 for a in members if a in open_case_accounts),
+                    open_case_accounts=sum(1 for a in members if a in open_case_priority),
+                    risk=max((open_case_priority.get(a, 0) for a in members), default=0),
                     account_ids=members,
                     shared_ips=sorted(component.ips)[:RING_SHARED_LIMIT],
                     shared_devices=sorted(component.devices)[:RING_SHARED_LIMIT],

@@ -29,7 +29,18 @@ EFFECTIVE_LABEL_STATUSES = (LabelStatus.PENDING, LabelStatus.EXPORTED)
 
 class HoldReason(models.TextChoices):
     FLIP_OF_EXPORTED = "flip_of_exported", "Flips an exported label (four-eyes)"
-    CONTRADICTION_BURST = "contradiction_burst", "Analyst's burst of labels against the model"
+    # The value stays (stored rows); the rule is a share well above the team's, not a burst.
+    CONTRADICTION_BURST = (
+        "contradiction_burst",
+        "Analyst's share of labels against the model well above the team's",
+    )
+
+
+class LabelSource(models.TextChoices):
+    """Where a label version came from: exported as its lineage (`source`)."""
+
+    ANALYST = "analyst", "An analyst's review"
+    IMPORT = "import", "Imported historical truth (chargebacks, confirmed reports)"
 
 
 class LabelVersion(models.Model):
@@ -49,6 +60,12 @@ class LabelVersion(models.Model):
     case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(default=timezone.now)
     why = models.CharField(max_length=32, help_text="analyst or resolution default")
+    source = models.CharField(
+        max_length=16, choices=LabelSource.choices, default=LabelSource.ANALYST,
+        db_default=LabelSource.ANALYST,
+    )  # fmt: skip
+    # An import's justification and file (manage.py import_labels); empty for analysts' labels.
+    import_note = models.TextField(blank=True, default="")
     # The detector's view when the analyst decided, copied from the transaction.
     model_version = models.CharField(max_length=64)
     similarity_score = models.FloatField()
@@ -124,6 +141,10 @@ class LabelExportBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     exported_at = models.DateTimeField(null=True, blank=True)
     quarantined_at = models.DateTimeField(null=True, blank=True)
+    # The exporter writing it (cases.holders token) and until when (the database's clock): S3
+    # is written under this lease, not under a row lock (cases.labels.services.export).
+    claimed_by = models.CharField(max_length=128, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

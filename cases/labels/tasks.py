@@ -9,6 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from cases import dispatch
 from cases.labels.services import export as label_export
 from cases.task_options import recomputable
 
@@ -38,7 +39,9 @@ EXPORT_TASK_OPTIONS = {
 
 @shared_task(**EXPORT_TASK_OPTIONS)
 def export_labels() -> int:
-    """Queued on commit of each label: export everything waiting (idempotent)."""
+    """Queued on commit of a label unless one is pending: export everything waiting
+    (idempotent). Labels saved from here on queue the next one."""
+    dispatch.pending_clear(dispatch.EXPORT_LABELS)
     exported = label_export.labels_export_pending()
     if exported:
         logger.info("exported %d label batch(es)", exported)

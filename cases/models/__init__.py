@@ -8,7 +8,8 @@ feature (cases/<feature>/models.py) and is handed on from here. Tables keep the 
 from cases.accounts.models import ApiToken, OtpEnrolmentCode, UnknownUsernameFailures
 from cases.api.models import IdempotentRequest
 from cases.audit.models import AuditAction, AuditEvent
-from cases.ingest.models import IngestRun, QuarantinedRow
+from cases.currency.models import ExchangeRate
+from cases.ingest.models import InboxCursor, IngestRun, QuarantinedRow
 from cases.ips.models import (
     CurationRecord,
     IpEnrichment,
@@ -23,6 +24,7 @@ from cases.labels.models import (
     LabelExportAction,
     LabelExportBatch,
     LabelOutbox,
+    LabelSource,
     LabelStatus,
     LabelVersion,
 )
@@ -37,7 +39,13 @@ from cases.models.case import (
     Transaction,
     parse_case_reference,
 )
-from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
+from cases.queue.models import SavedQueueView
+from cases.similarity.models import (
+    CaseCentroid,
+    EmbeddingBacklog,
+    IndexedEmbedding,
+    NeighbourRefreshRequest,
+)
 from cases.webhooks.models import (
     WebhookDelivery,
     WebhookEvent,
@@ -61,7 +69,9 @@ __all__ = [
     "CaseStatus",
     "CurationRecord",
     "EmbeddingBacklog",
+    "ExchangeRate",
     "IndexedEmbedding",
+    "InboxCursor",
     "IngestRun",
     "IpEnrichment",
     "IpKind",
@@ -69,8 +79,10 @@ __all__ = [
     "LabelExportAction",
     "LabelExportBatch",
     "LabelOutbox",
+    "LabelSource",
     "LabelStatus",
     "LabelVersion",
+    "NeighbourRefreshRequest",
     "Note",
     "OtpEnrolmentCode",
     "Outcome",
@@ -81,6 +93,7 @@ __all__ = [
     "Ring",
     "RingMember",
     "RingSnapshot",
+    "SavedQueueView",
     "Tag",
     "Transaction",
     "UnknownUsernameFailures",

@@ -76,7 +76,16 @@ class Case(models.Model):
     )
     max_similarity_score = models.FloatField(default=0.0)
     worst_outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    # In the transactions' own units, added up whatever their currencies (kept as it was).
     amount_at_risk = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    # The same in FRAUDCASE_REPORTING_CURRENCY (cases.currency): what priority, sorting,
+    # filters, routing and "at risk" use. Transactions without a rate add nothing to it and set
+    # rate_missing: the case says so instead of guessing.
+    # Database defaults too: ingest opens cases with a plain INSERT.
+    amount_reporting = models.DecimalField(max_digits=20, decimal_places=2, default=0, db_default=0)
+    rate_missing = models.BooleanField(default=False, db_default=False)
+    # The transactions' currency when they share one; "" when they have several (or none yet).
+    currency = models.CharField(max_length=3, blank=True, default="", db_default="")
     transaction_count = models.PositiveIntegerField(default=0)
     opened_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -156,6 +165,11 @@ class Case(models.Model):
         return f"{self.reference} ({self.account_id})"
 
     @property
+    def reporting_currency(self) -> str:
+        """What amount_reporting is in (FRAUDCASE_REPORTING_CURRENCY), for the pages."""
+        return settings.FRAUDCASE_REPORTING_CURRENCY
+
+    @property
     def reference(self) -> str:
         return f"{REFERENCE_PREFIX}{self.pk:06d}" if self.pk else ""
 
@@ -186,6 +200,8 @@ class Transaction(models.Model):
     occurred_at = models.DateTimeField(db_index=True)
     amount = models.DecimalField(max_digits=18, decimal_places=2)
     currency = models.CharField(max_length=3)
+    # amount in FRAUDCASE_REPORTING_CURRENCY at the rate of its day; null: no rate known.
+    amount_reporting = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
     merchant = models.CharField(max_length=255, blank=True)
     merchant_category = models.CharField(max_length=4, blank=True)
     channel = models.CharField(max_length=32, blank=True)
@@ -254,3 +270,7 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return self.transaction_id
+
+    @property
+    def reporting_currency(self) -> str:
+        return settings.FRAUDCASE_REPORTING_CURRENCY

@@ -17,12 +17,15 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import (
+    Aggregate,
     BooleanField,
+    CharField,
     Count,
     Exists,
     ExpressionWrapper,
     F,
     IntegerField,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -41,15 +44,14 @@ from cases.models import (
     REFERENCE_PREFIX,
     Case,
     Queue,
-    ReasonCode,
-    Resolution,
-    Tag,
     Transaction,
 )
 from cases.policies import my_queue_ids, sees_every_case, visible_cases
 
 PAGE_SIZE = 50
 TAB_MINE, TAB_UNASSIGNED, TAB_ALL = "mine", "unassigned", "all"
+# Leads' tab of cases in no queue (opened while no queue could take them).
+TAB_UNROUTED = "unrouted"
 QUEUE_TAB_PREFIX = "queue-"
 
 # Sort keys the page offers: the column(s) they order by, and whether "ascending" runs
@@ -61,14 +63,19 @@ SORT_COLUMNS: dict[str, tuple[str, bool]] = {
     "score": ("max_similarity_score", False),
     "neighbours": ("neighbour_fraud_score", False),
     "outcome": ("outcome_rank", False),
-    "amount": ("amount_at_risk", False),
+    "amount": ("amount_reporting", False),  # in the reporting currency (cases.currency)
     "country": ("latest_country", False),
     "transactions": ("transaction_count", False),
     "sla": ("due_at", False),
     "assignee": ("assignee__username", False),
-    "age": ("opened_at", True),
+    "queue": ("queue__name", False),
+    # Age runs from the first flag: the case's earliest transaction, not when it was ingested.
+    "age": ("first_flagged_at", True),
 }
-NULLABLE_SORT_COLUMNS = {"due_at", "assignee__username", "latest_country", "neighbour_fraud_score"}
+NULLABLE_SORT_COLUMNS = {
+    "due_at", "assignee__username", "latest_country", "neighbour_fraud_score", "queue__name",
+    "first_flagged_at",
+}  # fmt: skip
 DEFAULT_SORT = "-priority"
 OUTCOME_RANK = SqlCase(
     When(worst_outcome="block", then=Value(3)),
@@ -79,7 +86,8 @@ OUTCOME_RANK = SqlCase(
 )
 LIST_FIELDS = (
     "id", "account_id", "status", "priority", "max_similarity_score", "worst_outcome",
-    "amount_at_risk", "transaction_count", "opened_at", "due_at", "queue_id", "version",
+    "amount_at_risk", "amount_reporting", "rate_missing", "currency", "transaction_count",
+    "opened_at", "due_at", "queue_id", "version",
     "assignee", "neighbour_fraud_score", "neighbour_summary",
 )  # fmt: skip
 
@@ -110,10 +118,14 @@ class QueueFilters:
     opened_to: date | None = None
     tag: str = ""
     search: str = ""
+    queue: str = ""  # "" any, "none" unrouted, or a queue id
+    sla_breached: bool = False
 
     @property
     def any_set(self) -> bool:
-        return any(value not in ("", None) for value in self.__dict__.values())
+        return any(
+            value is not False and value not in ("", None) for value in self.__dict__.values()
+        )
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,7 @@ def queue_tabs(*, user) -> list[QueueTab]:
         for queue in queues.only("id", "name")
     ]
     if every:
+        tabs.append(QueueTab(TAB_UNROUTED, "Unrouted"))
         tabs.append(QueueTab(TAB_ALL, "All"))
     return tabs
 
@@ -159,8 +172,8 @@ def queue_tab_counts(*, user, tabs: list[QueueTab]) -> dict[str, int]:
     for index, tab in enumerate(tabs):
         if tab.key == TAB_MINE:
             condition = Q(assignee=user)
-        elif tab.key == TAB_UNASSIGNED:
-            condition = _tab_condition(user, TAB_UNASSIGNED)
+        elif tab.key in (TAB_UNASSIGNED, TAB_UNROUTED):
+            condition = _tab_condition(user, tab.key)
         elif tab.queue_id is not None:
             condition = Q(queue_id=tab.queue_id)
         else:
@@ -189,8 +202,9 @@ def case_queue(
 
     A fixed number of queries whatever the page shows: the count (skipped when the caller
     passes known_total, e.g. the tab's count when nothing is filtered), the page's ids, then
-    for those ids their rows, assignees, tags and latest countries. Sorting by country
-    computes every candidate's latest country: the one slow sort on a big queue.
+    for those ids their rows (with their queue), assignees, tags, and facts from their
+    transactions (latest country; first flag and currencies). Sorting by country or by age
+    computes every candidate's latest country or first flag: the slow sorts on a big queue.
     """
     tab = tab or queue_default_tab(user)
     sort = sort or DEFAULT_SORT
@@ -205,7 +219,8 @@ def case_queue(
     assignees = get_user_model().objects.only("id", "username")
     rows = (
         Case.objects.filter(pk__in=shown.object_list)
-        .only(*LIST_FIELDS)
+        .select_related("queue")
+        .only(*LIST_FIELDS, "queue__name")
         .annotate(
             # The database's clock (cases.clock): the SLA is the same on every web host.
             sla_breached=ExpressionWrapper(
@@ -216,13 +231,8 @@ def case_queue(
         .prefetch_related(Prefetch("assignee", queryset=assignees), "tags")
     )
     shown.object_list = list(_sort_annotations(rows, sort).order_by(*ordering))
-    _attach_latest_countries(shown.object_list)
+    _attach_transaction_facts(shown.object_list)
     return QueuePage(tab=tab, sort=sort, page=shown)
-
-
-def queue_filter_choices() -> dict:
-    """The tags the tag filter offers (one query)."""
-    return {"tags": list(Tag.objects.order_by("name").values_list("name", flat=True))}
 
 
 def cases_exist() -> bool:
@@ -240,6 +250,13 @@ def _tab_condition(user, tab: str) -> Q:
             return Q(assignee__isnull=True)
         # Work waiting in my queues (not every case I may read, such as ones I worked before).
         return Q(assignee__isnull=True, queue_id__in=my_queue_ids(user))
+    if tab == TAB_UNROUTED:
+        if not sees_every_case(user):
+            raise ActionNotPermitted(
+                f"{user.get_username()} may not list unrouted cases: only leads, admins and "
+                "auditors may"
+            )
+        return Q(queue__isnull=True)
     if tab == TAB_ALL:
         if not sees_every_case(user):
             raise ActionNotPermitted(
@@ -273,9 +290,9 @@ def _apply_filters(cases: QuerySet[Case], *, user, filters: QueueFilters) -> Que
     if filters.score_max is not None:
         cases = cases.filter(max_similarity_score__lte=filters.score_max)
     if filters.amount_min is not None:
-        cases = cases.filter(amount_at_risk__gte=filters.amount_min)
+        cases = cases.filter(amount_reporting__gte=filters.amount_min)
     if filters.amount_max is not None:
-        cases = cases.filter(amount_at_risk__lte=filters.amount_max)
+        cases = cases.filter(amount_reporting__lte=filters.amount_max)
     if filters.opened_from is not None:
         cases = cases.filter(opened_at__gte=day_start(filters.opened_from))
     if filters.opened_to is not None:
@@ -288,6 +305,13 @@ def _apply_filters(cases: QuerySet[Case], *, user, filters: QueueFilters) -> Que
         cases = cases.filter(Exists(tagged))
     if filters.search.strip():
         cases = cases.filter(_search_condition(filters.search.strip()))
+    if filters.queue == "none":
+        cases = cases.filter(queue__isnull=True)
+    elif filters.queue:
+        cases = cases.filter(queue_id=int(filters.queue))
+    if filters.sla_breached:
+        # The database's clock (cases.clock), as the SLA column shows it.
+        cases = cases.filter(due_at__lt=DatabaseNow())
     return cases
 
 
@@ -297,6 +321,8 @@ def _sort_annotations(cases: QuerySet[Case], sort: str) -> QuerySet[Case]:
         return cases.annotate(outcome_rank=OUTCOME_RANK)
     if key == "country":
         return cases.annotate(latest_country=Subquery(_latest_country))
+    if key == "age":
+        return cases.annotate(first_flagged_at=Subquery(_first_flagged))
     return cases
 
 
@@ -305,18 +331,37 @@ _latest_country = (
     .order_by("-occurred_at", "-id")
     .values("country")[:1]
 )
+_first_flagged = (
+    Transaction.objects.filter(case_id=OuterRef("pk"))
+    .order_by("occurred_at")
+    .values("occurred_at")[:1]
+)
 
 
-def _attach_latest_countries(cases: list[Case]) -> None:
-    """Each case's country: that of its most recent transaction (one query for the page)."""
-    latest = dict(
-        Transaction.objects.filter(case_id__in=[case.pk for case in cases])
-        .order_by("case_id", "-occurred_at", "-id")
-        .distinct("case_id")
-        .values_list("case_id", "country")
-    )
+class _LatestCountry(Aggregate):
+    """The country of the group's most recent transaction (ties: the highest id)."""
+
+    template = "(array_agg(%(expressions)s ORDER BY occurred_at DESC, id DESC))[1]"
+    output_field = CharField()
+
+
+def _attach_transaction_facts(cases: list[Case]) -> None:
+    """Per case, from its transactions (one query for the page): the country of the most
+    recent one and the time of the earliest (the first flag, where the case's age starts). The
+    currency is the case's own (cases.currency: blank when its transactions mix several)."""
+    facts = {
+        row["case_id"]: row
+        for row in Transaction.objects.filter(case_id__in=[case.pk for case in cases])
+        .values("case_id")
+        .annotate(
+            latest_country=_LatestCountry("country"),
+            first=Min("occurred_at"),
+        )
+    }
     for case in cases:
-        case.latest_country = latest.get(case.pk, "")
+        row = facts.get(case.pk)
+        case.latest_country = row["latest_country"] if row else ""
+        case.first_flagged_at = row["first"] if row else None
 
 
 def _search_condition(term: str) -> Q:
@@ -346,25 +391,3 @@ def _ordering(sort: str) -> list:
         # No NULLS LAST on a column without nulls: an index on (column DESC) serves it as is.
         first = F(column).desc()
     return [first, "opened_at", "id"] if key not in ("reference", "age") else [first, "id"]
-
-
-def queue_assignable_users():
-    """Active users whose role works cases, by username: whom a lead may assign (one query)."""
-    return (
-        get_user_model()
-        .objects.filter(
-            is_active=True,
-            groups__permissions__codename="work_case",
-            groups__permissions__content_type__app_label="cases",
-        )
-        .distinct()
-        .order_by("username")
-        .only("id", "username")
-    )
-
-
-def false_positive_reason_codes():
-    """Active reason codes that fit a false-positive closing (one query)."""
-    return ReasonCode.objects.filter(
-        active=True, resolution__in=[Resolution.FALSE_POSITIVE, ""]
-    ).order_by("label")

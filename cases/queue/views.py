@@ -17,15 +17,17 @@ from cases.dateranges import DayField, form_check_order
 from cases.errors import CaseError
 from cases.http import may_view_cases, may_work_cases
 from cases.models import CaseStatus
+from cases.queue.choices import (
+    false_positive_reason_codes,
+    queue_assignable_users,
+    queue_filter_choices,
+)
 from cases.queue.selectors import (
     PAGE_SIZE,
     QueueFilters,
     case_queue,
     cases_exist,
-    false_positive_reason_codes,
-    queue_assignable_users,
     queue_default_tab,
-    queue_filter_choices,
     queue_tab_counts,
     queue_tabs,
 )
@@ -45,14 +47,15 @@ COLUMNS = (
     ("transactions", "Tx", "Number of transactions", "-"),
     ("sla", "SLA left", "Time left before the SLA is breached", ""),
     ("assignee", "Assignee", "", ""),
-    ("age", "Age", "Time since the case opened", "-"),
+    ("queue", "Queue", "", ""),
+    ("age", "Age", "Time since the first flag (the case's earliest transaction)", "-"),
 )
 NUMERIC_COLUMNS = {"priority", "score", "neighbours", "amount", "transactions"}
 BULK_ACTIONS = (
     ("assign", "Assign"),
     ("assign_to_me", "Assign to me"),
     ("close_false_positive", "Close as false positive"),
-    ("tag", "Add a tag"),
+    ("tag", "Add tags"),
 )
 MAX_BULK_CASES = 200
 MAX_MESSAGES_LISTED = 5
@@ -78,6 +81,8 @@ class QueueFilterForm(forms.Form):
     opened_from = DayField(required=False, label="Opened from")
     opened_to = DayField(required=False, label="Opened to")
     tag = forms.SlugField(required=False, max_length=64)
+    queue = forms.RegexField(required=False, regex=r"^(none|[1-9]\d{0,8})$")
+    sla_breached = forms.BooleanField(required=False, label="SLA breached")
 
     def clean_country(self) -> str:
         return self.cleaned_data["country"].upper()
@@ -109,6 +114,8 @@ class QueueFilterForm(forms.Form):
             opened_to=valid.get("opened_to"),
             tag=valid.get("tag", ""),
             search=valid.get("q", ""),
+            queue=valid.get("queue", ""),
+            sla_breached=bool(valid.get("sla_breached")),
         )
 
 
@@ -129,15 +136,33 @@ class CaseIdsField(forms.Field):
         return ids
 
 
+class WordsField(forms.Field):
+    """Several values: repeated fields, each also split at commas and spaces (tags typed as
+    "mule, crypto"); duplicates dropped, order kept."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[str]:
+        words = []
+        for item in value or []:
+            words += [word for word in str(item).replace(",", " ").split() if word]
+        words = list(dict.fromkeys(words))
+        if any(len(word) > 64 for word in words):
+            raise ValidationError("each value is at most 64 characters")
+        if len(words) > 20:
+            raise ValidationError("at most 20 values at once")
+        return words
+
+
 class BulkActionForm(forms.Form):
     action = forms.ChoiceField(choices=BULK_ACTIONS)
     case_ids = CaseIdsField()
     assignee = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
-    reason_code = forms.CharField(required=False, max_length=64)
+    reason_code = WordsField(required=False)
     comment = forms.CharField(required=False, max_length=20_000)
     # A lead taking over cases that colleagues hold says why (the analyst's own are refused).
     reason = forms.CharField(required=False, max_length=2000)
-    tag = forms.CharField(required=False, max_length=64)
+    tag = WordsField(required=False)
     query = forms.CharField(required=False, max_length=2000)
 
     def clean(self):
@@ -147,8 +172,8 @@ class BulkActionForm(forms.Form):
             cleaned.get("reason_code") and (cleaned.get("comment") or "").strip()
         ):
             raise ValidationError("Closing as false positive needs a reason code and a comment.")
-        if action == "tag" and not (cleaned.get("tag") or "").strip():
-            raise ValidationError("Type the tag to add.")
+        if action == "tag" and not cleaned.get("tag"):
+            raise ValidationError("Type the tags to add.")
         return cleaned
 
 
@@ -202,11 +227,11 @@ def queue_bulk(request):
         elif action == "close_false_positive":
             outcome = services.cases_bulk_close_false_positive(
                 actor=request.user, case_ids=data["case_ids"],
-                reason_code=data["reason_code"], comment=data["comment"],
+                reason_codes=data["reason_code"], comment=data["comment"],
             )  # fmt: skip
             _report_case_by_case(request, outcome, "closed as false positive")
         else:
-            _bulk_tag(request, data["case_ids"], data["tag"].strip().lower())
+            _bulk_tag(request, data["case_ids"], [tag.lower() for tag in data["tag"]])
     if request.headers.get("HX-Request") == "true":
         return _render_queue(request, query, partial=True, with_messages=True)
     return redirect(reverse("home") + (f"?{query.urlencode()}" if query else ""))
@@ -259,7 +284,7 @@ def _render_queue(request, params: QueryDict, *, partial: bool, with_messages: b
     if partial:
         return render(request, "cases/_queue_rows.html", context, status=status)
     context.update(
-        queue_filter_choices(),
+        queue_filter_choices(user=user),
         assignable_users=queue_assignable_users() if user.has_perm("cases.assign_case") else [],
         reason_codes=false_positive_reason_codes(),
         can_claim=user.has_perm("cases.work_case"),
@@ -305,7 +330,9 @@ def _decorate_rows(rows) -> None:
             f"{summary['fraud']}/{summary['labelled']} fraud" if summary.get("labelled") else "—"
         )
         case.opened_text = case.opened_at.strftime("%Y-%m-%d %H:%M")
-        case.age_text = duration_text(now - case.opened_at)
+        first_flag = case.first_flagged_at or case.opened_at
+        case.first_flagged_text = first_flag.strftime("%Y-%m-%d %H:%M")
+        case.age_text = duration_text(now - first_flag)
         if case.due_at is None:
             case.sla_text = "—"
         elif case.due_at >= now:
@@ -334,13 +361,15 @@ def _bulk_assign_to(request, case_ids: list[int], assignee_id: int) -> None:
     messages.success(request, f"{_references([c.reference for c in cases])} assigned to {name}.")
 
 
-def _bulk_tag(request, case_ids: list[int], tag: str) -> None:
+def _bulk_tag(request, case_ids: list[int], tags: list[str]) -> None:
     try:
-        cases = services.cases_bulk_tag(actor=request.user, case_ids=case_ids, add=[tag])
+        cases = services.cases_bulk_tag(actor=request.user, case_ids=case_ids, add=tags)
     except CaseError as error:
         messages.error(request, f"Nothing was tagged: {error.message}")
         return
-    messages.success(request, f"{_references([c.reference for c in cases])} tagged {tag}.")
+    messages.success(
+        request, f"{_references([c.reference for c in cases])} tagged {', '.join(tags)}."
+    )
 
 
 def _report_refusals(request, refusals: list[str]) -> None:

@@ -68,3 +68,21 @@ class CaseCentroid(models.Model):
 
     def __str__(self) -> str:
         return f"centroid of case {self.case_id}"
+
+
+class NeighbourRefreshRequest(models.Model):
+    """A labelled transaction whose nearby open cases' neighbour verdicts wait for a refresh.
+
+    Written with the label (cases.labels.services.versions), one row per transaction however
+    often it is labelled before a worker gets to it: a worker drains them all at once and
+    refreshes each nearby case once (coalesced). The hourly sweep remains the backstop.
+    """
+
+    transaction = models.OneToOneField(
+        Transaction, primary_key=True, on_delete=models.CASCADE, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+    requested_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"neighbours of transaction {self.transaction_id} to refresh"

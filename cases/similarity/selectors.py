@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Avg
 from pgvector import Vector
 from pgvector.django import VectorField
@@ -27,6 +28,9 @@ from cases.similarity.search import (
     ladder,
     nearest_transactions,
 )
+
+# The verdict asks this many labelled neighbours ("9 of 10 nearest labelled ...").
+VERDICT_K = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,43 @@ def similar_transactions_for_case(
         exclude_account_id=case.account_id if exclude_same_account else None,
         occurred_after=occurred_after, occurred_before=occurred_before,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CaseNeighbourLists:
+    """A case's two neighbour lists, both from its centroid, and what that centroid averages."""
+
+    similar: SimilarTransactions  # of all transactions of other cases, labelled or not
+    labelled: SimilarTransactions  # the labelled ones: what the neighbour verdict counts
+    searched_for: list[str]  # the case's transactions with an embedding, oldest first
+
+
+def case_neighbour_lists(
+    case: Case, *, k: int = 10, k_labelled: int = VERDICT_K
+) -> CaseNeighbourLists:
+    """The k transactions of other cases nearest to the case's centroid, and the k_labelled
+    labelled ones: the very lookup behind the stored neighbour verdict
+    (cases_refresh_neighbour_verdict), made now, so a page can show the evidence for "4 of 10
+    nearest labelled neighbours were fraud". The centroid is read once, with the ids of the
+    transactions it averages."""
+    check_k(k)
+    check_k(k_labelled)
+    found = Transaction.objects.filter(case_id=case.pk, embedding__isnull=False).aggregate(
+        centroid=Avg("embedding", output_field=VectorField()),
+        ids=ArrayAgg("transaction_id", order_by=("occurred_at", "id"), default=[]),
+    )
+    centroid = found["centroid"]
+    return CaseNeighbourLists(
+        similar=_similar_to(centroid, NO_EMBEDDING_CASE, k=k, exclude_case_id=case.pk),
+        labelled=_similar_to(
+            centroid,
+            NO_EMBEDDING_CASE,
+            k=k_labelled,
+            only_labelled=True,
+            exclude_case_id=case.pk,
+        ),  # fmt: skip
+        searched_for=list(found["ids"]),
+    )
 
 
 def _similar_to(vector, no_embedding_message: str, *, k: int, **search) -> SimilarTransactions:

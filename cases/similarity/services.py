@@ -10,17 +10,16 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from pgvector.django import CosineDistance
 
 from cases.ingest.case_opening import cases_refresh_priority
-from cases.models import FINISHED_CASE_STATUSES, Case, CaseStatus
+from cases.models import FINISHED_CASE_STATUSES, Case, CaseStatus, Transaction
 from cases.similarity.index_builds import GraphFillBusy, similarity_graph_bulk_fill
-from cases.similarity.models import CaseCentroid
-from cases.similarity.selectors import neighbour_verdict
+from cases.similarity.models import CaseCentroid, NeighbourRefreshRequest
+from cases.similarity.selectors import VERDICT_K, neighbour_verdict
 
 logger = logging.getLogger(__name__)
 
-# The verdict asks this many labelled neighbours ("9 of 10 nearest labelled ...").
-VERDICT_K = 10
 REFRESH_BATCH = 500
 # Embeddings added to the HNSW graph per transaction: each batch commits on its own, so a
 # worker stopped midway loses at most one batch of work, never an embedding.
@@ -188,6 +187,48 @@ def cases_refresh_all_neighbour_verdicts() -> int:
         )
     )
     return cases_refresh_neighbour_verdict(case_ids=case_ids)
+
+
+def cases_refresh_neighbours_of_labels(*, batch: int = REFRESH_BATCH) -> int:
+    """Drain the waiting NeighbourRefreshRequest rows: for each labelled transaction, the open
+    cases whose centroid is among its FRAUDCASE_LABEL_REFRESH_CASES nearest (the cases that
+    may have it among their VERDICT_K labelled neighbours) get their verdict refreshed, each
+    once however many of the labels are near it. Returns how many verdicts changed.
+
+    Requests are claimed with SKIP LOCKED and removed in the claim's transaction: two workers
+    share the work; a worker lost after the claim leaves those cases to the hourly sweep.
+    Derived data (no one's decision): no audit event.
+    """
+    changed = 0
+    while True:
+        with transaction.atomic():
+            claimed = list(
+                NeighbourRefreshRequest.objects.select_for_update(skip_locked=True)
+                .order_by("transaction_id")
+                .values_list("transaction_id", flat=True)[:batch]
+            )
+            NeighbourRefreshRequest.objects.filter(transaction_id__in=claimed).delete()
+        if not claimed:
+            return changed
+        changed += cases_refresh_neighbour_verdict(case_ids=_open_cases_near(claimed))
+
+
+def _open_cases_near(transaction_ids: list[int]) -> set[int]:
+    """Open cases whose centroids are nearest to these transactions' embeddings (HNSW)."""
+    near: set[int] = set()
+    limit = settings.FRAUDCASE_LABEL_REFRESH_CASES
+    embeddings = Transaction.objects.filter(
+        pk__in=transaction_ids, embedding__isnull=False
+    ).values_list("case_id", "embedding")
+    for own_case_id, embedding in embeddings:
+        nearest = (
+            CaseCentroid.objects.exclude(case__status__in=FINISHED_CASE_STATUSES)
+            .exclude(case_id=own_case_id)  # a case's verdict leaves its own transactions out
+            .order_by(CosineDistance("embedding", embedding))
+            .values_list("case_id", flat=True)[:limit]
+        )
+        near.update(nearest)
+    return near
 
 
 def _store_centroids(case_ids: list[int]) -> dict[int, np.ndarray]:

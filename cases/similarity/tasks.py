@@ -16,6 +16,13 @@ def refresh_neighbour_verdicts(case_ids: list[int]) -> int:
     return similarity_services.cases_refresh_neighbour_verdict(case_ids=case_ids)
 
 
+@shared_task(**recomputable(soft_seconds=1800))
+def refresh_neighbours_of_labels() -> int:
+    """Refresh the verdicts of open cases near newly labelled transactions (queued per label;
+    one run drains every waiting request, so a burst of labels costs one refresh per case)."""
+    return similarity_services.cases_refresh_neighbours_of_labels()
+
+
 @shared_task(**recomputable(soft_seconds=3 * 3600))
 def refresh_open_case_neighbour_verdicts() -> int:
     """Beat: labels given since the last run change open cases' verdicts; recompute them all."""

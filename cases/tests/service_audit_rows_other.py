@@ -13,10 +13,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from cases.accounts import enrolment, sign_in, tokens, users
 from cases.audit import anchors, export, reads
 from cases.audit.trail import reset_request_user, set_request_user
+from cases.currency import services as currency
 from cases.ingest import intake
 from cases.ingest import services as ingest
 from cases.ips import services as ips
 from cases.labels.services import export as label_export
+from cases.labels.services import imports as label_imports
 from cases.labels.services import versions
 from cases.models import (
     Attachment,
@@ -183,6 +185,73 @@ def _flag_row() -> dict:
 
 OTHER_ROWS = [
     Row(
+        label_imports.labels_import,
+        "lead",
+        lambda w, a: label_imports.labels_import(
+            actor=a,
+            justification="Chargebacks of October",
+            source_name="chargebacks.csv",
+            rows=label_imports.labels_import_parse(
+                f"transaction_id,label\n{w.tx.transaction_id},fraud\n"
+            ),
+        ),
+        lambda w, r: [
+            Event(
+                A.TRANSACTION_LABELLED,
+                w.tx,
+                {"label": ""},
+                {
+                    "label": "fraud",
+                    "why": "import",
+                    "case_id": w.case.pk,
+                    "version": 1,
+                    "status": "pending",
+                },
+            ),
+            Event(
+                A.LABELS_IMPORTED,
+                ("cases.labelversion", ""),
+                after={
+                    "file": "chargebacks.csv",
+                    "justification": "Chargebacks of October",
+                    "rows": 1,
+                    "imported": 1,
+                    "unchanged": 0,
+                    "held": 0,
+                },
+            ),
+        ],
+    ),
+    Row(
+        currency.exchange_rates_load,
+        "lead",
+        lambda w, a: currency.exchange_rates_load(
+            actor=a,
+            source="rates.csv",
+            rows=currency.exchange_rates_parse(
+                "currency,quote_currency,rate,valid_from\nGBP,EUR,1.17,2026-01-01\n"
+            ),
+        ),
+        lambda w, r: [
+            Event(
+                A.EXCHANGE_RATES_LOADED,
+                ("cases.exchangerate", ""),
+                after={
+                    "source": "rates.csv",
+                    "rows": 1,
+                    "created": 1,
+                    "updated": 0,
+                    "unchanged": 0,
+                    "reporting_currency": "EUR",
+                    "currencies": ["EUR", "GBP"],
+                    "transactions_converted": 0,
+                    "transactions_without_rate": 0,
+                    "cases_rerouted": 0,
+                },
+            )
+        ],
+    ),
+    Row(
         versions.label_review,
         "second_lead",
         lambda w, a: versions.label_review(
@@ -229,7 +298,7 @@ OTHER_ROWS = [
                     "label": "legitimate",
                     "hold_reason": "flip_of_exported",
                     "exported_label": "fraud",
-                    "contradicting_in_window": None,
+                    "guard": None,
                 },
             ),
         ],
@@ -356,7 +425,8 @@ OTHER_ROWS = [
             )
         ],
         setup=_run(
-            "failed", error="S3 was unreachable",
+            "failed",
+            error="S3 was unreachable",
             retry_at=timezone.now() - timedelta(minutes=1),
         ),  # fmt: skip
     ),

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cases.models import AuditAction as A
 from cases.models import Note, Queue, ReasonCode
 from cases.tests.service_audit_table import Event, Row, fresh
 from cases.tests.workflow_fixtures import make_case
-from cases.workflow.services import annotations, assignment, bulk, lifecycle, merge, queues, setup
+from cases.workflow.services import (
+    annotations,
+    assignment,
+    attachments,
+    bulk,
+    lifecycle,
+    merge,
+    queues,
+    routing,
+    setup,
+)
 from cases.workflow.services.queues import QUEUE_FIELDS
 from cases.workflow.services.setup import DEFAULT_REASON_CODES
 
@@ -40,11 +52,33 @@ def _opened(world, case, queue) -> Event:
     )  # fmt: skip
 
 
-def _queue_after(queue, members=None) -> dict:
+def _queue_after(queue, members=None, *, rerouted: int | None = 0) -> dict:
+    """The queue's fields as QUEUE_CHANGED records them (rerouted None: a before)."""
     after = {name: getattr(fresh(queue), name) for name in QUEUE_FIELDS}
     if members is not None:
         after["members"] = members
+    if rerouted is not None:
+        after["cases_rerouted"] = rerouted
     return after
+
+
+def _investigate_queue(world) -> None:
+    world.high = Queue.objects.create(
+        name="High", outcomes=["investigate"], routing_order=1, sla_hours=2
+    )
+
+
+def _cards_queue(world) -> None:
+    world.cards = Queue.objects.create(name="Cards", sla_hours=3)
+
+
+def _routed(case, before_queue, queue, trigger, **extra) -> Event:
+    case = fresh(case)
+    return Event(
+        A.CASE_ROUTED, case, {"queue": before_queue, "due_at": None},
+        {"queue": queue.name, "due_at": case.opened_at + timedelta(hours=queue.sla_hours),
+         "trigger": trigger, **extra},
+    )  # fmt: skip
 
 
 def _defaults_expected(world, queues_made) -> list[Event]:
@@ -60,6 +94,13 @@ def _defaults_expected(world, queues_made) -> list[Event]:
     ]
     high_risk = Queue.objects.get(name="High risk")
     return [*made, Event(A.QUEUE_CHANGED, high_risk, after=_queue_after(high_risk, []))]
+
+
+def _stored_file(world) -> None:
+    world.stored = attachments.attachment_store(
+        actor=world.analyst, case_id=world.case.pk, filename="call notes.txt",
+        content=b"the customer said",
+    )  # fmt: skip
 
 
 WORKFLOW_ROWS = [
@@ -186,9 +227,9 @@ WORKFLOW_ROWS = [
         ],
     ),
     Row(
-        annotations.case_attach_file,
+        attachments.case_attach_file,
         "analyst",
-        lambda w, a: annotations.case_attach_file(
+        lambda w, a: attachments.case_attach_file(
             actor=a, case_id=w.case.pk, filename="call notes.txt", content=b"the customer said"
         ),
         lambda w, r: [
@@ -204,6 +245,25 @@ WORKFLOW_ROWS = [
                 },
             )
         ],
+    ),
+    Row(
+        attachments.case_attach_stored,
+        "analyst",
+        lambda w, a: attachments.case_attach_stored(actor=a, stored=w.stored),
+        lambda w, r: [
+            Event(
+                A.ATTACHMENT_ADDED,
+                w.case,
+                after={
+                    "attachment_id": r.pk,
+                    "filename": "call_notes.txt",
+                    "sha256": r.sha256,
+                    "size_bytes": 17,
+                    "s3_key": w.stored.key,
+                },
+            )
+        ],
+        setup=_stored_file,
     ),
     Row(
         assignment.case_assign,
@@ -279,7 +339,7 @@ WORKFLOW_ROWS = [
         bulk.cases_bulk_close_false_positive,
         "analyst",
         lambda w, a: bulk.cases_bulk_close_false_positive(
-            actor=a, case_ids=[w.case.pk], reason_code="customer-confirmed", comment="fine"
+            actor=a, case_ids=[w.case.pk], reason_codes=["customer-confirmed"], comment="fine"
         ),
         lambda w, r: [
             Event(
@@ -375,7 +435,12 @@ WORKFLOW_ROWS = [
         queues.queue_save,
         "lead",
         lambda w, a: queues.queue_save(
-            actor=a, name="Cards", sla_hours=4, routing_order=5, member_ids=[w.analyst.pk]
+            actor=a,
+            name="Cards",
+            sla_hours=4,
+            routing_order=5,
+            member_ids=[w.analyst.pk],
+            outcomes=["block"],
         ),
         lambda w, r: [Event(A.QUEUE_CHANGED, r, None, _queue_after(r, ["ana"]))],
     ),
@@ -384,7 +449,12 @@ WORKFLOW_ROWS = [
         "lead",
         lambda w, a: queues.queue_save(actor=a, queue_id=w.queue.pk, sla_hours=12),
         lambda w, r: [
-            Event(A.QUEUE_CHANGED, r, {**_queue_after(r), "sla_hours": 8}, _queue_after(r))
+            Event(
+                A.QUEUE_CHANGED,
+                r,
+                {**_queue_after(r, rerouted=None), "sla_hours": 8},
+                _queue_after(r),
+            )
         ],
         id="queue_save (change)",
     ),
@@ -396,7 +466,7 @@ WORKFLOW_ROWS = [
             Event(
                 A.QUEUE_CHANGED,
                 r,
-                {**_queue_after(r), "members": ["ana", "lea", "otto"]},
+                {**_queue_after(r, rerouted=None), "members": ["ana", "lea", "otto"]},
                 _queue_after(r, ["ana"]),
             )
         ],
@@ -436,6 +506,22 @@ WORKFLOW_ROWS = [
         ],
         setup=_round_robin,
         id="cases_route_new (round robin: cases_auto_assign)",
+    ),
+    Row(
+        routing.cases_reroute,
+        "system",
+        lambda w, a: routing.cases_reroute(
+            actor=a, case_ids=[w.case2.pk], trigger=routing.TRIGGER_TRANSACTIONS
+        ),
+        lambda w, r: [_routed(w.case2, "General", w.high, routing.TRIGGER_TRANSACTIONS)],
+        setup=_investigate_queue,
+    ),
+    Row(
+        routing.case_move_to_queue,
+        "lead",
+        lambda w, a: routing.case_move_to_queue(actor=a, case_id=w.case.pk, queue_id=w.cards.pk),
+        lambda w, r: [_routed(w.case, "General", w.cards, "moved by a lead", version=2)],
+        setup=_cards_queue,
     ),
     Row(
         setup.workflow_defaults_ensure,

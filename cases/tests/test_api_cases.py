@@ -163,11 +163,11 @@ def test_each_filter_of_the_queue_narrows_the_list():
     urgent, quiet, middling = make_case(general), make_case(high_risk), make_case(general)
     rows = {
         urgent: dict(status="open", assignee=analyst, max_similarity_score=0.95,
-                     amount_at_risk=Decimal("5000"), opened_at=datetime(2026, 11, 10, tzinfo=UTC)),
+                     amount_at_risk=Decimal("5000"), amount_reporting=Decimal("5000"), opened_at=datetime(2026, 11, 10, tzinfo=UTC)),
         quiet: dict(status="in_review", assignee=None, max_similarity_score=0.5,
-                    amount_at_risk=Decimal("100"), opened_at=datetime(2026, 11, 1, tzinfo=UTC)),
+                    amount_at_risk=Decimal("100"), amount_reporting=Decimal("100"), opened_at=datetime(2026, 11, 1, tzinfo=UTC)),
         middling: dict(status="escalated", assignee=lead, max_similarity_score=0.75,
-                       amount_at_risk=Decimal("800"), opened_at=datetime(2026, 11, 20, tzinfo=UTC)),
+                       amount_at_risk=Decimal("800"), amount_reporting=Decimal("800"), opened_at=datetime(2026, 11, 20, tzinfo=UTC)),
     }  # fmt: skip
     for case, fields in rows.items():
         Case.objects.filter(pk=case.pk).update(**fields)

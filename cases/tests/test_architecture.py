@@ -123,6 +123,9 @@ def test_no_template_tag_library_reads_the_database():
     assert not [path for package in PACKAGES for path in (ROOT / package).rglob("templatetags")]
 
 
+# Celery's Django fixup runs the system checks when it imports the task modules, and one
+# of them (fraudcase.E001) reads the embedding column's size from the database.
+@pytest.mark.django_db
 def test_every_task_services_queue_by_name_is_registered():
     from cases import dispatch
     from fraudcase.celery import app
@@ -132,6 +135,9 @@ def test_every_task_services_queue_by_name_is_registered():
     assert {entry["task"] for entry in app.conf.beat_schedule.values()} <= set(app.tasks)
 
 
+# Celery's Django fixup runs the system checks when it imports the task modules, and one
+# of them (fraudcase.E001) reads the embedding column's size from the database.
+@pytest.mark.django_db
 def test_no_task_outlives_the_brokers_visibility_timeout():
     """Redis hands a task still unacknowledged after the visibility timeout to a second
     worker, whether or not the first is still at it: every task's hard time limit, and every

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from playwright.sync_api import expect
 
 from cases.ingest.case_opening import cases_refresh_priority
-from cases.models import Case, CaseStatus, Transaction
+from cases.models import Case, CaseStatus, CurationRecord, IngestRun, Transaction
 from cases.similarity.services import cases_refresh_neighbour_verdict
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 from cases.workflow import services
@@ -285,6 +285,67 @@ def seed_realistic_case(analyst, queue) -> Case:
         device_id="dev_c0ffee", similarity_score=0.91, model_version="detector-2026.11.2", outcome="block",
         case=ring, embedding=_near(fraud_pattern, 4000, 0.4),
     )  # fmt: skip
+    # What the curation service saw of the fraud's networks: Tor exits on a hosting ASN.
+    run = IngestRun.objects.create(
+        bucket="inbox", key="curation/seed.jsonl", etag="e", kind="curation"
+    )
+    for index, (tx_id, ip, metadata) in enumerate(
+        [
+            (
+                "tx_91000",
+                "185.220.101.7",
+                {
+                    "asn": 60729,
+                    "isp": "Stiftung Erneuerbare Freiheit",
+                    "connection_type": "hosting",
+                    "is_vpn": True,
+                },
+            ),
+            (
+                "tx_91003",
+                "185.220.101.44",
+                {
+                    "asn": 60729,
+                    "isp": "Stiftung Erneuerbare Freiheit",
+                    "connection_type": "hosting",
+                    "is_tor": True,
+                    "is_proxy": True,
+                },
+            ),
+            (
+                "tx_91004",
+                "185.220.101.44",
+                {
+                    "asn": 60729,
+                    "isp": "Stiftung Erneuerbare Freiheit",
+                    "connection_type": "hosting",
+                    "is_tor": True,
+                    "is_proxy": True,
+                },
+            ),
+            (
+                "tx_90037",
+                "81.2.69.160",
+                {
+                    "asn": 20712,
+                    "isp": "Andrews & Arnold",
+                    "connection_type": "residential",
+                    "is_vpn": False,
+                    "is_proxy": False,
+                    "is_tor": False,
+                },
+            ),
+        ]
+    ):
+        CurationRecord.objects.create(
+            dedupe_key=f"seed-{index}",
+            source_ip=ip,
+            transaction_id=tx_id,
+            account_id="acc_04711",
+            metadata=metadata,
+            ingest_run=run,
+            source_row=index + 1,
+        )
     cases_refresh_priority(case_ids=[past.pk, current.pk, ring.pk, others.pk, known.pk])
     cases_refresh_neighbour_verdict(case_ids=[current.pk, ring.pk])
     services.case_assign_to_me(actor=analyst, case_id=current.pk)

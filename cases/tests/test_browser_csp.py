@@ -58,6 +58,9 @@ def test_the_main_pages_keep_the_policy_without_a_violation(live_server, browser
     page.locator("#case-links").scroll_into_view_if_needed()  # loads the graph (htmx)
     expect(page.locator("#case-links-graph[data-rendered]")).to_be_attached()
 
+    page.goto(f"{live_server.url}/accounts/acc_04711/")
+    expect(page.locator("#account-timeline[data-rendered='45']")).to_be_attached()
+
     page.goto(f"{live_server.url}/ips/185.220.101.44/")
     expect(page.locator("[data-rendered]").first).to_be_attached()
 

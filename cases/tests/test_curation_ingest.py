@@ -132,9 +132,9 @@ def test_redelivery_and_repeated_rows_are_duplicates_never_second_records(s3, bu
     assert books(again) == (10, 10, 0, 0)
     assert ingest_services.inbox_scan(bucket=bucket) == []
 
-    # the same records delivered again under another key, plus one repeated in the file
+    # the same records delivered again under another (later) key, plus one repeated in the file
     redelivered = [*rows[:5], curation_row(42), curation_row(42)]
-    put_file(s3, bucket, "curation/day1/ips-again.csv", encode_rows(redelivered, "csv"))
+    put_file(s3, bucket, "curation/day2/ips-again.csv", encode_rows(redelivered, "csv"))
     [second] = scan_and_ingest(bucket)
 
     assert second.status == IngestRun.Status.SUCCEEDED, second.error

@@ -205,8 +205,13 @@ def test_a_new_version_of_a_key_is_a_new_run_whose_known_ids_are_duplicates(s3, 
     put_file(
         s3, bucket, "flagged/a.csv", encode_rows([contract_row(i) for i in range(5, 15)], "csv")
     )
+    # The same key does not sort after the inbox cursor: the full rescan finds its new version.
+    assert ingest_services.inbox_scan(bucket=bucket) == []
 
-    [second] = scan_and_ingest(bucket)
+    [second] = [
+        ingest_services.ingest_run_execute(run_id=run_id)
+        for run_id in ingest_services.inbox_scan(bucket=bucket, full=True)
+    ]
 
     assert (second.rows_read, second.rows_loaded, second.rows_duplicate) == (10, 5, 5)
     assert Transaction.objects.count() == 15
@@ -455,14 +460,19 @@ def show_random_page_cost() -> str:
 @pytest.mark.django_db(transaction=True)
 def test_chunks_price_random_reads_as_cached_for_their_own_transaction_only(settings):
     server_default = show_random_page_cost()
+    many = ingest_chunks.FEW_ROWS_FOR_PLANNING
     with transaction.atomic():
-        ingest_chunks._plan_for_lookups_by_key()
+        ingest_chunks._plan_for_lookups_by_key(many)
         in_chunk = show_random_page_cost()
+    with transaction.atomic():
+        ingest_chunks._plan_for_lookups_by_key(many - 1)  # an API flag: a few keys, no trip
+        few_rows = show_random_page_cost()
     settings.FRAUDCASE_INGEST_RANDOM_PAGE_COST = None
     with transaction.atomic():
-        ingest_chunks._plan_for_lookups_by_key()
+        ingest_chunks._plan_for_lookups_by_key(many)
         switched_off = show_random_page_cost()
 
     assert in_chunk == "1.1"
+    assert few_rows == server_default
     assert show_random_page_cost() == server_default  # nothing leaks to later work
     assert switched_off == server_default

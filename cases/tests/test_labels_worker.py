@@ -65,6 +65,47 @@ def test_a_label_reaches_s3_through_a_worker_with_a_correct_manifest(
     assert version.status == "exported"
 
 
+def queued_messages() -> int:
+    """Messages waiting in the default Celery queue on the test broker (a Redis list)."""
+    from fraudcase.celery import app
+
+    with app.connection_for_write() as connection:
+        return connection.default_channel.client.llen("celery")
+
+
+def test_labelling_50_transactions_queues_one_export_task_which_exports_them_all(
+    s3, bucket, celery_worker_factory
+):
+    analyst, *_, queue = make_team()
+    txs = [
+        tx
+        for _ in range(5)
+        for tx in make_case(queue, status=CaseStatus.IN_REVIEW, transactions=10).transactions.all()
+    ]
+    later = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1).transactions.get()
+    assert queued_messages() == 0  # the factory purged the queue
+
+    label_all(analyst, txs)  # 50 saves, 50 commits, no worker yet
+
+    assert queued_messages() == 1  # coalesced: the first save's task exports the rest too
+    worker = celery_worker_factory(FRAUDCASE_RETRAINING_BUCKET=bucket)
+    wait_until(
+        exported_everything, timeout=90,
+        message=lambda: f"the labels to be exported; worker log:\n{worker.log()[-3000:]}",
+    )  # fmt: skip
+    assert sorted(row["transaction_id"] for row in all_rows(s3, bucket)) == sorted(
+        tx.transaction_id for tx in txs
+    )
+    assert worker.log().count("export_labels[") >= 1
+    # The task started: the next label queues a task of its own again, and it is exported.
+    label_all(analyst, [later])
+    wait_until(
+        lambda: LabelVersion.objects.get(transaction=later).status == "exported", timeout=60,
+        message=lambda: f"the second label to be exported; worker log:\n{worker.log()[-3000:]}",
+    )  # fmt: skip
+    assert queued_messages() == 0
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

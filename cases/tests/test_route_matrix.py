@@ -23,8 +23,10 @@ from cases.models import (
     Queue,
     ReasonCode,
     RingSnapshot,
+    SavedQueueView,
     Transaction,
 )
+from cases.queue.services import saved_view_create
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 from cases.workflow import services
 from conftest import signed_in
@@ -107,6 +109,9 @@ ROUTES = {
         LEADS,
     ),  # fmt: skip
     "ip-detail": ("get", lambda w: {"ip": "81.2.69.7"}, None, READERS),
+    # An account or device none of whose cases the user may read does not exist for them.
+    "account-detail": ("get", lambda w: {"account_id": w["case"].account_id}, None, CASE_READERS),
+    "device-detail": ("get", lambda w: {"device_id": w["tx"].device_id}, None, CASE_READERS),
     "ip-map": ("get", None, None, READERS),
     "analytics": ("get", None, None, READERS),
     "analytics-quality": ("get", None, None, TEAM_ANALYTICS),
@@ -123,7 +128,40 @@ ROUTES = {
         lambda w: {"action": "assign_to_me", "case_ids": [w["case"].pk]},
         {**QUEUE_WORKERS, "outsider": OK},
     ),  # fmt: skip
+    # Leads manage queues and reason codes (cases/queueadmin/).
+    "manage-queues": ("get", None, None, LEADS),
+    "manage-queue-new": (
+        "post",
+        None,
+        lambda w: {"name": "Cards", "sla_hours": 6, "routing_order": 5, "outcomes": ["block"]},
+        LEADS,
+    ),  # fmt: skip
+    "manage-queue-edit": (
+        "get",
+        lambda w: {"queue_id": Queue.objects.get(name="General").pk},
+        None,
+        LEADS,
+    ),  # fmt: skip
+    "manage-reason-codes": (
+        "post",
+        None,
+        lambda w: {"code": "chargeback", "label": "Chargeback", "active": "on"},
+        LEADS,
+    ),  # fmt: skip
     "rings": ("get", None, None, READERS),
+    "queue-view-save": (
+        "post",
+        None,
+        lambda w: {"name": "Breached", "query": "sla_breached=1"},
+        READERS,
+    ),
+    # Saved views are their owner's: another user's is a 404.
+    "queue-view-delete": (
+        "post",
+        lambda w: {"view_id": w["analyst_view"].pk},
+        None,
+        {**dict.fromkeys(EVERYONE_SIGNED_IN, NOT_THEIRS), "nobody": DENIED, "analyst": OK},
+    ),
     "rings-refresh": ("post", None, None, LEADS),
     "case-links": ("get", _case, None, CASE_READERS),
     "case-detail": ("get", _case, None, CASE_READERS),
@@ -236,6 +274,7 @@ def world(s3):
         "closed": make_case(general, status=CaseStatus.CLOSED, resolution="inconclusive"),
         "sibling": make_case(general),
         "held": LabelVersion.objects.get(status="held"),
+        "analyst_view": saved_view_create(actor=analyst, name="Mine", query="tab=mine"),
         "analyst_token": api_token_create(
             actor=analyst, user_id=analyst.pk, name="sync", scope="read"
         ).token,
@@ -259,6 +298,7 @@ def state() -> tuple:
         ReasonCode.objects.count(),
         RingSnapshot.objects.count(),
         tuple(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+        tuple(SavedQueueView.objects.order_by("pk").values_list("pk", "user_id", "name")),
     )
 
 
@@ -295,11 +335,14 @@ def test_route_for_role(world, name, role):
     assert outcome_of(response) == expected, (response.status_code, response.content[:600])
     if expected != OK:
         assert state() == before, f"a refused {method.upper()} {name} by {role} changed something"
-    if expected == HIDDEN and name.startswith("account-token"):
+    if expected == HIDDEN and name.startswith(("account-token", "queue-view")):
         assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
+        assert SavedQueueView.objects.count() == 1
     elif expected == HIDDEN:
         body = response.content.decode()
-        assert "There is no case" in body and world["case"].account_id not in body
+        said = {"account-detail": "No such account", "device-detail": "No such device"}
+        assert said.get(name, "There is no case") in body
+        assert world["case"].account_id not in body and world["tx"].device_id not in body
         denial = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).last()
         assert denial.actor == world[role] and denial.after["error"] == "not_visible"
     if expected == DENIED:

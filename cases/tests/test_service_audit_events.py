@@ -19,27 +19,32 @@ from django.db import transaction
 
 from cases.models import AuditEvent
 from cases.tests.service_audit_rows_other import OTHER_ROWS
+from cases.tests.service_audit_rows_triage import TRIAGE_ROWS
 from cases.tests.service_audit_rows_workflow import WORKFLOW_ROWS
 from cases.tests.service_audit_table import Row, make_world
 
 pytestmark = pytest.mark.django_db
 
-ROWS: list[Row] = [*WORKFLOW_ROWS, *OTHER_ROWS]
+ROWS: list[Row] = [*WORKFLOW_ROWS, *OTHER_ROWS, *TRIAGE_ROWS]
 
 # Modules whose public functions are services (writes) or their helpers. Every services.py and
 # services/ module under cases/ must be here (test_every_services_module_is_listed).
 SERVICE_MODULES = [
     "cases.workflow.services.annotations",
     "cases.workflow.services.assignment",
+    "cases.workflow.services.attachments",
     "cases.workflow.services.bulk",
     "cases.workflow.services.common",
     "cases.workflow.services.lifecycle",
     "cases.workflow.services.merge",
     "cases.workflow.services.queues",
+    "cases.workflow.services.routing",
     "cases.workflow.services.setup",
     "cases.labels.services.export",
     "cases.labels.services.versions",
+    "cases.labels.services.imports",
     "cases.ingest.services",
+    "cases.currency.services",
     "cases.ingest.intake",
     "cases.ips.services",
     "cases.webhooks.services",
@@ -51,6 +56,7 @@ SERVICE_MODULES = [
     "cases.audit.export",
     "cases.audit.anchors",
     "cases.audit.reads",
+    "cases.queue.services",
 ]
 
 HELPER = "a step of the services in the table, inside their transaction; they write the event"
@@ -66,7 +72,21 @@ NO_EVENT: dict[str, str] = {
     "cases.workflow.services.common.require_can_work": "a permission check; refusals_audited records refusals",
     "cases.workflow.services.common.case_snapshot": PURE,
     "cases.workflow.services.assignment.queue_next_round_robin_member": READ,
-    "cases.workflow.services.queues.queue_matches": PURE,
+    "cases.workflow.services.routing.queue_matches": PURE,
+    "cases.currency.services.exchange_rates_parse": PURE,
+    "cases.labels.services.imports.labels_import_parse": PURE,
+    "cases.similarity.services.cases_refresh_neighbours_of_labels": DERIVED,
+    "cases.currency.services.amounts_reconvert": HELPER,
+    "cases.workflow.services.routing.due_in_queue": PURE,
+    "cases.workflow.services.routing.reroutable": READ,
+    "cases.workflow.services.routing.lock_round_robin_queues": HELPER,
+    "cases.workflow.services.attachments.attachment_store": (
+        "stores the checked file in S3 before any lock, no database change (refusals "
+        "audited); the attachment is recorded by case_attach_stored (ATTACHMENT_ADDED)"
+    ),
+    "cases.workflow.services.attachments.attachment_discard": (
+        "deletes an S3 object that no row names (its record was refused); no database change"
+    ),
     "cases.labels.services.export.batch_keys": PURE,
     "cases.labels.services.export.label_row": PURE,
     "cases.labels.services.export.render_batch": PURE,
@@ -128,6 +148,7 @@ NO_EVENT: dict[str, str] = {
     "cases.audit.anchors.anchor_signature": PURE,
     "cases.audit.anchors.ensure_audit_bucket": "creates the S3 bucket; no database change",
     "cases.audit.anchors.audit_anchors_verify": READ,
+    "cases.queue.services.saved_query": PURE,
 }
 
 

@@ -69,7 +69,8 @@ def webhook_events_record(
         json.dumps({**_case_fields(case_id), **payload}, cls=DjangoJSONEncoder, sort_keys=True)
         for case_id, payload in zip(case_ids, payloads, strict=True)
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
+    # One statement: no savepoint (a round trip each way) in the caller's transaction.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(
             _RECORD_SQL,
             {

@@ -57,8 +57,8 @@ def cases_for_sync(*, viewer, filters: CaseFilters) -> QuerySet[Case]:
         "assignee_id": filters.assignee_id,
         "max_similarity_score__gte": filters.score_min,
         "max_similarity_score__lte": filters.score_max,
-        "amount_at_risk__gte": filters.amount_min,
-        "amount_at_risk__lte": filters.amount_max,
+        "amount_reporting__gte": filters.amount_min,  # in the reporting currency
+        "amount_reporting__lte": filters.amount_max,
         "opened_at__gte": filters.opened_from,
         "opened_at__lt": filters.opened_to,
         "updated_at__gt": filters.updated_since,

@@ -60,13 +60,18 @@
         countrycolor: "#c9ced8",
         showland: true,
         landcolor: "#f3f4f6",
-        fitbounds: points.length > 1 ? "locations" : false
+        showocean: true,
+        oceancolor: "#e8eef7",
+        showcoastlines: true,
+        coastlinecolor: "#9aa3b2",
+        // The server's view (cases/ips/map_view.py): never closer than a country with its
+        // neighbours, so one point (or many in one city) is not a blank polygon.
+        fitbounds: false
       }
     };
-    if (points.length === 1) {
-      // One place: show its region rather than the whole world.
-      layout.geo.center = { lat: points[0].lat, lon: points[0].lon };
-      layout.geo.projection.scale = 3;
+    if (data.view) {
+      layout.geo.center = { lat: data.view.lat, lon: data.view.lon };
+      layout.geo.projection.scale = data.view.scale;
     }
     window.FraudCase.drawMap(holder, traces, layout, points.length);
   }

@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Min, Q
 
 from cases.ips.geo import GeoPoint, TravelLeg, travel_leg
 from cases.ips.ipaddr import canonical_ip, parse_ip
+from cases.ips.map_view import map_view
 from cases.ips.places import geo_databases_in_use, ip_enrichments
 from cases.models import Case, CurationRecord, IpEnrichment, IpKind, Label, Transaction
 from cases.policies import sees_every_case, visible_cases, visible_transactions
@@ -195,6 +196,7 @@ class CaseIpMap:
                 }
                 for leg in self.impossible_legs
             ],
+            "view": map_view((point.place.latitude, point.place.longitude) for point in placed),
         }
 
 
@@ -286,8 +288,9 @@ class IpUsage:
 
     def chart_data(self) -> dict:
         if not self.place.mappable:
-            return {"points": [], "impossible": []}
+            return {"points": [], "impossible": [], "view": None}
         return {
+            "view": map_view([(self.place.latitude, self.place.longitude)]),
             "points": [
                 {
                     "ip": self.place.ip,

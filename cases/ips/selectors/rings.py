@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.db.models import Q
+
 from cases.models import FINISHED_CASE_STATUSES, Case, Ring, RingMember, RingSnapshot
 from cases.policies import visible_account_ids, visible_cases
 
 RING_SORTS = {
-    # Rings with the most members already confirmed as fraud first, then the biggest.
-    "fraud": ("-fraud_accounts", "-size", "id"),
-    "size": ("-size", "-fraud_accounts", "id"),
+    # Leads first: the most members already confirmed as fraud, then the riskiest open case
+    # among the members (its priority), then the smaller ring (tighter, easier to work).
+    "fraud": ("-fraud_accounts", "-risk", "size"),
+    "risk": ("-risk", "-fraud_accounts", "size"),
+    "size": ("-size", "-fraud_accounts", "-risk"),
 }
 RINGS_PER_PAGE = 50
 MEMBERS_SHOWN = 40  # per ring; the rest are counted
@@ -35,6 +40,26 @@ class RingRow:
         return self.ring.size - len(self.members) - self.hidden_members
 
 
+@dataclass(frozen=True)
+class RingFilters:
+    """Which rings the page lists: at most max_size accounts (None: any size), at least
+    min_fraud members with confirmed fraud, a risk of at least min_risk."""
+
+    max_size: int | None = None
+    min_fraud: int = 0
+    min_risk: int = 0
+
+    @classmethod
+    def default(cls) -> RingFilters:
+        return cls(max_size=settings.FRAUDCASE_RING_MAX_SIZE)
+
+    def condition(self) -> Q:
+        condition = Q(fraud_accounts__gte=self.min_fraud, risk__gte=self.min_risk)
+        if self.max_size is not None:
+            condition &= Q(size__lte=self.max_size)
+        return condition
+
+
 @dataclass
 class RingsPage:
     snapshot: RingSnapshot | None
@@ -42,28 +67,33 @@ class RingsPage:
     sort: str
     page: int
     pages: int
+    filters: RingFilters = field(default_factory=RingFilters)
+    listed: int = 0  # rings that pass the filters
+    left_out: int = 0  # rings of the snapshot the filters leave out
 
 
 def latest_ring_snapshot() -> RingSnapshot | None:
     return RingSnapshot.objects.filter(computed_at__isnull=False).order_by("-computed_at").first()
 
 
-def rings_page(*, viewer, sort: str = "fraud", page: int = 1) -> RingsPage:
-    """One page of the newest snapshot's rings in the chosen order, each member with its open
-    case (else its newest): a fixed number of queries whatever the page holds. Members with no
+def rings_page(
+    *, viewer, sort: str = "fraud", page: int = 1, filters: RingFilters | None = None
+) -> RingsPage:
+    """One page of the newest snapshot's rings that pass the filters (default: at most
+    FRAUDCASE_RING_MAX_SIZE accounts), in the chosen order, each member with its open case
+    (else its newest): a fixed number of queries whatever the page holds. Members with no
     case the viewer may read (cases.policies) are counted, not named."""
     sort = sort if sort in RING_SORTS else "fraud"
+    filters = RingFilters.default() if filters is None else filters
     snapshot = latest_ring_snapshot()
     if snapshot is None:
-        return RingsPage(snapshot=None, rows=[], sort=sort, page=1, pages=0)
-    pages = max(1, -(-snapshot.ring_count // RINGS_PER_PAGE))
+        return RingsPage(snapshot=None, rows=[], sort=sort, page=1, pages=0, filters=filters)
+    listed_rings = Ring.objects.filter(filters.condition(), snapshot=snapshot)
+    listed = listed_rings.count()
+    pages = max(1, -(-listed // RINGS_PER_PAGE))
     page = min(max(1, page), pages)
     offset = (page - 1) * RINGS_PER_PAGE
-    rings = list(
-        Ring.objects.filter(snapshot=snapshot).order_by(*RING_SORTS[sort])[
-            offset : offset + RINGS_PER_PAGE
-        ]
-    )
+    rings = list(listed_rings.order_by(*RING_SORTS[sort], "id")[offset : offset + RINGS_PER_PAGE])
     shown = {ring.pk: ring.account_ids[:MEMBERS_SHOWN] for ring in rings}
     every_account = [account for accounts in shown.values() for account in accounts]
     readable = visible_account_ids(viewer, every_account)
@@ -85,7 +115,10 @@ def rings_page(*, viewer, sort: str = "fraud", page: int = 1) -> RingsPage:
                 )
             )
         rows.append(RingRow(ring=ring, rank=rank, members=members, hidden_members=hidden))
-    return RingsPage(snapshot=snapshot, rows=rows, sort=sort, page=page, pages=pages)
+    return RingsPage(
+        snapshot=snapshot, rows=rows, sort=sort, page=page, pages=pages, filters=filters,
+        listed=listed, left_out=snapshot.ring_count - listed,
+    )  # fmt: skip
 
 
 def account_cases(account_ids: list[str], *, cases=None) -> dict[str, Case]:
@@ -114,15 +147,22 @@ def account_ring(account_id: str) -> Ring | None:
     return member.ring if member else None
 
 
-def ring_rank(ring: Ring, *, sort: str = "fraud") -> int:
-    """The ring's position in the rings page's order (1-based)."""
-    first, second, _ = RING_SORTS[sort]
-    a, b = first.lstrip("-"), second.lstrip("-")
-    ahead = Ring.objects.filter(snapshot_id=ring.snapshot_id).filter(
-        **{f"{a}__gt": getattr(ring, a)}
-    ).count() + Ring.objects.filter(
-        snapshot_id=ring.snapshot_id, **{a: getattr(ring, a), f"{b}__gt": getattr(ring, b)}
-    ).count() + Ring.objects.filter(
-        snapshot_id=ring.snapshot_id, **{a: getattr(ring, a), b: getattr(ring, b)}, id__lt=ring.pk
-    ).count()  # fmt: skip
-    return ahead + 1
+def ring_rank(ring: Ring, *, sort: str = "fraud", filters: RingFilters | None = None) -> int | None:
+    """The ring's position (1-based) in the rings page's order among the rings the filters
+    (default: the page's) list; None when they leave it out (too big, say). Two queries."""
+    filters = RingFilters.default() if filters is None else filters
+    rings = Ring.objects.filter(filters.condition(), snapshot_id=ring.snapshot_id)
+    if not rings.filter(pk=ring.pk).exists():
+        return None
+    # Ahead: better on the first key, or equal on it and better on the next, ... then by id.
+    ahead, equal = Q(), Q()
+    conditions = []
+    for key in RING_SORTS[sort]:
+        column = key.lstrip("-")
+        better = "gt" if key.startswith("-") else "lt"
+        conditions.append(equal & Q(**{f"{column}__{better}": getattr(ring, column)}))
+        equal &= Q(**{column: getattr(ring, column)})
+    conditions.append(equal & Q(id__lt=ring.pk))
+    for condition in conditions:
+        ahead |= condition
+    return rings.filter(ahead).count() + 1

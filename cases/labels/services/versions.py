@@ -3,8 +3,10 @@
 Every label write goes through label_version_record: it appends a LabelVersion (never edits
 one), writes its outbox row in the same transaction, and keeps Transaction.label equal to the
 newest effective version. Two guards can hold a new version for a lead instead of letting it
-out: flipping a label that was already exported (four-eyes), and an analyst's burst of labels
-that contradict both the detector's outcome and the neighbour verdict. A lead can quarantine
+out: flipping a label that was already exported (four-eyes), and an analyst whose labels that
+contradict both the detector's outcome and the neighbour verdict are many and a share well
+above the team's (not merely fast: honest labels of the detector's misses are what retraining
+needs). A lead can quarantine
 a batch, or one analyst's labels in a time range; nothing quarantined is exported, and an
 exported version that gets quarantined is retracted from the training set by a later batch.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +26,7 @@ from cases import dispatch
 from cases.audit.trail import audit_record, refusals_audited
 from cases.clock import database_now
 from cases.errors import ActionNotPermitted, InvalidInput, NotFound, TransitionNotAllowed
+from cases.labels.selectors.guard import contradiction_burst
 from cases.locking import conflicts_retried, lock_label_versions
 from cases.models import (
     EFFECTIVE_LABEL_STATUSES,
@@ -34,8 +37,10 @@ from cases.models import (
     LabelExportAction,
     LabelExportBatch,
     LabelOutbox,
+    LabelSource,
     LabelStatus,
     LabelVersion,
+    NeighbourRefreshRequest,
     Outcome,
     Transaction,
 )
@@ -59,9 +64,13 @@ def analyst_pseudonym(user) -> str:
 
 
 def queue_label_export() -> None:
-    """Ask a worker to export after this transaction commits (the beat sweep is the backstop)."""
+    """Ask a worker to export after this transaction commits, unless an export task is already
+    pending (it exports this label too): labelling 500 transactions queues one task, not 500.
+    The beat sweep is the backstop for a lost message."""
     # robust: a broker outage must not fail the analyst's save; the sweep picks it up.
-    dispatch.queue_on_commit(dispatch.EXPORT_LABELS)
+    dispatch.queue_once_on_commit(
+        dispatch.EXPORT_LABELS, pending_seconds=settings.FRAUDCASE_LABEL_EXPORT_PENDING_SECONDS
+    )
 
 
 def _neighbour_call(tx: Transaction) -> tuple[float | None, str]:
@@ -79,20 +88,6 @@ def _neighbour_call(tx: Transaction) -> tuple[float | None, str]:
     if share is None:
         return None, ""
     return share, Label.FRAUD if share >= 0.5 else Label.LEGITIMATE
-
-
-def _contradiction_burst(analyst, now: datetime) -> int | None:
-    """The analyst's contradicting labels in the window when at or over the threshold.
-
-    now and every decided_at are the database's clock (cases.clock), so labels saved through
-    different hosts fall in one window."""
-    if analyst is None:
-        return None
-    since = now - timedelta(minutes=settings.FRAUDCASE_LABEL_BURST_WINDOW_MINUTES)
-    count = LabelVersion.objects.filter(
-        analyst=analyst, contradicts_model=True, decided_at__gte=since
-    ).count()
-    return count if count >= settings.FRAUDCASE_LABEL_BURST_THRESHOLD else None
 
 
 def _latest_exported_label(tx: Transaction) -> str:
@@ -122,6 +117,13 @@ def sync_current_label(tx: Transaction) -> None:
         # The case shows its transactions' labels: its updated_at moves, so sync sees the change
         # (cases.workflow.services.common.touch_case, not imported: workflow imports labels).
         Case.objects.filter(pk=tx.case_id).update(updated_at=timezone.now())
+        if Transaction.objects.filter(pk=tx.pk, embedding__isnull=False).exists():
+            # Open cases near it have another (or a changed) labelled neighbour: a worker
+            # refreshes their verdicts. One request per transaction, drained all at once.
+            NeighbourRefreshRequest.objects.bulk_create(
+                [NeighbourRefreshRequest(transaction_id=tx.pk)], ignore_conflicts=True
+            )
+            dispatch.queue_on_commit(dispatch.REFRESH_NEIGHBOURS_OF_LABELS)
 
 
 def latest_version(tx: Transaction) -> LabelVersion | None:
@@ -129,7 +131,15 @@ def latest_version(tx: Transaction) -> LabelVersion | None:
 
 
 def label_version_record(
-    *, actor, tx: Transaction, label: str, reason_codes: list[str], why: str, when=None
+    *,
+    actor,
+    tx: Transaction,
+    label: str,
+    reason_codes: list[str],
+    why: str,
+    when=None,
+    source: str = LabelSource.ANALYST,
+    import_note: str = "",
 ) -> LabelVersion:
     """Append a label version for a locked transaction, with its outbox row (caller's atomic).
 
@@ -152,15 +162,17 @@ def label_version_record(
         case_id=tx.case_id, decided_at=now, why=why, model_version=tx.model_version,
         similarity_score=tx.similarity_score, detector_outcome=tx.outcome,
         neighbour_fraud_share=neighbour_share, contradicts_model=contradicts,
-        supersedes=previous, status=LabelStatus.PENDING,
+        supersedes=previous, status=LabelStatus.PENDING, source=source, import_note=import_note,
     )  # fmt: skip
     exported_label = _latest_exported_label(tx)
     if exported_label and exported_label != label:
         version.status, version.hold_reason = LabelStatus.HELD, HoldReason.FLIP_OF_EXPORTED
     version.full_clean(exclude=["transaction", "case", "supersedes", "analyst"])
     version.save(force_insert=True)
-    # Now counted itself: the label that crosses the threshold is the first one held.
-    burst = _contradiction_burst(actor, now) if version.status != LabelStatus.HELD else None
+    # Now counted itself: the label that crosses the threshold is the first one held. Imported
+    # truth (a lead's, with a justification) is not an analyst's review: the guard skips it.
+    judged = version.status != LabelStatus.HELD and source != LabelSource.IMPORT
+    burst = contradiction_burst(actor, now) if judged else None
     if burst is not None:
         version.status, version.hold_reason = LabelStatus.HELD, HoldReason.CONTRADICTION_BURST
         version.save(update_fields=["status", "hold_reason"])
@@ -180,7 +192,8 @@ def label_version_record(
             actor=actor, action=AuditAction.LABEL_HELD, obj=version, object_repr=str(version),
             after={"transaction_id": tx.transaction_id, "version": version.version,
                    "label": label, "hold_reason": version.hold_reason,
-                   "exported_label": exported_label, "contradicting_in_window": burst},
+                   "exported_label": exported_label,
+                   "guard": burst.as_dict() if burst is not None else None},
         )  # fmt: skip
     else:
         queue_label_export()

@@ -36,6 +36,9 @@ INGEST_TIMEOUT_SECONDS = 1800
 DEMO_ENROLMENT_CODE_TTL = timedelta(days=7)
 
 
+DEMO_EXCHANGE_RATES = Path(__file__).resolve().parents[2] / "demo" / "exchange_rates.csv"
+
+
 class Command(BaseCommand):
     help = "Run FraudCase with demo data: services, migrations, data, worker, beat and web."
 
@@ -121,6 +124,8 @@ class Command(BaseCommand):
             actor=User.objects.get(username="admin"),
             member_ids=list(User.objects.filter(username="analyst").values_list("pk", flat=True)),
         )
+        # The demo's fixed, plausible rates (one per currency, against the euro).
+        call_command("load_exchange_rates", str(DEMO_EXCHANGE_RATES), stdout=self.stdout)
 
     def _ensure_demo_users(self, password: str) -> None:
         from cases.accounts.roles import Role

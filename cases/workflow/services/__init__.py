@@ -1,17 +1,18 @@
 """Writes of the case workflow, one module per part; pages and the API import from here."""
 
-from cases.workflow.services.annotations import (
-    case_add_note,
-    case_attach_file,
-    case_set_tags,
-    cases_bulk_tag,
-)
+from cases.workflow.services.annotations import case_add_note, case_set_tags, cases_bulk_tag
 from cases.workflow.services.assignment import (
     case_assign,
     case_assign_to_me,
     case_claim_next,
     case_unassign,
     cases_bulk_assign,
+)
+from cases.workflow.services.attachments import (
+    attachment_discard,
+    attachment_store,
+    case_attach_file,
+    case_attach_stored,
 )
 from cases.workflow.services.bulk import (
     BulkOutcome,
@@ -27,16 +28,21 @@ from cases.workflow.services.lifecycle import (
 )
 from cases.workflow.services.merge import case_merge
 from cases.workflow.services.queues import cases_route_new, queue_save, reason_code_save
+from cases.workflow.services.routing import case_move_to_queue, cases_reroute
 
 __all__ = [
     "BulkOutcome",
     "case_add_note",
     "case_assign",
     "case_assign_to_me",
+    "attachment_discard",
+    "attachment_store",
     "case_attach_file",
+    "case_attach_stored",
     "case_claim_next",
     "case_close",
     "case_merge",
+    "case_move_to_queue",
     "case_reopen",
     "case_set_tags",
     "case_transition",
@@ -45,6 +51,7 @@ __all__ = [
     "cases_bulk_assign_to_me",
     "cases_bulk_close_false_positive",
     "cases_bulk_tag",
+    "cases_reroute",
     "cases_route_new",
     "queue_save",
     "reason_code_save",

@@ -33,14 +33,15 @@ def _case_by_case(case_ids: list[int], change: Callable[[int], Case]) -> BulkOut
 
 
 def cases_bulk_close_false_positive(
-    *, actor, case_ids: list[int], reason_code: str, comment: str
+    *, actor, case_ids: list[int], reason_codes: list[str], comment: str
 ) -> BulkOutcome:
-    """Close each case as a false positive with the same reason code and comment."""
+    """Close each case as a false positive with the same reason codes (one or several) and
+    comment."""
     return _case_by_case(
         case_ids,
         lambda case_id: case_close(
             actor=actor, case_id=case_id, resolution=Resolution.FALSE_POSITIVE,
-            reason_codes=[reason_code], comment=comment,
+            reason_codes=list(reason_codes), comment=comment,
         ),
     )  # fmt: skip
 

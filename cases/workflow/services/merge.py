@@ -19,6 +19,7 @@ from cases.models import (
 from cases.policies import require_permission
 from cases.webhooks.services import webhook_event_record
 from cases.workflow.services.common import lock_cases_checked, save_case
+from cases.workflow.services.routing import TRIGGER_MERGE, cases_reroute
 
 
 @conflicts_retried
@@ -77,6 +78,8 @@ def case_merge(
                 actor=actor, action=AuditAction.CASE_MERGED, obj=target,
                 after={**details, "merged_from": source.reference},
             )  # fmt: skip
+            # The target grew: an unassigned one follows its routing rules.
+            cases_reroute(actor=actor, case_ids=[target.pk], trigger=TRIGGER_MERGE)
             webhook_event_record(type=WebhookEventType.CASE_MERGED, case=source, payload={"merged_into_case_id": target.pk, "merged_into": target.reference, "moved": moved})  # fmt: skip
             target.refresh_from_db()
             return target

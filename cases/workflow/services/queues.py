@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 
 from cases.audit.trail import (
+    SYSTEM_USERNAME,
     audit_record,
     audit_record_many,
     model_changes_recorded_by_service,
     refusals_audited,
 )
 from cases.errors import InvalidInput, NotFound
+from cases.locking import conflicts_retried, lock_cases
 from cases.models import (
     AuditAction,
     Case,
@@ -23,27 +24,50 @@ from cases.models import (
     Queue,
     ReasonCode,
     Resolution,
-    Transaction,
     WebhookEventType,
 )
 from cases.policies import require_permission
 from cases.webhooks.services import webhook_events_record
 from cases.workflow.services.assignment import cases_auto_assign
+from cases.workflow.services.routing import (
+    TRIGGER_QUEUE_RULES,
+    Router,
+    cases_reroute,
+    reroutable,
+)
 
+# Fields a routing rule reads: changing one routes the open unassigned cases again.
+ROUTING_FIELDS = {
+    "routing_order", "is_default", "min_similarity_score", "outcomes", "min_amount", "countries",
+}  # fmt: skip
 QUEUE_FIELDS = [
     "name", "description", "sla_hours", "routing_order", "is_default", "min_similarity_score",
     "outcomes", "min_amount", "countries", "round_robin",
 ]  # fmt: skip
 
 
+def _require_queue_manager(actor, *, attempted: str) -> None:
+    """Leads and admins (manage_queues); also the system user, who stands for an operator's
+    shell (`manage.py setup` on a fresh install, where no lead exists yet)."""
+    if actor is not None and actor.get_username() == SYSTEM_USERNAME and actor.pk:
+        return
+    require_permission(actor, "manage_queues", attempted=attempted)
+
+
+@conflicts_retried
 def queue_save(
     *, actor, queue_id: int | None = None, member_ids: list[int] | None = None, **fields
 ) -> Queue:
-    """Create or change a queue (lead). Unknown fields, bad rules and unknown members are refused."""
+    """Create or change a queue (lead). Unknown fields, bad rules and unknown members are refused.
+
+    A new queue, or a change to what its rules read, routes the open unassigned cases again
+    (cases_reroute: cases in no queue yet among them); the queue returned says how many moved
+    (queue.cases_rerouted), and so does its QUEUE_CHANGED event.
+    """
     with refusals_audited(
         actor=actor, attempted="queue_save", object_type="cases.queue", object_id=queue_id or ""
     ):
-        require_permission(actor, "manage_queues", attempted="manage queues")
+        _require_queue_manager(actor, attempted="manage queues")
         unknown = sorted(set(fields) - set(QUEUE_FIELDS))
         if unknown:
             raise InvalidInput(f"unknown queue field(s): {', '.join(unknown)}")
@@ -51,6 +75,9 @@ def queue_save(
         if bad_outcomes:
             raise InvalidInput(f"unknown outcome(s) in the routing rule: {', '.join(bad_outcomes)}")
         with transaction.atomic(), model_changes_recorded_by_service():
+            reroute = queue_id is None or bool(ROUTING_FIELDS.intersection(fields))
+            if reroute:  # the house order: cases (cases.locking) before the queue row
+                lock_cases(reroutable().values_list("pk", flat=True))
             if queue_id is None:
                 queue, before = Queue(), None
             else:
@@ -78,9 +105,16 @@ def queue_save(
                 after["members"] = sorted(user.username for user in users)
                 if before is not None:
                     before["members"] = before_members
+            rerouted = (
+                cases_reroute(actor=actor, case_ids=None, trigger=TRIGGER_QUEUE_RULES)
+                if reroute
+                else 0
+            )
+            after["cases_rerouted"] = rerouted
             audit_record(
                 actor=actor, action=AuditAction.QUEUE_CHANGED, obj=queue, before=before, after=after
             )
+            queue.cases_rerouted = rerouted
             return queue
 
 
@@ -90,7 +124,7 @@ def reason_code_save(
     with refusals_audited(
         actor=actor, attempted="reason_code_save", object_type="cases.reasoncode", object_id=code
     ):
-        require_permission(actor, "manage_queues", attempted="manage reason codes")
+        _require_queue_manager(actor, attempted="manage reason codes")
         if resolution and resolution not in Resolution.values:
             raise InvalidInput(f"resolution must be empty or one of {', '.join(Resolution.values)}")
         with transaction.atomic(), model_changes_recorded_by_service():
@@ -117,20 +151,6 @@ def reason_code_save(
             return reason
 
 
-def queue_matches(queue: Queue, case: Case, countries: set[str]) -> bool:
-    """Every rule the queue sets must hold; an unset rule matches anything."""
-    if (
-        queue.min_similarity_score is not None
-        and case.max_similarity_score < queue.min_similarity_score
-    ):
-        return False
-    if queue.outcomes and case.worst_outcome not in queue.outcomes:
-        return False
-    if queue.min_amount is not None and case.amount_at_risk < Decimal(queue.min_amount):
-        return False
-    return not (queue.countries and not countries.intersection(queue.countries))
-
-
 def cases_route_new(*, actor, case_ids: list[int]) -> int:
     """Put newly opened cases in their queue (first matching rule, else the default queue),
     set their due time from its SLA, auto-assign round-robin queues, and audit each opening.
@@ -139,27 +159,11 @@ def cases_route_new(*, actor, case_ids: list[int]) -> int:
     cases = list(Case.objects.filter(pk__in=case_ids, queue__isnull=True).order_by("pk"))
     if not cases:
         return 0
-    queues = list(Queue.objects.order_by("routing_order", "name"))
-    rule_queues = [queue for queue in queues if not queue.is_default]
-    default = next((queue for queue in queues if queue.is_default), None)
-    countries_by_case: dict[int, set[str]] = {}
-    for case_id, country in (
-        Transaction.objects.filter(case_id__in=[case.pk for case in cases])
-        .exclude(country="")
-        .values_list("case_id", "country")
-        .distinct()
-    ):
-        countries_by_case.setdefault(case_id, set()).add(country)
+    router = Router()
+    countries_by_case = router.countries_by_case([case.pk for case in cases])
     routed, opened_events = [], []
     for case in cases:
-        queue = next(
-            (
-                q
-                for q in rule_queues
-                if queue_matches(q, case, countries_by_case.get(case.pk, set()))
-            ),
-            default,
-        )
+        queue = router.queue_for(case, countries_by_case.get(case.pk, set()))
         if queue is not None:
             case.queue = queue
             case.due_at = case.opened_at + timedelta(hours=queue.sla_hours)
@@ -182,5 +186,6 @@ def cases_route_new(*, actor, case_ids: list[int]) -> int:
     list(Queue.objects.select_for_update().filter(pk__in=round_robin).order_by("pk"))
     audit_record_many(actor=actor, action=AuditAction.CASE_OPENED, entries=opened_events)
     webhook_events_record(type=WebhookEventType.CASE_OPENED, case_ids=[c.pk for c in cases], payloads=[e["after"] for e in opened_events])  # fmt: skip
-    cases_auto_assign(actor=actor, cases=routed)
+    # Only round-robin queues assign (the service locks and checks them again): no query else.
+    cases_auto_assign(actor=actor, cases=[case for case in routed if case.queue.round_robin])
     return len(routed)
