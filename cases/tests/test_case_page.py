@@ -667,7 +667,7 @@ def test_why_flagged_ranks_features_by_deviation_with_exact_figures(team, settin
     )
     # In words: the feature dictionary names new_device; amount_z is in no dictionary.
     assert (
-        "Amount_z (9) is far higher than this account&#x27;s usual (median 2, 1 to 3 over 3 transactions)."
+        "Amount_z: 9, far higher than this account&#x27;s usual (median 2, 1 to 3 over 3 transactions)."
         in section
     )
     assert '<td class="case-num case-dev case-dev-high">3.50</td>' in section
@@ -696,7 +696,7 @@ def test_the_other_transactions_tables_load_when_opened(team, settings):
     assert f'hx-get="{why}" hx-trigger="toggle from:closest details once"' in page
     assert fragment.lstrip().startswith('<div class="case-why-words">')
     assert (
-        "<li>Hour (0.4) is lower than this account&#x27;s usual (median 0.55, 0.5 to 0.6 over 2 "
+        "<li>Hour: 0.4, lower than this account&#x27;s usual (median 0.55, 0.5 to 0.6 over 2 "
         "transactions).</li>" in fragment
     )
     # tx_1 against tx_2 and tx_3: hour 0.4 is (0.4 - 0.55) / 0.1 = -1.5 ranges off, amount_z 1
