@@ -95,7 +95,8 @@ class FeatureDeviation:
         if not parts:
             return ""
         label = self.label[:1].upper() + self.label[1:]
-        return f"{label} ({self.value:.3g}) is " + ", and ".join(parts) + "."
+        # "Name: value, ..." rather than "Name is ...": names are singular and plural alike.
+        return f"{label}: {self.value:.3g}, " + ", and ".join(parts) + "."
 
     def _words(self, deviation: float) -> str:
         higher, lower = (self.entry.higher, self.entry.lower) if self.entry else ("higher", "lower")

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import markdown
-import nh3
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -27,6 +25,7 @@ from cases.casefile.neighbours import (
     case_neighbours,
     explain_with_nearest_frauds,
 )
+from cases.casefile.notes import case_notes
 from cases.casefile.related import related_cases
 from cases.clock import DatabaseNow, database_now
 from cases.errors import InvalidInput
@@ -59,12 +58,6 @@ ACCOUNT_HISTORY_LIMIT = 2000
 HISTORY_LIMIT = 200
 CASE_OBJECT_TYPE = "cases.case"
 TRANSACTION_OBJECT_TYPE = "cases.transaction"
-
-NOTE_TAGS = {
-    "p", "br", "strong", "em", "b", "i", "code", "pre", "blockquote", "ul", "ol", "li", "a",
-    "h3", "h4", "h5", "h6", "hr", "table", "thead", "tbody", "tr", "th", "td", "del",
-}  # fmt: skip
-NOTE_ATTRIBUTES = {"a": {"href", "title"}}
 
 
 def case_detail(reference: str, *, viewer=None) -> Case | None:
@@ -113,10 +106,13 @@ def account_transactions(account_id: str, *, limit: int = ACCOUNT_HISTORY_LIMIT)
     return rows
 
 
-def account_timeline(case: Case, account_rows: list[dict]) -> list[dict]:
-    """Points for the account's timeline chart: time, amount and what became of each."""
+def account_timeline(case: Case, account_rows: list[dict], readable=None) -> list[dict]:
+    """Points for the account's timeline: time, amount, what became of each (rows of cases in
+    readable only, None: all; the others' are counted on the page)."""
     points = []
     for row in account_rows:
+        if readable is not None and row["case_id"] not in readable:
+            continue
         where = "This case" if row["case_id"] == case.pk else "Other cases"
         if row["label"]:
             status = f"labelled {row['label']}"
@@ -138,26 +134,6 @@ def account_timeline(case: Case, account_rows: list[dict]) -> list[dict]:
             }
         )
     return points
-
-
-def render_note(body: str) -> str:
-    """Markdown to HTML, then sanitised: raw HTML such as <script> is dropped with its
-    content, links keep only http(s)/mailto targets and get rel="noopener noreferrer"."""
-    html = markdown.markdown(body, extensions=["fenced_code", "tables", "sane_lists"])
-    return nh3.clean(
-        html,
-        tags=NOTE_TAGS,
-        attributes=NOTE_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
-
-
-def case_notes(case: Case) -> list[Note]:
-    notes = list(case.notes.order_by("created_at", "id"))
-    for note in notes:
-        note.html = render_note(note.body)
-    return notes
 
 
 def merged_case_ids(case: Case) -> list[int]:
@@ -347,6 +323,7 @@ class CasePage:
     sla: str
     sla_breached: bool
     related_hidden: int = 0  # related cases in queues the viewer may not read
+    timeline_hidden: int = 0  # the account's rows in cases the viewer may not read (not drawn)
     similar: SimilarTransactions | None = None
     similar_hidden: int = 0  # neighbours in cases the viewer may not read (shown without ids)
     verdict: NeighbourVerdict | None = None
@@ -378,7 +355,9 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
             account_rows,
             population_feature_stats(),
         ),
-        timeline=account_timeline(case, account_rows),
+        timeline=account_timeline(
+            case, account_rows, visible_case_ids(viewer, {row["case_id"] for row in account_rows})
+        ),
         account_transaction_count=len(account_rows),
         notes=case_notes(case),
         attachments=list(case.attachments.order_by("created_at", "id")),
@@ -391,6 +370,7 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
         sla_breached=breached,
         network=network,
     )
+    page.timeline_hidden = len(account_rows) - len(page.timeline)
     related = related_cases(case)
     readable = visible_case_ids(viewer, [item["case"].pk for item in related])
     page.related = [item for item in related if item["case"].pk in readable]

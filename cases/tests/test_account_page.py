@@ -216,3 +216,15 @@ def test_the_queue_and_the_ip_page_link_accounts(world):
     ip_page = client.get(reverse("ip-detail", args=["185.220.101.7"])).content.decode()
     assert 'href="/accounts/acc_1/"' in queue_page
     assert 'href="/accounts/acc_1/"' in ip_page and 'href="/devices/dev_b/"' in ip_page
+
+
+def test_the_case_pages_timeline_leaves_out_other_queues_cases_of_the_account(world):
+    body = (
+        client_for(world["analyst"])
+        .get(reverse("case-detail", args=[world["current"].reference]))
+        .content.decode()
+    )
+    timeline = body.split('id="case-timeline-data"')[1].split("</script>")[0]
+    assert "tx_acc_1_4" in timeline and "tx_acc_1_0" in timeline
+    assert "tx_acc_1_10" not in body
+    assert "1 of them, in cases of queues you do not work, are not drawn." in body

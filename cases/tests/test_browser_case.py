@@ -367,8 +367,12 @@ def seed_realistic_case(analyst, queue) -> Case:
     return Case.objects.get(pk=current.pk)
 
 
-def test_screenshot_of_a_realistic_case_page(live_server, browser_page, team):
+def test_screenshot_of_a_realistic_case_page(live_server, browser_page, team, settings):
     analyst, _, queue = team
+    # The seeded features in words (the shipped dictionary describes the demo's).
+    settings.FRAUDCASE_FEATURE_DICTIONARY_PATH = str(
+        BASE_DIR / "cases" / "tests" / "feature_dictionary_seed.toml"
+    )
     case = seed_realistic_case(analyst, queue)
     page = browser_page
     sign_in_browser(page, live_server, "ana")
@@ -376,6 +380,11 @@ def test_screenshot_of_a_realistic_case_page(live_server, browser_page, team):
     page.goto(case_url(live_server, case))
     expect(page.locator("#case-timeline[data-rendered='45']")).to_be_attached()
     expect(page.locator(".case-transactions tbody tr")).to_have_count(7)
+    # Why, in words: the features that stand out, and the nearest confirmed frauds.
+    why = page.locator("details.case-why").first
+    expect(why.locator(".case-why-sentences li").first).to_contain_text("than this account's usual")
+    expect(why.locator(".case-why-frauds li").first).to_contain_text("Confirmed fraud")
+    expect(why.locator(".case-why-table")).to_contain_text("merchant risk")
     expect(page.locator("#related")).to_contain_text("FC-")
     expect(page.locator("#similar")).to_contain_text("Apple.com/bill")
     page.wait_for_timeout(300)  # plotly's transitions

@@ -66,9 +66,9 @@ def test_the_account_page_from_the_case_page(live_server, browser_page, seeded):
     page.wait_for_timeout(300)  # plotly's transitions
     ACCOUNT_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     # The top of the page: facts, timeline, cases, devices, IPs and the first transactions.
-    page.screenshot(
-        path=str(ACCOUNT_SCREENSHOT), clip={"x": 0, "y": 0, "width": 1280, "height": 1500}
-    )
+    page.set_viewport_size({"width": 1280, "height": 1500})
+    page.wait_for_timeout(500)  # the chart redraws at the new size
+    page.screenshot(path=str(ACCOUNT_SCREENSHOT))
     assert ACCOUNT_SCREENSHOT.stat().st_size > 50_000
 
     # A device id is a link too: the device page lists the account back.

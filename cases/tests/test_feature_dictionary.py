@@ -95,7 +95,7 @@ def test_deviations_need_enough_history_and_say_so(team):
     # Five others: 0.1, 0.1, 0.2, 0.2, 0.3; (0.7 - 0.2) / 0.2 = 2.5 ranges off.
     assert feature.account_deviation == pytest.approx(2.5)
     assert explanation.sentences == [
-        "Time of day (0.7) is far earlier in the day than this account's usual (median 0.2, "
+        "Time of day: 0.7, far earlier in the day than this account's usual (median 0.2, "
         "0.1 to 0.3 over 5 transactions)."
     ]
 
