@@ -66,16 +66,20 @@ def cases_opened_per_day(day_range: DayRange) -> list[list]:
 
 def open_cases_by_age(*, now=None) -> list[list]:
     """[queue, age bucket, open cases] for the cases open now."""
-    bounds = [float(b) for b, _ in AGE_BUCKETS if b is not None]
+    # The bucket: how many bounds the age has reached (width_bucket's number), each bound a
+    # comparison of timestamps (age >= b days <=> opened_at <= now - b days in seconds).
+    bucket = " + ".join(
+        f"(c.opened_at <= n.at - interval '{int(b * 86400)} seconds')::int"
+        for b, _ in AGE_BUCKETS if b is not None
+    )  # fmt: skip
     rows = _rows(
         f"""SELECT {_QUEUE}, g.bucket, sum(g.cases)::int8
-            FROM (SELECT c.queue_id,
-                         width_bucket(extract(epoch FROM coalesce(%(now)s::timestamptz, now()) - c.opened_at) / 86400.0, %(bounds)s::float8[]) AS bucket,
-                         count(*) AS cases
-                  FROM cases_case c WHERE c.status <> ALL(%(finished)s) GROUP BY 1, 2) AS g
+            FROM (SELECT c.queue_id, {bucket} AS bucket, count(*) AS cases
+                  FROM cases_case c CROSS JOIN (SELECT coalesce(%(now)s::timestamptz, now()) AS at) AS n
+                  WHERE c.status <> ALL(%(finished)s) GROUP BY 1, 2) AS g
             LEFT JOIN cases_queue q ON q.id = g.queue_id
             GROUP BY 1, 2 ORDER BY 1, 2""",
-        {"now": now, "bounds": bounds, "finished": list(FINISHED)},
+        {"now": now, "finished": list(FINISHED)},
     )
     return [[queue, AGE_BUCKETS[bucket][1], n] for queue, bucket, n in rows]
 
@@ -100,19 +104,22 @@ def sla_breaches_per_day(day_range: DayRange, *, now=None) -> list[list]:
 
 def time_to_breach(*, now=None) -> list[list]:
     """[queue, time left, open cases] for open cases with an SLA."""
-    bounds = [float(b) for b, _ in BREACH_BUCKETS if b is not None]
+    # The bucket: how many bounds the time left has reached (time left >= b hours <=> due_at
+    # >= now + b hours in seconds); 0: below 0 hours (breached), i for the i-th bound passed.
+    bucket = " + ".join(
+        f"(c.due_at >= n.at + interval '{int(b * 3600)} seconds')::int"
+        for b, _ in BREACH_BUCKETS if b is not None
+    )  # fmt: skip
     rows = _rows(
         f"""SELECT {_QUEUE}, g.bucket, sum(g.cases)::int8
-            FROM (SELECT c.queue_id,
-                         width_bucket(extract(epoch FROM c.due_at - coalesce(%(now)s::timestamptz, now())) / 3600.0, %(bounds)s::float8[]) AS bucket,
-                         count(*) AS cases
-                  FROM cases_case c WHERE c.status <> ALL(%(finished)s) AND c.due_at IS NOT NULL
+            FROM (SELECT c.queue_id, {bucket} AS bucket, count(*) AS cases
+                  FROM cases_case c CROSS JOIN (SELECT coalesce(%(now)s::timestamptz, now()) AS at) AS n
+                  WHERE c.status <> ALL(%(finished)s) AND c.due_at IS NOT NULL
                   GROUP BY 1, 2) AS g
             LEFT JOIN cases_queue q ON q.id = g.queue_id
             GROUP BY 1, 2 ORDER BY 1, 2""",
-        {"now": now, "bounds": bounds, "finished": list(FINISHED)},
+        {"now": now, "finished": list(FINISHED)},
     )
-    # width_bucket: 0 below 0 hours (breached), i for the i-th bound passed.
     return [[queue, BREACH_BUCKETS[bucket][1] if bucket else BREACH_BUCKETS[0][1], n]
             for queue, bucket, n in rows]  # fmt: skip
 

@@ -74,3 +74,28 @@ def test_case_figures_equal_grouping_every_case_by_queue_name():
         for queue, bucket, n in old(OLD_BREACH, bounds=breach_bounds)
     ]  # fmt: skip
     assert {row[0] for row in ops.time_to_breach(now=NOW)} == {"General", "Fraud ops", "(no queue)"}
+
+
+def test_age_and_time_left_on_the_bounds_fall_in_the_same_buckets():
+    queue = make_queue("General")
+    for age in (timedelta(days=1), timedelta(days=3), timedelta(days=7) - timedelta(microseconds=1),
+                timedelta(days=30), timedelta(days=30, microseconds=1), timedelta(0)):  # fmt: skip
+        case = make_case(queue, transactions=0)
+        type(case).objects.filter(pk=case.pk).update(opened_at=NOW - age)
+    for left in (timedelta(0), timedelta(microseconds=-1), timedelta(hours=1), timedelta(hours=4),
+                 timedelta(hours=24) - timedelta(microseconds=1), timedelta(hours=24)):  # fmt: skip
+        make_case(queue, transactions=0, due_at=NOW + left)
+
+    age_bounds = [float(b) for b, _ in ops.AGE_BUCKETS if b is not None]
+    breach_bounds = [float(b) for b, _ in ops.BREACH_BUCKETS if b is not None]
+    assert ops.open_cases_by_age(now=NOW) == [
+        [queue, ops.AGE_BUCKETS[bucket][1], n] for queue, bucket, n in old(OLD_AGE, bounds=age_bounds)
+    ]  # fmt: skip
+    assert ops.time_to_breach(now=NOW) == [
+        [queue, ops.BREACH_BUCKETS[bucket][1] if bucket else ops.BREACH_BUCKETS[0][1], n]
+        for queue, bucket, n in old(OLD_BREACH, bounds=breach_bounds)
+    ]  # fmt: skip
+    assert ops.time_to_breach(now=NOW) == [
+        ["General", "breached", 1], ["General", "< 1 h", 1], ["General", "1-4 h", 1],
+        ["General", "4-24 h", 2], ["General", "> 24 h", 1],
+    ]  # fmt: skip
