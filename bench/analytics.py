@@ -223,13 +223,18 @@ def measure_ingest(rows: int, rounds: int) -> list[tuple[str, float]]:
     from cases.s3 import ensure_bucket, s3_client
 
     factory = RowFactory(total_rows=rows)
+    # Keys and transaction ids of this run's own ("s" + time: after every earlier run's keys,
+    # "r0off" of old runs too, as the inbox scan lists after the last key it saw; a counter
+    # keeps them in order: "r1on" before "r1off"), so a
+    # --reuse run ingests new rows again.
+    stamp = time.strftime("%Y%m%d%H%M%S")
     client = s3_client()
     bucket = settings.FRAUDCASE_INBOX_BUCKET
     ensure_bucket(client, bucket)
     timings = []
     for attempt in range(rounds):
         for rollups in (False, True) if attempt % 2 == 0 else (True, False):
-            tag = f"r{attempt}{'on' if rollups else 'off'}"
+            tag = f"s{stamp}-{len(timings):02d}r{attempt}{'on' if rollups else 'off'}"
             key = f"flagged/bench-{tag}.parquet"
             client.put_object(
                 Bucket=bucket, Key=key, Body=encode_rows(factory.part(0, rows, tag), "parquet")

@@ -5,6 +5,10 @@ detector outcome, neighbour verdict, label) -> count. scikit-learn's metrics the
 few hundred cells with the counts as sample weights, which gives exactly the figures they
 would give on every label (no label is loaded into Python). Thresholds are on the same 0.01
 grid: "score >= t" for t = 0.00, 0.01, ... 1.00.
+
+The cells, delays and labels per day read every label fact of the range (~1 s at 200k
+labels), so their rows are cached until a fact of the range changes
+(analytics.common.facts_cache): the first request after a label is written pays that again.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 from sklearn.metrics import (
     confusion_matrix,
     precision_recall_curve,
     precision_recall_fscore_support,
 )
 
+from analytics.common.facts_cache import label_fact_rows
 from analytics.common.ranges import DayRange
 
 GRID = 100  # thresholds per unit of score
@@ -127,13 +131,14 @@ def _analyst_clause(analyst_id: int | None) -> str:
 def label_cells(day_range: DayRange, *, analyst_id: int | None = None) -> dict[str, Cells]:
     """The range's labels (by the transaction's day) as cells, per model version."""
     rows: dict[str, list[tuple]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CELLS_SQL.format(analyst=_analyst_clause(analyst_id)),
-            {"since": day_range.since, "until": day_range.until, "analyst": analyst_id},
-        )
-        for model, grid, outcome, neighbour, fraud, count in cursor.fetchall():
-            rows.setdefault(model, []).append((grid, outcome, neighbour, fraud, count))
+    found = label_fact_rows(
+        "quality-cells",
+        _CELLS_SQL.format(analyst=_analyst_clause(analyst_id)),
+        {"since": day_range.since, "until": day_range.until, "analyst": analyst_id},
+        day_range,
+    )
+    for model, grid, outcome, neighbour, fraud, count in found:
+        rows.setdefault(model, []).append((grid, outcome, neighbour, fraud, count))
     return {
         model: Cells(
             grid=np.array([r[0] for r in cells], dtype=np.int64),
@@ -212,17 +217,18 @@ def label_delays(day_range: DayRange, *, analyst_id: int | None = None) -> dict[
     bounds = [float(bound) for bound, _ in DELAY_BUCKETS if bound is not None]
     found: dict[str, dict[int, int]] = {}
     hours: dict[str, list[float]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _DELAY_SQL.format(analyst=_analyst_clause(analyst_id)),
-            {"since": day_range.since, "until": day_range.until, "bounds": bounds,
-             "analyst": analyst_id},
-        )  # fmt: skip
-        for model, bucket, count, total_hours in cursor.fetchall():
-            found.setdefault(model, {})[bucket] = count
-            totals = hours.setdefault(model, [0.0, 0.0])
-            totals[0] += float(total_hours)
-            totals[1] += count
+    rows = label_fact_rows(
+        "quality-delays",
+        _DELAY_SQL.format(analyst=_analyst_clause(analyst_id)),
+        {"since": day_range.since, "until": day_range.until, "bounds": bounds,
+         "analyst": analyst_id},
+        day_range,
+    )  # fmt: skip
+    for model, bucket, count, total_hours in rows:
+        found.setdefault(model, {})[bucket] = count
+        totals = hours.setdefault(model, [0.0, 0.0])
+        totals[0] += float(total_hours)
+        totals[1] += count
     # width_bucket: how many bounds are <= the delay, so bucket i is DELAY_BUCKETS[i].
     return {
         model: (
@@ -234,13 +240,13 @@ def label_delays(day_range: DayRange, *, analyst_id: int | None = None) -> dict[
 
 
 def labels_per_day(day_range: DayRange, model_version: str, *, analyst_id: int | None = None):
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _PER_DAY_SQL.format(analyst=_analyst_clause(analyst_id)),
-            {"since": day_range.since, "until": day_range.until, "model": model_version,
-             "analyst": analyst_id},
-        )  # fmt: skip
-        return cursor.fetchall()
+    return label_fact_rows(
+        "quality-per-day",
+        _PER_DAY_SQL.format(analyst=_analyst_clause(analyst_id)),
+        {"since": day_range.since, "until": day_range.until, "model": model_version,
+         "analyst": analyst_id},
+        day_range,
+    )  # fmt: skip
 
 
 def quality_report(
