@@ -189,7 +189,7 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
 FEW_ROWS_FOR_PLANNING = 50
 
 
-def _plan_for_lookups_by_key(rows: int) -> None:
+def _plan_for_lookups_by_key(rows: int = FEW_ROWS_FOR_PLANNING) -> None:
     """For this chunk's transaction: price a random page read as a cached one.
 
     A chunk looks up and updates thousands of cases (and checks thousands of ids) by key. With

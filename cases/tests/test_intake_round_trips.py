@@ -190,3 +190,18 @@ def test_odd_embeddings_posted_are_quarantined_with_the_contracts_reasons(
         ("quarantined", [f"embedding has {dim - 1} values, expected {dim}"]),
         ("loaded", []),
     ]
+
+
+def test_a_chunk_of_a_few_rows_leaves_the_planner_as_it_is():
+    from cases.ingest import chunks
+    from cases.tests.test_ingest import show_random_page_cost
+
+    server_default = show_random_page_cost()
+    with transaction.atomic():
+        chunks._plan_for_lookups_by_key(chunks.FEW_ROWS_FOR_PLANNING - 1)
+        few = show_random_page_cost()
+    with transaction.atomic():
+        chunks._plan_for_lookups_by_key(chunks.FEW_ROWS_FOR_PLANNING)
+        many = show_random_page_cost()
+
+    assert (few, many) == (server_default, "1.1")
