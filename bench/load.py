@@ -397,7 +397,7 @@ def runs_finished(run_ids: list[int]) -> bool:
     )
 
 
-def books(run_ids: list[int], source: dict, prefix_tag: str) -> tuple[bool, list[str]]:
+def books(run_ids: list[int], source: dict) -> tuple[bool, list[str]]:
     """The ingest's own counts against the source, and the stored ids against the source's."""
     from django.db import connection
 
@@ -620,7 +620,7 @@ def run(args) -> None:
             time.sleep(2)
         ingest_ended = ingest_ended or time.time()
         result = json.loads(result_file.read_text())
-        ok, book_lines = books(run_ids, source, "ldm")
+        ok, book_lines = books(run_ids, source)
         closed_landed = landed_in_closed_cases(run_ids)
         audit_code, audit_line = verify_audit()
         report(args, commit, result, source, ok, book_lines, closed_landed, audit_code,
