@@ -11,6 +11,7 @@ urlpatterns = [
     path("ingest/", include("cases.ingest.urls")),
     path("audit/", include("cases.audit.urls")),
     path("labels/", include("cases.labels.urls")),
+    path("notifications/", include("cases.watchers.urls")),
     path("", include("cases.ips.urls")),  # ips/<ip>/, rings/
     path("cases/", include("cases.queue.urls")),
     # Last: a reference matches any path segment, so fixed paths under cases/ come first.

@@ -39,6 +39,7 @@ from cases.models.case import (
 )
 from cases.queue.models import SavedQueueView
 from cases.similarity.models import CaseCentroid, EmbeddingBacklog, IndexedEmbedding
+from cases.watchers.models import CaseWatcher, Notification, NotificationKind
 from cases.webhooks.models import (
     WebhookDelivery,
     WebhookEvent,
@@ -58,6 +59,7 @@ __all__ = [
     "AuditEvent",
     "Case",
     "CaseCentroid",
+    "CaseWatcher",
     "HoldReason",
     "CaseStatus",
     "CurationRecord",
@@ -73,6 +75,8 @@ __all__ = [
     "LabelStatus",
     "LabelVersion",
     "Note",
+    "Notification",
+    "NotificationKind",
     "OtpEnrolmentCode",
     "Outcome",
     "QuarantinedRow",
