@@ -30,7 +30,7 @@ from cases.ips.selectors.links import case_link_graph
 from cases.ips.selectors.rings import account_ring, ring_rank
 from cases.models import Case
 from cases.s3 import s3_client
-from cases.watchers.selectors import case_followers, is_following
+from cases.watchers.selectors import case_followers
 from cases.workflow.services.annotations import ATTACHMENT_TYPES
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -49,14 +49,19 @@ def case_detail_view(request, case: Case):
             "case": case,
             "ip_map": case_ip_map(case),
             "actions": case_actions(case, request.user),
-            "following": is_following(request.user, case),
-            "followers": case_followers(case),
+            **_followers(request.user, case),
             "reply_days": settings.FRAUDCASE_CUSTOMER_REPLY_DAYS,
             "attachment_max_bytes": settings.FRAUDCASE_ATTACHMENT_MAX_BYTES,
             "history_limit": HISTORY_LIMIT,
             **page_urls(case),
         },
     )
+
+
+def _followers(user, case: Case) -> dict:
+    """Who follows the case and whether the viewer does (one query)."""
+    followers = case_followers(case)
+    return {"followers": followers, "following": user.get_username() in followers}
 
 
 @require_GET
