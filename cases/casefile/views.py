@@ -15,7 +15,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from cases.audit import reads as read_audit
-from cases.casefile.exports import case_report_pdf, case_transactions_csv
+from cases.casefile.exports import ReportExtras, case_report_pdf, case_transactions_csv
 from cases.casefile.selectors import (
     HISTORY_LIMIT,
     case_actions,
@@ -117,7 +117,11 @@ def case_attachment_download(request, case: Case, attachment_id: int):
 def case_report(request, case: Case):
     """The suspicious-activity report as a PDF download."""
     page = case_page(case, viewer=request.user, with_similar=False)
-    pdf = case_report_pdf(page, generated_by=request.user.get_username())
+    ring = account_ring(case.account_id)
+    extras = ReportExtras(
+        ip_map=case_ip_map(case), ring=ring, ring_rank=ring_rank(ring) if ring else None
+    )
+    pdf = case_report_pdf(page, generated_by=request.user.get_username(), extras=extras)
     read_audit.case_exported(
         actor=request.user, case=case, export_format="pdf", rows=len(page.transactions)
     )
