@@ -221,18 +221,18 @@ def test_the_bell_counts_unread_and_the_page_marks_read(world):
     services.case_add_note(actor=world["ana"], case_id=case.pk, body="@bob two")
     client = client_for(bob)
 
-    badge = client.get(reverse("notifications-badge")).content.decode()
+    badge = client.get(reverse("notifications-badge")).json()
     listing = client.get(reverse("notifications")).content.decode()
     first, second = notifications_for(bob)  # newest first
 
-    assert 'data-unread="2"' in badge
+    assert badge == {"unread": 2}
     assert listing.index("@bob two") < listing.index("@bob one")
     opened = client.post(reverse("notification-open", args=[first.pk]))
     assert opened.url == reverse("case-detail", args=[case.reference])
     assert unread_notification_count(bob) == 1
     client.post(reverse("notifications-read"))
     assert unread_notification_count(bob) == 0
-    assert 'data-unread="0"' in client.get(reverse("notifications-badge")).content.decode()
+    assert client.get(reverse("notifications-badge")).json() == {"unread": 0}
     assert second.pk != first.pk
 
 

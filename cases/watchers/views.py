@@ -4,6 +4,7 @@ Thin views over cases.watchers.services and selectors."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -55,12 +56,11 @@ def notifications_page(request):
 @require_GET
 @may_view_cases
 def notifications_badge(request):
-    """The bell's unread count (htmx loads it into the top bar, and refreshes it)."""
-    return render(
-        request,
-        "cases/_notification_badge.html",
-        {"unread": unread_notification_count(request.user)},
-    )
+    """The bell's unread count as JSON (static/js/bell.js fetches it into the top bar).
+
+    Not an htmx fragment: on the second-factor page an htmx request would be told to load
+    that page again (HtmxFullPageSignInMiddleware), and the page's bell would ask again."""
+    return JsonResponse({"unread": unread_notification_count(request.user)})
 
 
 @require_POST
