@@ -12,6 +12,7 @@ urlpatterns = [
     path("audit/", include("cases.audit.urls")),
     path("labels/", include("cases.labels.urls")),
     path("manage/", include("cases.queueadmin.urls")),  # leads: queues, reason codes
+    path("notifications/", include("cases.watchers.urls")),
     path("", include("cases.ips.urls")),  # ips/<ip>/, rings/
     path("", include("cases.customer_accounts.urls")),  # accounts/<id>/
     path("cases/", include("cases.queue.urls")),

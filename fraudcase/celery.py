@@ -23,6 +23,7 @@ app.autodiscover_tasks(
         "cases.labels",
         "cases.audit",
         "cases.webhooks",
+        "cases.watchers",
         "analytics",
     ]
 )

@@ -352,6 +352,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.webhooks.tasks.sweep_webhook_deliveries",
         "schedule": env.float("FRAUDCASE_WEBHOOK_SWEEP_SECONDS", default=60.0),
     },
+    # Reminders for cases waiting on the customer past their reply date (idempotent).
+    "remind-waiting-cases": {
+        "task": "cases.watchers.tasks.remind_waiting_cases",
+        "schedule": env.float("FRAUDCASE_REMINDER_SWEEP_SECONDS", default=300.0),
+    },
     # The audit chain's head written to the audit bucket (tampering detectable from outside).
     "anchor-audit": {
         "task": "cases.audit.tasks.anchor_audit_chain",
@@ -476,6 +481,9 @@ FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH = env.float("FRAUDCASE_IMPOSSIBLE_TRAVEL_KMH", d
 # An IP or device used by more accounts than this is shared infrastructure (a carrier NAT, a
 # shop terminal): shown as a hub, never followed, and no ring is built through it.
 FRAUDCASE_LINK_HUB_DEGREE = env.int("FRAUDCASE_LINK_HUB_DEGREE", default=25)
+# A case moved to "waiting on customer" without a date expects the reply within these days;
+# after the date its assignee and followers get a reminder (beat, every few minutes).
+FRAUDCASE_CUSTOMER_REPLY_DAYS = env.int("FRAUDCASE_CUSTOMER_REPLY_DAYS", default=3)
 # The rings page lists rings of at most this many accounts unless asked for larger ones: a
 # ring of hundreds of accounts without confirmed fraud is a shared network, not a lead.
 FRAUDCASE_RING_MAX_SIZE = env.int("FRAUDCASE_RING_MAX_SIZE", default=50)

@@ -70,6 +70,9 @@ class AuditAction(models.TextChoices):
     LABELS_IMPORTED = "labels_imported", "Labels imported by a lead"
     SAVED_VIEW_CREATED = "saved_view_created", "Saved queue view created"
     SAVED_VIEW_DELETED = "saved_view_deleted", "Saved queue view deleted"
+    CASE_FOLLOWED = "case_followed", "Case followed"
+    CASE_UNFOLLOWED = "case_unfollowed", "Case unfollowed"
+    CASE_REMINDER_SENT = "case_reminder_sent", "Reminder sent: customer's reply overdue"
 
 
 class AuditEvent(models.Model):

@@ -5,6 +5,8 @@ changed; a domain refusal shows its message, a permission refusal is a 403 page.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
@@ -40,6 +42,17 @@ def _expected_version(request) -> int | None:
         return int(raw)
     except ValueError:
         raise InvalidInput("the form is out of date: reload the case and try again") from None
+
+
+def _reply_date(text: str):
+    """The customer's reply date from a date field: the end of that day (UTC); None if empty."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{text[:20]!r} is not a date like 2026-12-31") from None
+    return datetime.combine(day, time(23, 59), tzinfo=UTC)
 
 
 def _perform(request, case: Case, action, *, success: str, anchor: str = ""):
@@ -108,6 +121,7 @@ def case_transition(request, case: Case):
         lambda: services.case_transition(
             actor=request.user, case_id=case.pk, to_status=to_status,
             expected_version=_expected_version(request),
+            waiting_until=_reply_date(request.POST.get("waiting_until", "")),
         ),
         success=f"{case.reference} moved to {to_status.replace('_', ' ')}.",
     )  # fmt: skip
@@ -168,13 +182,24 @@ def case_merge(request, case: Case):
 @require_POST
 @with_case
 def case_add_note(request, case: Case):
-    return _perform(
+    added = []
+    response = _perform(
         request, case,
-        lambda: services.case_add_note(
+        lambda: added.append(services.case_add_note(
             actor=request.user, case_id=case.pk, body=request.POST.get("body", "")
-        ),
+        )),
         success="Note added.", anchor="notes",
     )  # fmt: skip
+    notices = added[0].notices if added else None
+    if notices and notices.mentioned:
+        messages.info(request, "Notified: " + ", ".join(f"@{n}" for n in notices.mentioned))
+    if notices and notices.not_notified:
+        messages.warning(
+            request,
+            "Not notified (no such user, or they cannot see this case): "
+            + ", ".join(f"@{name}" for name in notices.not_notified),
+        )
+    return response
 
 
 @require_POST

@@ -4,6 +4,7 @@
 from django.urls import path
 
 from cases.casefile import actions, views
+from cases.watchers import views as watchers
 
 urlpatterns = [
     path("", views.case_detail_view, name="case-detail"),
@@ -27,4 +28,6 @@ urlpatterns = [
     path("tags/", actions.case_tags, name="case-tags"),
     path("attachments/", actions.case_attach, name="case-attach"),
     path("verdict/", actions.case_transaction_verdict, name="case-transaction-verdict"),
+    path("follow/", watchers.case_follow, name="case-follow"),
+    path("unfollow/", watchers.case_unfollow, name="case-unfollow"),
 ]

@@ -15,7 +15,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from cases.audit import reads as read_audit
-from cases.casefile.exports import case_report_pdf, case_transactions_csv
+from cases.casefile.exports import ReportExtras, case_report_pdf, case_transactions_csv
 from cases.casefile.selectors import (
     HISTORY_LIMIT,
     case_actions,
@@ -30,6 +30,7 @@ from cases.ips.selectors.links import case_link_graph
 from cases.ips.selectors.rings import account_ring, ring_rank
 from cases.models import Case
 from cases.s3 import s3_client
+from cases.watchers.selectors import case_followers
 from cases.workflow.services.attachments import ATTACHMENT_TYPES
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -48,11 +49,19 @@ def case_detail_view(request, case: Case):
             "case": case,
             "ip_map": case_ip_map(case),
             "actions": case_actions(case, request.user),
+            **_followers(request.user, case),
+            "reply_days": settings.FRAUDCASE_CUSTOMER_REPLY_DAYS,
             "attachment_max_bytes": settings.FRAUDCASE_ATTACHMENT_MAX_BYTES,
             "history_limit": HISTORY_LIMIT,
             **page_urls(case),
         },
     )
+
+
+def _followers(user, case: Case) -> dict:
+    """Who follows the case and whether the viewer does (one query)."""
+    followers = case_followers(case)
+    return {"followers": followers, "following": user.get_username() in followers}
 
 
 @require_GET
@@ -110,7 +119,11 @@ def case_attachment_download(request, case: Case, attachment_id: int):
 def case_report(request, case: Case):
     """The suspicious-activity report as a PDF download."""
     page = case_page(case, viewer=request.user, with_similar=False)
-    pdf = case_report_pdf(page, generated_by=request.user.get_username())
+    ring = account_ring(case.account_id)
+    extras = ReportExtras(
+        ip_map=case_ip_map(case), ring=ring, ring_rank=ring_rank(ring) if ring else None
+    )
+    pdf = case_report_pdf(page, generated_by=request.user.get_username(), extras=extras)
     read_audit.case_exported(
         actor=request.user, case=case, export_format="pdf", rows=len(page.transactions)
     )

@@ -46,6 +46,7 @@ from cases.similarity.models import (
     IndexedEmbedding,
     NeighbourRefreshRequest,
 )
+from cases.watchers.models import CaseWatcher, Notification, NotificationKind
 from cases.webhooks.models import (
     WebhookDelivery,
     WebhookEvent,
@@ -65,6 +66,7 @@ __all__ = [
     "AuditEvent",
     "Case",
     "CaseCentroid",
+    "CaseWatcher",
     "HoldReason",
     "CaseStatus",
     "CurationRecord",
@@ -84,6 +86,8 @@ __all__ = [
     "LabelVersion",
     "NeighbourRefreshRequest",
     "Note",
+    "Notification",
+    "NotificationKind",
     "OtpEnrolmentCode",
     "Outcome",
     "QuarantinedRow",

@@ -94,6 +94,8 @@ class Case(models.Model):
         "cases.Queue", null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
     )
     due_at = models.DateTimeField(null=True, blank=True, help_text="from the queue's SLA")
+    # While waiting on the customer: when their reply is due (a reminder goes out after it).
+    waiting_until = models.DateTimeField(null=True, blank=True)
     # Optimistic concurrency: every change bumps it; a change made against an older one is refused.
     version = models.PositiveIntegerField(default=1)
     resolution = models.CharField(max_length=24, choices=Resolution.choices, blank=True)

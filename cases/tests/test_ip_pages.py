@@ -242,7 +242,7 @@ def test_ip_page_labels_a_private_ip_and_puts_nothing_on_the_map():
     assert response.status_code == 200
     assert "Private network" in html and "never placed on a map" in html
     data = json.loads(html_attribute(html, "ip-minimap", "data-map"))
-    assert data == {"points": [], "impossible": []}
+    assert data == {"points": [], "impossible": [], "view": None}
 
 
 @pytest.mark.django_db

@@ -18,8 +18,10 @@ from cases.models import (
     AuditEvent,
     Case,
     CaseStatus,
+    CaseWatcher,
     LabelVersion,
     Note,
+    Notification,
     Queue,
     ReasonCode,
     RingSnapshot,
@@ -155,6 +157,18 @@ ROUTES = {
         lambda w: {"name": "Breached", "query": "sla_breached=1"},
         READERS,
     ),
+    "notifications": ("get", None, None, READERS),
+    "notifications-badge": ("get", None, None, READERS),
+    "notifications-read": ("post", None, None, READERS),
+    # Notifications are their recipient's: another user's is a 404.
+    "notification-open": (
+        "post",
+        lambda w: {"notification_id": w["notification"].pk},
+        None,
+        {**dict.fromkeys(EVERYONE_SIGNED_IN, NOT_THEIRS), "nobody": DENIED, "analyst": OK},
+    ),
+    "case-follow": ("post", _case, None, CASE_READERS),
+    "case-unfollow": ("post", _case, None, CASE_READERS),
     # Saved views are their owner's: another user's is a 404.
     "queue-view-delete": (
         "post",
@@ -275,6 +289,9 @@ def world(s3):
         "sibling": make_case(general),
         "held": LabelVersion.objects.get(status="held"),
         "analyst_view": saved_view_create(actor=analyst, name="Mine", query="tab=mine"),
+        "notification": Notification.objects.create(
+            recipient=analyst, kind="mention", case=case, message="lea mentioned you"
+        ),
         "analyst_token": api_token_create(
             actor=analyst, user_id=analyst.pk, name="sync", scope="read"
         ).token,
@@ -299,6 +316,8 @@ def state() -> tuple:
         RingSnapshot.objects.count(),
         tuple(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
         tuple(SavedQueueView.objects.order_by("pk").values_list("pk", "user_id", "name")),
+        tuple(Notification.objects.order_by("pk").values_list("pk", "read_at")),
+        tuple(CaseWatcher.objects.order_by("pk").values_list("case_id", "user_id")),
     )
 
 
@@ -335,7 +354,7 @@ def test_route_for_role(world, name, role):
     assert outcome_of(response) == expected, (response.status_code, response.content[:600])
     if expected != OK:
         assert state() == before, f"a refused {method.upper()} {name} by {role} changed something"
-    if expected == HIDDEN and name.startswith(("account-token", "queue-view")):
+    if expected == HIDDEN and name.startswith(("account-token", "queue-view", "notification")):
         assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
         assert SavedQueueView.objects.count() == 1
     elif expected == HIDDEN:

@@ -57,6 +57,7 @@ SERVICE_MODULES = [
     "cases.audit.anchors",
     "cases.audit.reads",
     "cases.queue.services",
+    "cases.watchers.services",
 ]
 
 HELPER = "a step of the services in the table, inside their transaction; they write the event"
@@ -149,6 +150,12 @@ NO_EVENT: dict[str, str] = {
     "cases.audit.anchors.ensure_audit_bucket": "creates the S3 bucket; no database change",
     "cases.audit.anchors.audit_anchors_verify": READ,
     "cases.queue.services.saved_query": PURE,
+    "cases.watchers.services.mentioned_usernames": PURE,
+    "cases.watchers.services.note_notify": HELPER + " (case_add_note: its NOTE_ADDED event)",
+    "cases.watchers.services.notifications_mark_read": (
+        "the reader's own inbox bookkeeping (read_at on their notifications); nothing about a "
+        "case or anyone else changes"
+    ),
 }
 
 

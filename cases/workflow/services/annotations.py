@@ -10,6 +10,7 @@ from cases.audit.trail import audit_record, refusals_audited
 from cases.errors import InvalidInput
 from cases.locking import conflicts_retried
 from cases.models import AuditAction, Case, Note, Tag, parse_case_reference
+from cases.watchers.services import note_notify
 from cases.workflow.services.common import (
     lock_case,
     lock_cases_checked,
@@ -24,7 +25,11 @@ TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 @conflicts_retried
 def case_add_note(*, actor, case_id, body: str, expected_version: int | None = None) -> Note:
-    """Add a note (Markdown source) with its author and time; notes never conflict."""
+    """Add a note (Markdown source) with its author and time; notes never conflict.
+
+    @username notifies that person in the app when they may read the case, and followers
+    hear of the note (cases.watchers.services.note_notify); the note's .notices says who.
+    The NOTE_ADDED event lists who was mentioned and notified, when anyone was."""
     with refusals_audited(
         actor=actor, attempted="case_add_note", object_type="cases.case", object_id=case_id
     ):
@@ -39,11 +44,14 @@ def case_add_note(*, actor, case_id, body: str, expected_version: int | None = N
             note = Note(case=case, author=actor, author_name=actor.get_username(), body=body)
             note.full_clean()
             note.save()
+            note.notices = note_notify(actor=actor, case=case, note=note)
             touch_case(case)
-            audit_record(
-                actor=actor, action=AuditAction.NOTE_ADDED, obj=case,
-                after={"note_id": note.pk, "body": body},
-            )  # fmt: skip
+            after = {"note_id": note.pk, "body": body}
+            if note.notices.mentioned:
+                after["mentioned"] = note.notices.mentioned
+            if note.notices.followers:
+                after["followers_notified"] = note.notices.followers
+            audit_record(actor=actor, action=AuditAction.NOTE_ADDED, obj=case, after=after)
             return note
 
 

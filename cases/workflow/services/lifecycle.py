@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import transaction
 
 from cases.audit.trail import audit_record, refusals_audited
@@ -48,8 +51,21 @@ MAX_COMMENT_LENGTH = 20_000
 
 
 @conflicts_retried
-def case_transition(*, actor, case_id, to_status: str, expected_version: int | None = None) -> Case:
-    """Move a case along the workflow (not to closed: use case_close)."""
+def case_transition(
+    *,
+    actor,
+    case_id,
+    to_status: str,
+    expected_version: int | None = None,
+    waiting_until: datetime | None = None,
+) -> Case:
+    """Move a case along the workflow (not to closed: use case_close).
+
+    Waiting on the customer has a date their reply is due (waiting_until, in the future;
+    default FRAUDCASE_CUSTOMER_REPLY_DAYS days from now by the database's clock): past it, the
+    assignee and the case's followers get a reminder (cases.watchers). Leaving the status
+    clears it. The date is refused for any other status.
+    """
     with refusals_audited(
         actor=actor, attempted="case_transition", object_type="cases.case", object_id=case_id
     ):
@@ -68,14 +84,31 @@ def case_transition(*, actor, case_id, to_status: str, expected_version: int | N
                     f"allowed: {', '.join(allowed_transitions(case)) or 'none'}"
                 )
             before = case_snapshot(case, ["status"])
+            after = {"status": to_status}
+            if to_status == CaseStatus.WAITING_ON_CUSTOMER:
+                case.waiting_until = _reply_due(waiting_until)
+                after["waiting_until"] = case.waiting_until
+            elif waiting_until is not None:
+                raise InvalidInput("only a case waiting on the customer has a reply date")
+            else:
+                case.waiting_until = None
             case.status = to_status
-            save_case(case, ["status"])
+            save_case(case, ["status", "waiting_until"])
             audit_record(
                 actor=actor, action=AuditAction.CASE_STATUS_CHANGED, obj=case, before=before,
-                after={"status": to_status, "version": case.version},
+                after={**after, "version": case.version},
             )  # fmt: skip
             webhook_event_record(type=Hook.CASE_STATUS_CHANGED, case=case, payload={"from": before["status"], "to": to_status, "version": case.version})  # fmt: skip
             return case
+
+
+def _reply_due(waiting_until: datetime | None) -> datetime:
+    now = database_now()
+    if waiting_until is None:
+        return now + timedelta(days=settings.FRAUDCASE_CUSTOMER_REPLY_DAYS)
+    if waiting_until <= now:
+        raise InvalidInput("the customer's reply date must be in the future")
+    return waiting_until
 
 
 def _reason_codes(codes: list[str], resolution: str) -> list[ReasonCode]:
