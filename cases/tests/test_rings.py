@@ -127,6 +127,7 @@ def test_rings_page_lists_members_escaped_and_says_when(client, two_rings_and_a_
     assert '#1 · 3 accounts · <span class="ring-fraud">2 with confirmed fraud</span>' in text
     assert "computed <time" in text
     assert '<a href="/ips/81.2.69.10/">81.2.69.10</a>' in text
+    assert text.count('<a href="/accounts/') >= 5  # every member's account page
     assert "Recompute now" not in html  # analysts cannot start one
 
 
