@@ -7,11 +7,17 @@ viewer was already let through by cases.policies; these only record.
 from __future__ import annotations
 
 from cases.audit.trail import audit_record
+from cases.locking import retry_on_conflict
 from cases.models import Attachment, AuditAction, Case
 
 
 def case_viewed(*, actor, case: Case) -> None:
-    audit_record(actor=actor, action=AuditAction.CASE_VIEWED, obj=case)
+    # Its own transaction on a page view: a deadlock on the audit chain (the victim may be this
+    # read) is retried here, as the services' writes are, instead of answering 500.
+    retry_on_conflict(
+        lambda: audit_record(actor=actor, action=AuditAction.CASE_VIEWED, obj=case),
+        what="case_viewed",
+    )
 
 
 def case_exported(*, actor, case: Case, export_format: str, rows: int) -> None:
