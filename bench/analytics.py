@@ -61,11 +61,11 @@ def seed_runs(transactions: int, *, spread: bool = False) -> tuple:
         cursor.execute(
             f"""INSERT INTO cases_ingestrun (bucket, kind, key, etag, file_format, status,
             triggered_by, rows_read, rows_loaded, rows_duplicate, rows_quarantined, bytes_read,
-            cases_opened, attempts, attempts_at_rerun, error, claimed_by, created_at, started_at,
-            finished_at, updated_at)
+            resume_line, cases_opened, attempts, attempts_at_rerun, error, claimed_by, created_at,
+            started_at, finished_at, updated_at)
             SELECT 'bench', 'flagged', 'flagged/part-' || k || '.parquet', md5(k::text), 'parquet',
                    'succeeded', 'bench', {transactions // RUNS} + 10, {transactions // RUNS}, 5, 5,
-                   0, 0, 1, 0, '', '', at, at, at + interval '5 minutes', at
+                   0, 0, 0, 1, 0, '', '', at, at, at + interval '5 minutes', at
             FROM (SELECT k, %s::timestamptz + k * %s::interval AS at
                   FROM generate_series(1, {RUNS}) AS k) AS slices
             ORDER BY k RETURNING id""",
@@ -102,14 +102,14 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
             INSERT INTO cases_labelversion (transaction_id, version, label,
             reason_codes, analyst_id, analyst_pseudonym, case_id, decided_at, why, model_version,
             similarity_score, detector_outcome, neighbour_fraud_share, contradicts_model, status,
-            hold_reason, review_note)
+            hold_reason, review_note, source, import_note)
             SELECT t.id, 1, CASE WHEN random() < t.similarity_score THEN 'fraud' ELSE 'legitimate' END,
                    '[]', (ARRAY{analysts})[1 + (t.id % {len(analysts)})], 'an_bench', t.case_id,
                    t.occurred_at + random() * interval '5 days', 'analyst', t.model_version,
                    t.similarity_score, t.outcome,
                    CASE WHEN t.id % 3 = 0 THEN NULL ELSE random() END, false,
                    CASE WHEN t.id % 500 = 0 THEN 'held' ELSE 'pending' END,
-                   CASE WHEN t.id % 500 = 0 THEN 'contradiction_burst' ELSE '' END, ''
+                   CASE WHEN t.id % 500 = 0 THEN 'contradiction_burst' ELSE '' END, '', 'analyst', ''
             FROM cases_transaction t WHERE t.id % {max(1, transactions // LABELS)} = 0""",
         ),
         (
@@ -220,6 +220,7 @@ def measure_ingest(rows: int, rounds: int) -> list[tuple[str, float]]:
 
     from cases.fileformats import encode_rows
     from cases.ingest import services as ingest_services
+    from cases.models import IngestRun
     from cases.s3 import ensure_bucket, s3_client
 
     factory = RowFactory(total_rows=rows)
@@ -239,7 +240,12 @@ def measure_ingest(rows: int, rounds: int) -> list[tuple[str, float]]:
             client.put_object(
                 Bucket=bucket, Key=key, Body=encode_rows(factory.part(0, rows, tag), "parquet")
             )
-            (run_id,) = [r for r in ingest_services.inbox_scan(bucket=bucket)]
+            # This file's run, registered by a scan of its own key: a reused seed's inbox
+            # cursor or an older unfinished run (an earlier run that stopped between
+            # registering and ingesting its file, whose object the restarted S3 server no
+            # longer has) must not change which run is timed.
+            ingest_services.inbox_scan(bucket=bucket, prefix=key)
+            run_id = IngestRun.objects.filter(bucket=bucket, key=key).latest("pk").pk
             with override_settings(
                 FRAUDCASE_ANALYTICS_ROLLUPS=rollups, FRAUDCASE_INGEST_CHUNK_ROWS=5000
             ):
