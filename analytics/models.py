@@ -1,6 +1,6 @@
 """Rollups the dashboards read instead of the transactions table, and drift alerts.
 
-- BatchRollup, FeatureRollup, CategoryRollup: flagged transactions per (ingest run, day),
+- BatchRollup, CurrencyRollup, FeatureRollup, CategoryRollup: flagged transactions per (ingest run, day),
   added to by ingest in each chunk's own transaction (analytics.rollups.record_chunk), so a
   retried chunk never counts twice. run_id 0 holds transactions that came some other way
   (rebuilt by analytics.rollups.rollups_rebuild).
@@ -35,8 +35,6 @@ class BatchRollup(models.Model):
     day = models.DateField()
     model_version = models.CharField(max_length=64)
     transactions = models.BigIntegerField(default=0)
-    # The raw amount in each transaction's own currency (see analytics.money.selectors).
-    amount = models.DecimalField(max_digits=24, decimal_places=2, default=0)
     score_sum = models.FloatField(default=0)
     approve = models.BigIntegerField(default=0)
     investigate = models.BigIntegerField(default=0)
@@ -56,6 +54,30 @@ class BatchRollup(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} {self.day} {self.model_version}"
+
+
+class CurrencyRollup(models.Model):
+    """The amounts of one ingest run's transactions on one day (UTC, TIME_ZONE: the exchange
+    rates' day) in one currency, summed as they are: the money dashboard converts each sum at
+    read time with the rate of its day (analytics.money.selectors), so a rate loaded later
+    applies to every figure, and sums without a rate are shown apart, never guessed."""
+
+    run_id = models.BigIntegerField()
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    transactions = models.BigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run_id", "day", "currency"], name="currency_rollup_once"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="currency_rollup_day_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.day} {self.currency}"
 
 
 class FeatureRollup(models.Model):

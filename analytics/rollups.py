@@ -1,9 +1,9 @@
 """Keeping the ingest rollups: per ingest run and day, what the dashboards aggregate.
 
 record_chunk is ingest's one call (cases.ingest.chunks, inside each chunk's transaction): it
-folds the chunk's new transactions, already in memory, into BatchRollup, FeatureRollup and
-CategoryRollup with three upserts, so the rollups commit with the rows or not at all and a
-retried chunk never counts twice. rollups_rebuild computes them again from the transactions
+folds the chunk's new transactions, already in memory, into BatchRollup, CurrencyRollup,
+FeatureRollup and CategoryRollup with four upserts, so the rollups commit with the rows or not
+at all and a retried chunk never counts twice. rollups_rebuild computes them again from the transactions
 table in SQL (after a bulk load that bypassed ingest, or to repair). The label rollup
 (LabelFact) and the label versions per day (LabelDayRollup) are kept by database triggers
 (analytics/migrations/0002, 0003).
@@ -58,7 +58,7 @@ def _vector_text(vector: np.ndarray | None) -> str | None:
 def record_chunk(*, run_id: int, transactions: Sequence) -> None:
     """Fold newly loaded transactions (ingest's CleanTransaction) into the rollups.
 
-    Call inside the transaction that loads them. Three statements whatever the chunk's size.
+    Call inside the transaction that loads them. Four statements whatever the chunk's size.
     """
     if not transactions or not settings.FRAUDCASE_ANALYTICS_ROLLUPS:
         return
@@ -77,8 +77,7 @@ def record_chunk(*, run_id: int, transactions: Sequence) -> None:
         vectors = [v for v in vectors if v is not None]
         total = np.sum(np.stack(vectors), axis=0, dtype=np.float64) if vectors else None
         batch_rows.append((
-            day, model_version, len(indexes), sum((transactions[i].amount for i in indexes), Decimal(0)),
-            float(scores[indexes].sum()), outcomes.get("approve", 0), outcomes.get("investigate", 0),
+            day, model_version, len(indexes), float(scores[indexes].sum()), outcomes.get("approve", 0), outcomes.get("investigate", 0),
             outcomes.get("block", 0), outcomes.get("", 0),
             _array_text(np.bincount(score_bins[indexes], minlength=SCORE_BINS)),
             _vector_text(total), len(vectors),
@@ -99,7 +98,13 @@ def record_chunk(*, run_id: int, transactions: Sequence) -> None:
             _array_text(np.bincount(feature_bins(array), minlength=FEATURE_BINS)),
         ))  # fmt: skip
     category_rows = [(day, dim, value, n) for (day, dim, value), n in categories.items()]
-    _upsert(run_id, batch_rows, feature_rows, category_rows)
+    money: dict[tuple, list] = {}
+    for index, tx in enumerate(transactions):
+        sums = money.setdefault((days[index], tx.currency), [0, Decimal(0)])
+        sums[0] += 1
+        sums[1] += tx.amount
+    currency_rows = [(day, currency, n, amount) for (day, currency), (n, amount) in money.items()]
+    _upsert(run_id, batch_rows, feature_rows, category_rows, currency_rows)
 
 
 def _columns(rows: list[tuple]) -> list[list]:
@@ -113,19 +118,17 @@ _ADD_BINS = (
 )
 
 _BATCH_UPSERT = f"""
-INSERT INTO analytics_batchrollup (run_id, day, model_version, transactions, amount, score_sum,
+INSERT INTO analytics_batchrollup (run_id, day, model_version, transactions, score_sum,
     approve, investigate, block, no_outcome, score_histogram, embedding_sum, embeddings)
-SELECT %(run_id)s, day, model, n, amount, score, approve, investigate, block, none_,
+SELECT %(run_id)s, day, model, n, score, approve, investigate, block, none_,
        hist::bigint[], vector::vector, embeddings
-FROM unnest(%(day)s::date[], %(model)s::text[], %(n)s::bigint[], %(amount)s::numeric[],
+FROM unnest(%(day)s::date[], %(model)s::text[], %(n)s::bigint[],
             %(score)s::float8[], %(approve)s::bigint[], %(investigate)s::bigint[],
             %(block)s::bigint[], %(none)s::bigint[], %(hist)s::text[], %(vector)s::text[],
             %(embeddings)s::bigint[])
-     AS r(day, model, n, amount, score, approve, investigate, block, none_, hist, vector,
-          embeddings)
+     AS r(day, model, n, score, approve, investigate, block, none_, hist, vector, embeddings)
 ON CONFLICT (run_id, day, model_version) DO UPDATE SET
     transactions = analytics_batchrollup.transactions + EXCLUDED.transactions,
-    amount = analytics_batchrollup.amount + EXCLUDED.amount,
     score_sum = analytics_batchrollup.score_sum + EXCLUDED.score_sum,
     approve = analytics_batchrollup.approve + EXCLUDED.approve,
     investigate = analytics_batchrollup.investigate + EXCLUDED.investigate,
@@ -160,13 +163,24 @@ ON CONFLICT (run_id, day, dimension, value) DO UPDATE SET
 """
 
 
-def _upsert(run_id: int, batch_rows, feature_rows, category_rows) -> None:
+_CURRENCY_UPSERT = """
+INSERT INTO analytics_currencyrollup (run_id, day, currency, transactions, amount)
+SELECT %(run_id)s, day, currency, n, amount
+FROM unnest(%(day)s::date[], %(currency)s::text[], %(n)s::bigint[], %(amount)s::numeric[])
+     AS r(day, currency, n, amount)
+ON CONFLICT (run_id, day, currency) DO UPDATE SET
+    transactions = analytics_currencyrollup.transactions + EXCLUDED.transactions,
+    amount = analytics_currencyrollup.amount + EXCLUDED.amount
+"""
+
+
+def _upsert(run_id: int, batch_rows, feature_rows, category_rows, currency_rows) -> None:
     with connection.cursor() as cursor:
-        day, model, n, amount, score, approve, investigate, block, none, hist, vector, emb = (
-            _columns(batch_rows)
+        day, model, n, score, approve, investigate, block, none, hist, vector, emb = _columns(
+            batch_rows
         )
         cursor.execute(_BATCH_UPSERT, {
-            "run_id": run_id, "day": day, "model": model, "n": n, "amount": amount,
+            "run_id": run_id, "day": day, "model": model, "n": n,
             "score": score, "approve": approve, "investigate": investigate, "block": block,
             "none": none, "hist": hist, "vector": vector, "embeddings": emb,
         })  # fmt: skip
@@ -176,6 +190,10 @@ def _upsert(run_id: int, batch_rows, feature_rows, category_rows) -> None:
                 "run_id": run_id, "day": day, "feature": feature, "n": n, "total": total,
                 "squares": squares, "hist": hist,
             })  # fmt: skip
+        day, currency, n, amount = _columns(currency_rows)
+        cursor.execute(_CURRENCY_UPSERT, {
+            "run_id": run_id, "day": day, "currency": currency, "n": n, "amount": amount,
+        })  # fmt: skip
         if category_rows:
             day, dimension, value, n = _columns(category_rows)
             cursor.execute(_CATEGORY_UPSERT, {
@@ -195,14 +213,14 @@ def _bins_array(count: int, column: str = "bin", value: str = "n") -> str:
 _DAY = "(t.occurred_at AT TIME ZONE %(zone)s)::date"
 
 _BATCH_REBUILD = f"""
-INSERT INTO analytics_batchrollup (run_id, day, model_version, transactions, amount, score_sum,
+INSERT INTO analytics_batchrollup (run_id, day, model_version, transactions, score_sum,
     approve, investigate, block, no_outcome, score_histogram, embedding_sum, embeddings)
-SELECT run_id, day, model_version, sum(n), sum(amount), sum(score_sum), sum(approve),
+SELECT run_id, day, model_version, sum(n), sum(score_sum), sum(approve),
        sum(investigate), sum(block), sum(no_outcome), {_bins_array(SCORE_BINS)},
        sum(embedding_sum), sum(embeddings)
 FROM (SELECT coalesce(t.ingest_run_id, 0) AS run_id, {_DAY} AS day, t.model_version,
              least({SCORE_BINS - 1}, floor(t.similarity_score * {SCORE_BINS})::int) AS bin,
-             count(*) AS n, sum(t.amount) AS amount, sum(t.similarity_score) AS score_sum,
+             count(*) AS n, sum(t.similarity_score) AS score_sum,
              count(*) FILTER (WHERE t.outcome = 'approve') AS approve,
              count(*) FILTER (WHERE t.outcome = 'investigate') AS investigate,
              count(*) FILTER (WHERE t.outcome = 'block') AS block,
@@ -231,6 +249,12 @@ _CATEGORY_REBUILD = "\nUNION ALL\n".join(
 FROM cases_transaction t GROUP BY 1, 2, 4"""
     for dimension in CATEGORY_DIMENSIONS
 )
+
+_CURRENCY_REBUILD = f"""
+INSERT INTO analytics_currencyrollup (run_id, day, currency, transactions, amount)
+SELECT coalesce(t.ingest_run_id, 0), {_DAY}, t.currency, count(*), sum(t.amount)
+FROM cases_transaction t GROUP BY 1, 2, 3
+"""
 
 _LABEL_FACT_REBUILD = """
 INSERT INTO analytics_labelfact (transaction_id, case_id, account_id, occurred_at, day,
@@ -265,6 +289,7 @@ def rollups_rebuild() -> dict[str, int]:
         cursor.execute("SET LOCAL work_mem = '256MB'")
         for table, sql in (
             ("analytics_batchrollup", _BATCH_REBUILD),
+            ("analytics_currencyrollup", _CURRENCY_REBUILD),
             ("analytics_featurerollup", _FEATURE_REBUILD),
             (
                 "analytics_categoryrollup",

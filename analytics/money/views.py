@@ -12,20 +12,36 @@ from analytics.money.selectors import money_per_day
 
 @team_dashboard
 def money_page(request):
-    """Amount at risk, confirmed as fraud and saved by blocks, per day and running total."""
+    """Amount at risk, confirmed as fraud and saved by blocks in the reporting currency, per
+    day and running total; amounts without a rate for their day listed apart, never guessed."""
     form, day_range = range_from(request)
-    daily = money_per_day(day_range)
+    report = money_per_day(day_range)
+    currency = report.reporting_currency
     running, totals = [], [Decimal(0)] * 3
-    for day, *amounts in daily:
-        totals = [total + (amount or 0) for total, amount in zip(totals, amounts, strict=True)]
+    for day, *amounts, _ in report.daily:
+        totals = [total + amount for total, amount in zip(totals, amounts, strict=True)]
         running.append([day, *totals])
     series = {"at risk": 1, "confirmed fraud": 2, "saved by blocks": 3}
-    columns = ["day", "at risk", "confirmed fraud", "saved by blocks"]
+    amounts = [f"at risk ({currency})", f"confirmed fraud ({currency})",
+               f"saved by blocks ({currency})"]  # fmt: skip
+    no_rate = (
+        f"Amounts in {currency}, each day's sum per currency at that day's rate. "
+        "Transactions without a rate for their day are left out here and listed below."
+    )
     charts = [
-        Chart("money-daily", "Amounts per day (by the transactions' day)", columns, daily,
-              series_traces(daily, x=0, series=series), y_title="amount"),
-        Chart("money-running", "Running totals over the range", columns, running,
-              series_traces(running, x=0, series=series, kind="lines+markers"), y_title="amount"),
+        Chart("money-daily", "Amounts per day (by the transactions' day)",
+              ["day", *amounts, "flagged transactions without a rate"], report.daily,
+              series_traces(report.daily, x=0, series=series), y_title=currency, note=no_rate),
+        Chart("money-running", "Running totals over the range", ["day", *amounts], running,
+              series_traces(running, x=0, series=series, kind="lines+markers"), y_title=currency),
+        Chart("money-no-rate", "Amounts without an exchange rate (in their own currency)",
+              ["currency", "flagged transactions", "at risk", "fraud-labelled transactions",
+               "confirmed fraud", "saved by blocks", "first day", "last day"],
+              report.unconverted,
+              series_traces(report.unconverted, x=0, series={"flagged transactions": 1}),
+              y_title="transactions",
+              note="Not converted and not in the figures above: load a rate for these days "
+                   "(docs/exchange-rates.md) and they join them."),
     ]  # fmt: skip
     return dashboard_response(
         request,
@@ -34,5 +50,5 @@ def money_page(request):
         form=form,
         day_range=day_range,
         charts=charts,
-        context={"totals": totals},
+        context={"totals": totals, "report": report},
     )

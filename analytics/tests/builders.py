@@ -22,6 +22,7 @@ def labelled_transaction(
     delay: timedelta = timedelta(hours=2),
     analyst=None,
     amount: str = "100.00",
+    currency: str = "EUR",
     country: str = "DE",
     decision: str = "",
     case: Case | None = None,
@@ -33,7 +34,7 @@ def labelled_transaction(
     case = case or Case.objects.create(account_id=f"acc_b{number}")
     tx = Transaction.objects.create(
         transaction_id=f"tx_b{number}", account_id=case.account_id, occurred_at=occurred_at,
-        amount=Decimal(amount), currency="EUR", country=country, similarity_score=score,
+        amount=Decimal(amount), currency=currency, country=country, similarity_score=score,
         model_version=model, outcome=outcome, case=case,
     )  # fmt: skip
     if label:

@@ -35,7 +35,7 @@ def rows(day: date, count: int, *, score: float, country: str, embedding: np.nda
     moment = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
     transactions = [
         SimpleNamespace(occurred_at=moment, model_version="m1", similarity_score=score,
-                        amount=Decimal("10.00"), outcome="block", embedding=embedding,
+                        amount=Decimal("10.00"), currency="EUR", outcome="block", embedding=embedding,
                         features={"velocity": 0.2}, country=country, channel="ecommerce",
                         merchant_category="5411")
         for _ in range(count)

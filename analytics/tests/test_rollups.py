@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics.models import BatchRollup, CategoryRollup, FeatureRollup, LabelFact
+from analytics.models import (
+    BatchRollup,
+    CategoryRollup,
+    CurrencyRollup,
+    FeatureRollup,
+    LabelFact,
+)
 from analytics.rollups import rollups_rebuild
 from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
@@ -32,7 +38,7 @@ class Approx(float):
 
 def snapshot():
     batches = sorted(
-        (r.run_id, r.day, r.model_version, r.transactions, r.amount, Approx(r.score_sum),
+        (r.run_id, r.day, r.model_version, r.transactions, Approx(r.score_sum),
          r.approve, r.investigate, r.block, r.no_outcome, tuple(r.score_histogram), r.embeddings,
          tuple(Approx(x) for x in r.embedding_sum))
         for r in BatchRollup.objects.all()
@@ -45,7 +51,10 @@ def snapshot():
     categories = sorted(
         CategoryRollup.objects.values_list("run_id", "day", "dimension", "value", "transactions")
     )
-    return batches, features, categories
+    currencies = sorted(
+        CurrencyRollup.objects.values_list("run_id", "day", "currency", "transactions", "amount")
+    )
+    return batches, features, categories, currencies
 
 
 def test_ingest_folds_each_chunk_into_the_rollups_as_a_rebuild_would(s3, bucket, settings):
@@ -53,7 +62,7 @@ def test_ingest_folds_each_chunk_into_the_rollups_as_a_rebuild_would(s3, bucket,
     start = datetime(2026, 11, 1, 22, 0, tzinfo=UTC)
     rows = [
         contract_row(i, occurred_at=start + timedelta(minutes=17 * i), country="DE" if i % 4 else "FR",
-                     model_version="m1" if i % 5 else "m2",
+                     model_version="m1" if i % 5 else "m2", currency="USD" if i % 3 else "EUR",
                      features={"log_amount": -5 + i * 0.37, "night": float(i % 2)})
         for i in range(30)
     ]  # fmt: skip
@@ -65,11 +74,14 @@ def test_ingest_folds_each_chunk_into_the_rollups_as_a_rebuild_would(s3, bucket,
 
     folded = snapshot()
     assert sum(r[3] for r in folded[0]) == 30
-    assert sum(r[11] for r in folded[0]) == 29  # embeddings
+    assert sum(r[10] for r in folded[0]) == 29  # embeddings
     by_day = {(r[1], r[2]): r[3] for r in folded[0]}
     assert by_day[(datetime(2026, 11, 1).date(), "m1")] == 6  # 22:00 to 23:59: 8, rows 0 and 5 m2
     assert {r[2] for r in folded[1]} == {"log_amount", "night"}
     assert sum(r[4] for r in folded[2] if r[2] == "country" and r[3] == "FR") == 8
+    by_currency = {(day, currency): n for _, day, currency, n, _ in folded[3]}
+    assert sum(n for (_, c), n in by_currency.items() if c == "EUR") == 10  # every third row
+    assert sum(r[4] for r in folded[3]) == sum(Transaction.objects.values_list("amount", flat=True))
 
     rollups_rebuild()
     assert snapshot() == folded
