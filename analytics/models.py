@@ -10,6 +10,8 @@
 - LabelDayRollup: label versions per decided day, analyst, label and hold reason, with the
   flips among them, kept by a trigger on cases_labelversion (migration 0003) for the label
   health page.
+- CurationSnapshot: the curation page's top IPs and ASNs of the default range, refreshed by
+  beat (the aggregation over every source IP is too slow for a page).
 - DriftAlert: a batch or a day whose distribution moved past a threshold.
 """
 
@@ -189,6 +191,30 @@ class LabelFactDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.changes} changes"
+
+
+class CurationSnapshot(models.Model):
+    """The curation page's top IPs and ASNs for one range of days, as computed from the IP
+    map's aggregation (a GROUP BY over every source IP of the range: seconds at a million
+    transactions) by beat for the default range (analytics.tasks.warm_ip_map), so the page
+    reads a row instead. The page uses it only while it is fresher than
+    FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE and says when it was computed."""
+
+    since = models.DateField()
+    until = models.DateField()
+    computed_at = models.DateTimeField()
+    # [ip, place, ASN, flagged, labelled, fraud, fraud rate, IP page], most flagged first.
+    ips = models.JSONField(default=list)
+    # [ASN, organisation, IPs, flagged, labelled, fraud, fraud rate], most flagged first.
+    asns = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["since", "until"], name="curation_snapshot_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"curation {self.since} to {self.until} at {self.computed_at}"
 
 
 class DriftScope(models.TextChoices):

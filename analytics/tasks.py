@@ -1,20 +1,26 @@
-"""Celery tasks of the analytics app: read-only, they only fill the shared cache."""
+"""Celery tasks of the analytics app: they fill the shared cache and derived tables."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from analytics.common.ranges import DayRange
+from analytics.curation.services import curation_snapshot_store
 from analytics.drift.services import drift_check_pending
 from analytics.selectors import IpMapFilters, ip_map
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
 def warm_ip_map() -> int:
-    """Beat: compute the IP map's default view into the shared cache before anyone asks.
+    """Beat: compute the IP map's default view into the shared cache before anyone asks, and
+    the curation page's snapshot of the same days from it (one aggregation for both).
 
     Returns how many IPs it placed. Idempotent; a lost run only means one slower first view.
     """
-    return len(ip_map(IpMapFilters.default(), recompute=True).points)
+    filters = IpMapFilters.default()
+    result = ip_map(filters, recompute=True)
+    curation_snapshot_store(day_range=DayRange(filters.since, filters.until), result=result)
+    return len(result.points)
 
 
 @shared_task(soft_time_limit=600, time_limit=660)

@@ -499,6 +499,10 @@ FRAUDCASE_IP_MAP_CACHE_SECONDS = env.int("FRAUDCASE_IP_MAP_CACHE_SECONDS", defau
 # Ingest folds each chunk into the dashboards' rollups (analytics.rollups.record_chunk); off
 # only to measure what that costs (bench/analytics.py): the dashboards then miss those rows.
 FRAUDCASE_ANALYTICS_ROLLUPS = env.bool("FRAUDCASE_ANALYTICS_ROLLUPS", default=True)
+# The curation page reads its IPs and ASNs from the snapshot beat's warm-ip-map refreshes
+# (every FRAUDCASE_IP_MAP_WARM_SECONDS) while it is younger than this; older (beat stopped),
+# it computes them (seconds at a million transactions).
+FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE = env.int("FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE", default=900)
 # A figure resting on fewer labels than this is shown with a warning.
 FRAUDCASE_ANALYTICS_MIN_LABELS = env.int("FRAUDCASE_ANALYTICS_MIN_LABELS", default=100)
 # Drift alerts: a batch or day is compared with the days before it (the reference window).

@@ -26,7 +26,8 @@ def curation_page(request):
     """Top countries, ASNs and IPs by flagged volume, with their fraud rate."""
     form, day_range = range_from(request)
     countries = top_countries(day_range)
-    ips, asns = top_ips_and_asns(day_range)
+    top = top_ips_and_asns(day_range)
+    ips, asns = top.ips, top.asns
     rate_note = "Fraud rate: fraud among the labelled transactions (right-hand axis)."
     charts = [
         _volume_and_rate("curation-countries", "Top countries by flagged volume",
@@ -51,5 +52,5 @@ def curation_page(request):
         form=form,
         day_range=day_range,
         charts=charts,
-        context={"map_url": map_url, "ips": ips},
+        context={"map_url": map_url, "ips": ips, "top": top},
     )
