@@ -5,10 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from analytics.selectors import IpMapFilters, ip_map, ip_map_seen_by, overview
+from analytics.common.charts import Chart
+from analytics.selectors import IpMap, IpMapFilters, ip_map, ip_map_seen_by, overview
 from cases.audit.trail import refusals_audited
 from cases.dateranges import DayField, form_check_order
 from cases.errors import ActionNotPermitted
@@ -62,6 +64,22 @@ class IpMapForm(forms.Form):
         )  # fmt: skip
 
 
+def ip_map_table(result: IpMap) -> Chart:
+    """The map's points as a table (shown for screen readers, downloaded as CSV: the same
+    text), counts only: the hover's sample accounts and cases stay on the map."""
+    rows = [
+        [p.ip, p.place, f"AS{p.asn}" if p.asn else "", p.transactions, p.labelled, p.fraud,
+         p.fraud_rate, p.accounts, p.cases, p.open_cases, p.latitude, p.longitude]
+        for p in result.points
+    ]  # fmt: skip
+    return Chart(
+        "ip-map-points", "The IPs on the map, most transactions first",
+        ["IP", "place", "ASN", "transactions", "labelled", "fraud", "fraud rate", "accounts",
+         "cases", "open cases", "latitude", "longitude"],
+        rows,
+    )  # fmt: skip
+
+
 @require_GET
 @login_required
 def ip_map_page(request):
@@ -76,6 +94,14 @@ def ip_map_page(request):
     if not form.is_bound:
         form = IpMapForm(initial={"since": filters.since, "until": filters.until})
     result = ip_map_seen_by(ip_map(filters), request.user)
+    table = ip_map_table(result)
+    if request.GET.get("csv") == table.chart_id:
+        response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
+        name = f"ip-map-{filters.since}-{filters.until}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    query = request.GET.copy()
+    query.pop("csv", None)
     return render(
         request,
         "analytics/ip_map.html",
@@ -83,6 +109,8 @@ def ip_map_page(request):
             "form": form,
             "result": result,
             "chart": result.chart_data(),
+            "table": table,
+            "query": query.urlencode(),
             "cache_minutes": settings.FRAUDCASE_IP_MAP_CACHE_SECONDS // 60,
         },  # fmt: skip
         status=200 if not form.is_bound or form.is_valid() else 400,

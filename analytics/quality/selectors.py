@@ -123,6 +123,17 @@ class ModelQuality:
     per_day: list[tuple] = field(default_factory=list)
     few_labels: bool = False
 
+    # Figures resting on a part of the labels only, each warned about on its own: the
+    # neighbour verdict (labels that had one) and the threshold's precision (labels called).
+    @property
+    def few_neighbour_labels(self) -> bool:
+        return self.neighbour.labels < settings.FRAUDCASE_ANALYTICS_MIN_LABELS
+
+    @property
+    def few_threshold_labels(self) -> bool:
+        point = self.target_threshold
+        return point is not None and point.called < settings.FRAUDCASE_ANALYTICS_MIN_LABELS
+
 
 def _analyst_clause(analyst_id: int | None) -> str:
     return "" if analyst_id is None else "AND f.labelled_by_id = %(analyst)s"

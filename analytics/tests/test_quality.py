@@ -92,3 +92,36 @@ def test_label_delay_buckets_and_an_analysts_own_figures():
     assert m1.mean_delay_hours == pytest.approx((0.5 + 2 + 10 + 30 + 100) / 5)
     assert quality_report(NOVEMBER, target_precision=0.9, analyst_id=ana.pk)["m1"].labels == 10
     assert quality_report(NOVEMBER, target_precision=0.9, analyst_id=ana.pk + 1000) == {}
+
+
+def test_figures_resting_on_part_of_the_labels_are_warned_about_on_their_own(settings):
+    quality_dataset()
+    settings.FRAUDCASE_ANALYTICS_MIN_LABELS = 8  # m1 has 10 labels: enough as a whole
+
+    m1 = quality_report(NOVEMBER, target_precision=0.9)["m1"]
+
+    assert not m1.few_labels
+    assert m1.neighbour.labels == 8 and not m1.few_neighbour_labels  # 2 without a verdict
+    assert m1.target_threshold.called == 2 and m1.few_threshold_labels  # score >= 0.9
+    settings.FRAUDCASE_ANALYTICS_MIN_LABELS = 9
+    m1 = quality_report(NOVEMBER, target_precision=0.9)["m1"]
+    assert m1.few_neighbour_labels and not m1.few_labels
+
+
+def test_the_page_warns_about_the_neighbour_verdict_and_threshold_resting_on_few(settings):
+    from django.core.cache import cache
+
+    from cases.tests.workflow_fixtures import make_user
+    from conftest import client_for
+
+    cache.clear()
+    quality_dataset()
+    settings.FRAUDCASE_ANALYTICS_MIN_LABELS = 9
+    client = client_for(make_user("lea", "lead"))
+
+    html = client.get(
+        "/analytics/quality/?since=2026-11-01&until=2026-11-30&model_a=m1&target_precision=0.9"
+    ).content.decode()
+
+    assert 'id="quality-few-neighbour-1"' in html and "rest on 8 labels with a verdict" in html
+    assert 'id="quality-few-threshold-1"' in html and "calls 2 labels fraud" in html
