@@ -64,6 +64,23 @@ def cases_opened_per_day(day_range: DayRange) -> list[list]:
     )
 
 
+def cases_closed_per_day(day_range: DayRange) -> list[list]:
+    """[day, queue, resolution, cases closed] by the close's day: the cases' outcomes."""
+    return _rows(
+        f"""SELECT g.day, {_QUEUE}, g.resolution, sum(g.closed)::int8
+            FROM (SELECT (c.closed_at AT TIME ZONE %(zone)s)::date AS day, c.queue_id,
+                         coalesce(nullif(c.resolution, ''), '(none)') AS resolution,
+                         count(*) AS closed
+                  FROM cases_case c
+                  WHERE c.status = 'closed' AND c.closed_at >= %(start)s
+                    AND c.closed_at < %(end)s
+                  GROUP BY 1, 2, 3) AS g
+            LEFT JOIN cases_queue q ON q.id = g.queue_id
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
+        _range(day_range),
+    )
+
+
 def open_cases_by_age(*, now=None) -> list[list]:
     """[queue, age bucket, open cases] for the cases open now."""
     # The bucket: how many bounds the age has reached (width_bucket's number), each bound a

@@ -13,6 +13,7 @@ from cases.policies import analytics_analyst_filter
 def _team_charts(day_range) -> list[Chart]:
     flagged = ops.flagged_per_day(day_range)
     opened = ops.cases_opened_per_day(day_range)
+    closed = ops.cases_closed_per_day(day_range)
     ages = ops.open_cases_by_age()
     breaches = ops.sla_breaches_per_day(day_range)
     to_breach = ops.time_to_breach()
@@ -26,6 +27,9 @@ def _team_charts(day_range) -> list[Chart]:
         Chart("ops-opened", "Cases opened per day by queue",
               ["day", "queue", "opened", "closed since"], opened,
               grouped_traces(opened, x=0, group=1, y=2), y_title="cases", stacked=True),
+        Chart("ops-closed", "Cases closed per day by resolution and queue",
+              ["day", "queue", "resolution", "cases closed"], closed,
+              grouped_traces(closed, x=0, group=2, y=3), y_title="cases", stacked=True),
         Chart("ops-age", "Open cases by age and queue", ["queue", "age", "open cases"], ages,
               grouped_traces(ages, x=1, group=0, y=2), y_title="cases", stacked=True),
         Chart("ops-sla", "SLA: cases falling due per day, and breaches",

@@ -49,6 +49,29 @@ def test_sla_breaches_per_day_and_time_to_breach():
     ]  # fmt: skip
 
 
+def test_cases_closed_per_day_by_resolution_and_queue():
+    general, cards = make_queue("General"), make_queue("Cards")
+    day = datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
+    for queue, resolution, closed_at in [
+        (general, "confirmed_fraud", day), (general, "confirmed_fraud", day + timedelta(hours=3)),
+        (general, "false_positive", day), (cards, "confirmed_fraud", day),
+        (general, "inconclusive", day + timedelta(days=1)),
+        (None, "false_positive", day + timedelta(days=1)),
+        (general, "confirmed_fraud", datetime(2026, 10, 31, 23, 59, tzinfo=UTC)),  # before
+    ]:  # fmt: skip
+        make_case(queue, status="closed", resolution=resolution, closed_at=closed_at)
+    make_case(general, status="merged", closed_at=day)  # merged: not a resolution
+    make_case(general, status="in_review")
+
+    assert ops.cases_closed_per_day(NOVEMBER) == [
+        [date(2026, 11, 5), "Cards", "confirmed_fraud", 1],
+        [date(2026, 11, 5), "General", "confirmed_fraud", 2],
+        [date(2026, 11, 5), "General", "false_positive", 1],
+        [date(2026, 11, 6), "(no queue)", "false_positive", 1],
+        [date(2026, 11, 6), "General", "inconclusive", 1],
+    ]
+
+
 def test_throughput_first_touch_close_times_and_reassignments():
     ana, bob = make_user("ana", "analyst"), make_user("bob", "analyst")
     lead = make_user("lea", "lead")
