@@ -1,6 +1,7 @@
 """The dashboards in a real browser (Debian's Chromium through Playwright) on a live server:
 every dashboard draws its charts with data under the content security policy (no violation,
-no console message), and a chart's downloaded CSV equals its table."""
+no console message), and each dashboard's drawn chart's downloaded CSV, and the IP map's,
+equals its table."""
 
 import csv
 import io
@@ -26,6 +27,18 @@ DRAWN = {
 }  # fmt: skip
 
 
+def csv_and_table(page, chart_id: str) -> tuple[list[list[str]], list[list[str]]]:
+    """The chart's downloaded CSV and the table behind it as the page shows it."""
+    with page.expect_download() as download_info:
+        page.locator(f"#{chart_id}-csv").click()
+    downloaded = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
+    page.locator(f"#{chart_id}-table").locator("xpath=..").locator("summary").click()
+    table = page.locator(f"#{chart_id}-table tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent.trim()))"
+    )
+    return downloaded, table
+
+
 def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_server, browser_page):
     cache.clear()
     lead = make_user("lea", "lead")
@@ -37,6 +50,13 @@ def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_ser
     LabelVersion.objects.filter(
         transaction_id__in=LabelFact.objects.values("transaction_id")
     ).update(analyst=ana)
+    from cases.models import Transaction
+
+    # Source IPs for the IP map and the curation page.
+    for tx, ip in zip(
+        Transaction.objects.order_by("pk")[:3], ["8.8.8.8", "8.8.8.8", "81.2.69.142"], strict=True
+    ):
+        Transaction.objects.filter(pk=tx.pk).update(source_ip=ip)
     rollups_rebuild()
     page = browser_page
     violations, console = [], []
@@ -56,6 +76,13 @@ def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_ser
         expect(holder).to_be_attached()
         assert int(holder.get_attribute("data-rendered")) > 0, dashboard
         expect(page.locator(".dashboard-chart:not([data-rendered])")).to_have_count(0)
+        downloaded, table = csv_and_table(page, chart_id)
+        assert downloaded == table and len(table) > 1, dashboard
+
+    # The IP map's points: the same, from the table behind the map.
+    page.goto(f"{live_server.url}/analytics/ip-map/{RANGE}")
+    downloaded, table = csv_and_table(page, "ip-map-points")
+    assert downloaded == table and len(table) > 1
 
     page.goto(f"{live_server.url}/analytics/quality/{RANGE}")
     expect(page.locator("#quality-pr[data-rendered]")).to_be_attached()
@@ -63,13 +90,7 @@ def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_ser
     box = page.locator("#quality-pr .scatterlayer .point").nth(4).bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
     expect(page.locator("#quality-pr .hoverlayer .hovertext").first).to_be_attached()
-    with page.expect_download() as download_info:
-        page.locator("#quality-pr-csv").click()
-    downloaded = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
-    page.locator("#quality-pr-table").locator("xpath=..").locator("summary").click()
-    table = page.locator("#quality-pr-table tr").evaluate_all(
-        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent.trim()))"
-    )
+    downloaded, table = csv_and_table(page, "quality-pr")
     assert downloaded == table and len(table) == 13  # the header, m2 two points, m1 ten
     page.wait_for_timeout(300)
     assert violations == []
