@@ -170,6 +170,31 @@ def seed_analytics(transactions: int, cases: int) -> dict[str, float]:
     return took
 
 
+def mix_currencies() -> dict[str, float]:
+    """Three transactions in four in another currency than bench/pages.py's EUR (USD and GBP
+    with a rate, KRW without one), so the money page converts several currencies and shows
+    amounts without a rate; triggers off (the rollups are rebuilt after). The transactions'
+    amount_reporting is left as it was: no dashboard reads it. Seconds taken."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SET session_replication_role = replica;
+            UPDATE cases_transaction SET currency = (ARRAY['USD', 'GBP', 'KRW'])[id % 4]
+            WHERE id % 4 <> 0 AND currency = 'EUR';
+            SET session_replication_role = DEFAULT;
+            INSERT INTO cases_exchangerate (currency, quote_currency, rate, valid_from, source,
+                                            loaded_at)
+            VALUES ('USD', 'EUR', 0.92, '2020-01-01', 'bench', now()),
+                   ('GBP', 'EUR', 1.17, '2020-01-01', 'bench', now())
+            ON CONFLICT DO NOTHING"""
+        )
+    took = time.perf_counter() - started
+    print(f"  currencies mixed in {took:.1f} s", file=sys.stderr, flush=True)
+    return {"currencies mixed": took}
+
+
 def rebuild_rollups() -> dict[str, float]:
     """rollups_rebuild() on a reused seed, and the embedding sums the seed gives them."""
     from django.db import connection
@@ -305,6 +330,9 @@ def main() -> None:
                         help="every run over every day (the drift page's worst case)")  # fmt: skip
     parser.add_argument("--var-dir", type=Path, default=DEFAULT_VAR_DIR)
     parser.add_argument("--reuse", action="store_true", help="keep a database seeded earlier")
+    parser.add_argument("--mixed-currencies", action="store_true",
+                        help="3 in 4 transactions in USD, GBP (rates) or KRW (none); with "
+                             "--reuse: done to the reused seed, rollups rebuilt")  # fmt: skip
     parser.add_argument("--rebuild-rollups", action="store_true",
                         help="with --reuse: rebuild the rollups (after the rollup code changed)")  # fmt: skip
     args = parser.parse_args()
@@ -333,7 +361,12 @@ def main() -> None:
                 transaction_extras=seed_runs(args.transactions, spread=args.spread_runs),
             )
             took["pages seed with runs and features"] = time.perf_counter() - started
+            if args.mixed_currencies:
+                took.update(mix_currencies())
             took.update(seed_analytics(args.transactions, args.cases))
+        elif args.mixed_currencies:
+            took.update(mix_currencies())
+            took.update(rebuild_rollups())
         elif args.rebuild_rollups:
             took.update(rebuild_rollups())
         took["beat's warm-ip-map (IP map and curation snapshot)"] = beat_refresh()
