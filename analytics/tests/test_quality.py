@@ -120,8 +120,11 @@ def test_the_page_warns_about_the_neighbour_verdict_and_threshold_resting_on_few
     client = client_for(make_user("lea", "lead"))
 
     html = client.get(
-        "/analytics/quality/?since=2026-11-01&until=2026-11-30&model_a=m1&target_precision=0.9"
+        "/analytics/quality/?since=2026-11-01&until=2026-11-30&model_a=m1&model_b=m2"
+        "&target_precision=0.9"
     ).content.decode()
 
     assert 'id="quality-few-neighbour-1"' in html and "rest on 8 labels with a verdict" in html
     assert 'id="quality-few-threshold-1"' in html and "calls 2 labels fraud" in html
+    # Side by side with the other version, each on its own labels, said so.
+    assert 'id="quality-side-by-side"' in html and "(10 and 2 labels)" in html
