@@ -18,7 +18,7 @@ from analytics.models import CurationSnapshot
 from analytics.tasks import warm_ip_map
 from cases.tests.link_fixtures import tx
 from cases.tests.workflow_fixtures import make_user
-from conftest import client_for
+from conftest import client_for, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +114,18 @@ def test_a_snapshot_too_old_gives_way_to_the_live_figures(settings):
     assert not live.from_snapshot
     assert [[row[0], row[3], row[4], row[5]] for row in live.ips] == direct(day_range)
     assert live.ips[1][0] == "81.2.69.142" and live.ips[2][3] == 4  # 89.160.20.128 now 4
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_beats_warm_up_and_stores_the_snapshot(celery_worker_factory):
+    seen_ips()
+    worker = celery_worker_factory()
+
+    warm_ip_map.delay()  # what beat sends every FRAUDCASE_IP_MAP_WARM_SECONDS
+
+    snapshot = wait_until(
+        lambda: CurationSnapshot.objects.first(), timeout=90,
+        message=lambda: f"a snapshot; worker log:\n{worker.log()[-3000:]}",
+    )  # fmt: skip
+    assert [[row[0], row[3], row[4], row[5]] for row in snapshot.ips] == direct(default_range())
