@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from analytics.common.charts import Chart
+from analytics.common.ranges import DayRange, quick_picks
 from analytics.selectors import IpMap, IpMapFilters, ip_map, ip_map_seen_by, overview
 from cases.audit.trail import refusals_audited
 from cases.dateranges import DayField, form_check_order
@@ -102,6 +103,11 @@ def ip_map_page(request):
         return response
     query = request.GET.copy()
     query.pop("csv", None)
+    picks = quick_picks(DayRange(filters.since, filters.until))
+    for pick in picks:  # the same filters over the last N days
+        pick_query = query.copy()
+        pick_query["since"], pick_query["until"] = pick["since"], pick["until"]
+        pick["query"] = pick_query.urlencode()
     return render(
         request,
         "analytics/ip_map.html",
@@ -111,6 +117,7 @@ def ip_map_page(request):
             "chart": result.chart_data(),
             "table": table,
             "query": query.urlencode(),
+            "quick_picks": picks,
             "cache_minutes": settings.FRAUDCASE_IP_MAP_CACHE_SECONDS // 60,
         },  # fmt: skip
         status=200 if not form.is_bound or form.is_valid() else 400,

@@ -1,6 +1,8 @@
 """The IP map's data: aggregation per IP in a time range, filters, the cap, and addresses that
 are never placed (private, documentation...)."""
 
+import csv
+import io
 import json
 import re
 from datetime import UTC, date, datetime
@@ -104,6 +106,25 @@ def test_the_page_gives_the_points_to_the_map_and_escapes_account_ids(client, se
     assert 'data-points="3"' in html
     assert re.search(r'id="ip-unplaced".*10\.0\.0\.1.*192\.168\.1\.1', html, re.S)
     assert data["points"][0]["url"].endswith("/ips/8.8.8.8/")
+
+
+def test_the_page_has_quick_picks_keeping_the_filters_and_a_csv_of_its_table(client, seen_ips):
+    client.force_login(analyst_of_every_case())
+    url = "/analytics/ip-map/?since=2026-11-01&until=2026-11-30&outcome=investigate"
+
+    html = client.get(url).content.decode()
+    download = client.get(url + "&csv=ip-map-points").content.decode()
+
+    picks = re.search(r'id="ip-map-picks">(.*?)</p>', html, re.S).group(1)
+    assert "?since=2026-11-24&amp;until=2026-11-30&amp;outcome=investigate" in picks  # 7 days
+    assert 'aria-current="true">30 days' in picks
+    assert download.splitlines()[0].startswith("IP,place,ASN,transactions,labelled,fraud")
+    # The outcome filter holds: 89.160.20.128's blocked transaction is left out.
+    rows = list(csv.reader(io.StringIO(download)))[1:]
+    assert [[row[0], row[3]] for row in rows] == [
+        ["8.8.8.8", "4"], ["81.2.69.142", "2"], ["89.160.20.128", "1"],
+    ]  # fmt: skip
+    assert XSS_ACCOUNT not in download  # counts only: no sample accounts
 
 
 def test_bad_filters_are_refused_with_the_reason(client, seen_ips):
