@@ -342,6 +342,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.warm_ip_map",
         "schedule": env.float("FRAUDCASE_IP_MAP_WARM_SECONDS", default=240.0),
     },
+    # The label counters are append-only (a row per label write): fold each key's rows.
+    "compact-label-counters": {
+        "task": "analytics.tasks.compact_label_counters",
+        "schedule": env.float("FRAUDCASE_LABEL_COUNTERS_COMPACT_SECONDS", default=600.0),
+    },
     # Fraud rings (accounts sharing IPs or devices): a fresh snapshot for the rings page.
     "compute-rings": {
         "task": "cases.ips.tasks.compute_rings",
