@@ -20,6 +20,7 @@ from analytics.tests.builders import labelled_transaction
 from cases.labels.models import HoldReason, LabelStatus, LabelVersion
 from cases.labels.services.versions import label_version_record
 from cases.models import Case
+from conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -227,4 +228,24 @@ def test_compacting_the_counters_keeps_every_figure_and_is_idempotent():
     assert new_figures(NOVEMBER) == figures == old_figures(NOVEMBER)
     assert {day: fact_day_changes(day) for day in changes} == changes
     assert label_counters_compact() == {"analytics_labeldayrollup": 0, "analytics_labelfactday": 0}
+    assert rollup_rows() == sums
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_beats_compaction_task_folds_the_counters_through_a_real_worker(celery_worker_factory):
+    from fraudcase.celery import app
+
+    built_labels()
+    sums = rollup_rows()
+    assert LabelFactDay.objects.filter(day=date(2026, 11, 2)).count() > 1
+    worker = celery_worker_factory()
+
+    app.send_task("analytics.tasks.compact_label_counters")
+
+    wait_until(
+        lambda: LabelFactDay.objects.filter(day=date(2026, 11, 2)).count() == 1, timeout=60,
+        message=lambda: f"the counters to be folded; worker log:\n{worker.log()[-3000:]}",
+    )  # fmt: skip
+    assert LabelDayRollup.objects.count() == len(sums)
     assert rollup_rows() == sums
