@@ -15,7 +15,7 @@ does before its first event; then it lets go and the close gets the chain first.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection
@@ -48,7 +48,8 @@ def label_fact_changes(day: date) -> int:
         return int(cursor.fetchone()[0])
 
 
-def test_closing_a_case_while_another_case_is_labelled_does_not_deadlock(caplog):
+@pytest.mark.parametrize("shared", ["label_fact_day", "label_day_rollup"])
+def test_closing_a_case_while_another_case_is_labelled_does_not_deadlock(caplog, shared):
     analyst, lead = make_user("ana", "analyst"), make_user("lea", "lead")
     queue = make_queue("General", analyst, lead)
     make_reason_codes()
@@ -56,6 +57,13 @@ def test_closing_a_case_while_another_case_is_labelled_does_not_deadlock(caplog)
     closing_case = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=2)
     other_case = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=1)
     labelled = other_case.transactions.get()
+    labeller = analyst
+    if shared == "label_day_rollup":
+        # Another fact day, but the same analyst, day and label: one shared rollup key.
+        Transaction.objects.filter(pk=labelled.pk).update(
+            occurred_at=labelled.occurred_at + timedelta(days=1)
+        )
+        labeller = lead
     caplog.set_level(logging.WARNING, logger="cases.locking")
     chain = RowLocker("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
 
@@ -68,7 +76,7 @@ def test_closing_a_case_while_another_case_is_labelled_does_not_deadlock(caplog)
     until_blocked_or_done(closing, waits=waits_for_an_advisory_lock)
     labelling = InThread(
         lambda: services.transaction_label(
-            actor=analyst, transaction_id=labelled.transaction_id, label="fraud"
+            actor=labeller, transaction_id=labelled.transaction_id, label="fraud"
         )
     )
     until_blocked_or_done(labelling, waits=waits_for_an_advisory_lock)
@@ -81,8 +89,16 @@ def test_closing_a_case_while_another_case_is_labelled_does_not_deadlock(caplog)
     assert AuditEvent.objects.filter(action=AuditAction.CASE_CLOSED).count() == 1
     assert AuditEvent.objects.filter(action=AuditAction.TRANSACTION_LABELLED).count() == 3
     assert set(Transaction.objects.values_list("label", flat=True)) == {"fraud"}
-    # The counters still count: three label facts written on the day, one version each.
-    assert label_fact_changes(date(2026, 11, 1)) == 3
+    # The counters still count: a label fact written per transaction, a version each.
+    if shared == "label_fact_day":
+        assert label_fact_changes(date(2026, 11, 1)) == 3
+        expected = [["ana", 1, 1], ["lea", 2, 2]]
+    else:
+        assert (label_fact_changes(date(2026, 11, 1)), label_fact_changes(date(2026, 11, 2))) == (
+            2,
+            1,
+        )
+        expected = [["lea", 3, 3]]
     today = closing.result.closed_at.date()
     per_analyst = health.labels_per_analyst(DayRange(today, today))
-    assert [row[1:] for row in per_analyst] == [["ana", 1, 1], ["lea", 2, 2]]
+    assert [row[1:] for row in per_analyst] == expected
