@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0005_currency_rollup'),
+        ('analytics', '0006_currency_rollup'),
     ]
 
     operations = [

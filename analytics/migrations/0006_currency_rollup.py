@@ -20,7 +20,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0004_label_fact_day_changes"),
+        ("analytics", "0005_append_only_label_counters"),
     ]
 
     operations = [
