@@ -102,7 +102,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # An htmx request bound for the sign-in or 2FA page loads it as a whole page instead.
     "cases.accounts.middleware.HtmxFullPageSignInMiddleware",
-    # Sends a signed-in user whose role needs a second factor to /accounts/2fa/ until verified.
+    # Sends a signed-in user whose role needs a second factor to /auth/2fa/ until verified.
     "cases.accounts.middleware.TwoFactorRequiredMiddleware",
     # Last, as axes asks: turns a lockout flagged during the request into the lockout page.
     "axes.middleware.AxesMiddleware",

@@ -119,7 +119,7 @@ def test_bad_filters_are_refused_with_the_reason(client, seen_ips):
 
 def test_signed_out_users_go_to_the_login_page(client):
     response = client.get("/analytics/ip-map/")
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert response.status_code == 302 and "/auth/login/" in response["Location"]
 
 
 def test_a_filter_set_is_computed_once_then_kept(seen_ips, settings):

@@ -202,6 +202,34 @@ def test_account_ids_with_slashes_and_markup_are_links_and_text(world):
     assert "<b>7</b>" not in response.content.decode()
 
 
+@pytest.mark.parametrize("account_id", ["login", "logout", "2fa", "tokens/7/revoke", "acc/9"])
+def test_an_account_named_like_a_sign_in_page_opens_its_account_page(world, account_id):
+    named = Case.objects.create(account_id=account_id, queue=world["current"].queue)
+    add_transactions(named, 1, start=0)
+    url = reverse("account-detail", args=[account_id])
+
+    response = client_for(world["analyst"]).get(url)
+
+    assert url == f"/accounts/{account_id}/"
+    assert response.status_code == 200
+    assert f"tx_{account_id}_0" in response.content.decode()
+
+
+def test_sign_in_lives_apart_from_the_account_pages(world):
+    from django.test import Client
+
+    assert reverse("login") == "/auth/login/" and reverse("two-factor") == "/auth/2fa/"
+    client = Client()
+    assert client.get(reverse("account-detail", args=["acc_1"])).url.startswith("/auth/login/")
+
+    signed_in = client.post(
+        "/auth/login/", {"username": "ana", "password": "a-long-test-password"}
+    )
+
+    assert signed_in.status_code == 302 and signed_in.url == reverse("home")
+    assert client.get(reverse("account-detail", args=["acc_1"])).status_code == 200
+
+
 def test_the_case_page_links_the_account_and_devices(world):
     response = client_for(world["analyst"]).get(
         reverse("case-detail", args=[world["current"].reference])
