@@ -552,9 +552,6 @@ FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS = env.int(
     "FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS", default=100
 )
 FRAUDCASE_LABEL_GUARD_PRIOR_SHARE = env.float("FRAUDCASE_LABEL_GUARD_PRIOR_SHARE", default=0.1)
-# A new label refreshes the neighbour verdict of this many open cases nearest to it (queued,
-# coalesced); the hourly sweep refreshes every open case anyway.
-FRAUDCASE_LABEL_REFRESH_CASES = env.int("FRAUDCASE_LABEL_REFRESH_CASES", default=50)
 # Neighbours consulted for the neighbour verdict at labelling time.
 FRAUDCASE_LABEL_NEIGHBOURS_K = env.int("FRAUDCASE_LABEL_NEIGHBOURS_K", default=10)
 
