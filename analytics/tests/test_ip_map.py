@@ -103,6 +103,7 @@ def test_the_page_gives_the_points_to_the_map_and_escapes_account_ids(client, se
     assert XSS_ACCOUNT not in html  # json_script escapes < and >
     assert 'data-points="3"' in html
     assert re.search(r'id="ip-unplaced".*10\.0\.0\.1.*192\.168\.1\.1', html, re.S)
+    assert '<a href="/accounts/lan-1/">lan-1</a>' in html  # ids are links
     assert data["points"][0]["url"].endswith("/ips/8.8.8.8/")
 
 

@@ -222,9 +222,7 @@ def test_sign_in_lives_apart_from_the_account_pages(world):
     client = Client()
     assert client.get(reverse("account-detail", args=["acc_1"])).url.startswith("/auth/login/")
 
-    signed_in = client.post(
-        "/auth/login/", {"username": "ana", "password": "a-long-test-password"}
-    )
+    signed_in = client.post("/auth/login/", {"username": "ana", "password": "a-long-test-password"})
 
     assert signed_in.status_code == 302 and signed_in.url == reverse("home")
     assert client.get(reverse("account-detail", args=["acc_1"])).status_code == 200
@@ -238,12 +236,27 @@ def test_the_case_page_links_the_account_and_devices(world):
     assert 'href="/accounts/acc_1/"' in body and 'href="/devices/dev_b/"' in body
 
 
-def test_the_queue_and_the_ip_page_link_accounts(world):
+def test_the_queue_the_overview_and_the_ip_page_link_accounts(world):
     client = client_for(world["analyst"])
     queue_page = client.get(reverse("home")).content.decode()
+    overview_page = client.get(reverse("overview")).content.decode()
     ip_page = client.get(reverse("ip-detail", args=["185.220.101.7"])).content.decode()
     assert 'href="/accounts/acc_1/"' in queue_page
+    assert f'href="/cases/{world["current"].reference}/"' in overview_page
+    assert 'href="/accounts/acc_1/"' in overview_page
     assert 'href="/accounts/acc_1/"' in ip_page and 'href="/devices/dev_b/"' in ip_page
+
+
+def test_the_device_and_ip_pages_share_the_transactions_table(world):
+    client = client_for(world["analyst"])
+    device_page = client.get(reverse("device-detail", args=["dev_b"])).content.decode()
+    ip_page = client.get(reverse("ip-detail", args=["185.220.101.7"])).content.decode()
+
+    for page, left_out in ((device_page, "Device"), (ip_page, "Source IP")):
+        table = page.split('class="ip-table ')[1].split("</thead>")[0]
+        assert '<th scope="col">Detector</th>' in table and '<th scope="col">Country</th>' in table
+        assert f'<th scope="col">{left_out}</th>' not in table
+        assert '<span class="case-outcome case-outcome-block">' in page
 
 
 def test_the_case_pages_timeline_leaves_out_other_queues_cases_of_the_account(world):
