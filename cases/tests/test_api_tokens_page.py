@@ -51,9 +51,7 @@ def test_a_user_creates_a_token_seen_once_and_revokes_it():
 def test_a_bad_form_creates_nothing():
     client = signed_in(Client(), make_user("ana", "analyst"))
 
-    answer = client.post(
-        "/auth/tokens/", {"name": "", "scope": "admin", "expires_in_days": "0"}
-    )
+    answer = client.post("/auth/tokens/", {"name": "", "scope": "admin", "expires_in_days": "0"})
 
     assert answer.status_code == 400 and ApiToken.objects.count() == 0
 
