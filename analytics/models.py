@@ -133,9 +133,12 @@ class LabelFact(models.Model):
 
 class LabelDayRollup(models.Model):
     """Label versions decided on one day (TIME_ZONE) by one analyst with one label and hold
-    reason, and how many of them flip the label of the version they supersede. Trigger-kept:
-    an insert adds, a delete takes away, an update moves the version (a removed user's
-    analyst_id becoming null, a hold reason set after the insert)."""
+    reason, and how many of them flip the label of the version they supersede: the sum of the
+    rows of a key. Trigger-kept and append-only (migration 0005): an insert adds a row of +1, a
+    delete a row of -1, an update that moves the version (a removed user's analyst_id becoming
+    null, a hold reason set after the insert) one of each. No label write locks a row another
+    writes (a shared per-day row was a deadlock against the audit chain's lock: issue 14);
+    analytics.rollups.label_counters_compact folds each key's rows into one, now and then."""
 
     day = models.DateField()
     analyst_id = models.BigIntegerField(null=True)
@@ -145,13 +148,7 @@ class LabelDayRollup(models.Model):
     flips = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["day", "analyst_id", "label", "hold_reason"],
-                nulls_distinct=False,
-                name="label_day_rollup_once",
-            )
-        ]
+        indexes = [models.Index(fields=["day"], name="label_day_rollup_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} analyst {self.analyst_id}: {self.versions} {self.label}"
@@ -159,10 +156,12 @@ class LabelDayRollup(models.Model):
 
 class LabelFactDay(models.Model):
     """How many times the label facts of a day (occurred_at's) were written, inserted or
-    removed: statement triggers on analytics_labelfact (migration 0004) add to it, so a figure
-    over a range of days cached with the sum of its days' changes is never served stale."""
+    removed: the sum of the day's rows. Statement triggers on analytics_labelfact (migrations
+    0004, 0005) append a row per statement and day, locking no shared row; a figure over a
+    range of days cached with the sum of its days' changes is never served stale.
+    analytics.rollups.label_counters_compact folds each day's rows into one (the sum kept)."""
 
-    day = models.DateField(primary_key=True)
+    day = models.DateField(db_index=True)
     changes = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:

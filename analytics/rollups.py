@@ -6,7 +6,8 @@ CategoryRollup with three upserts, so the rollups commit with the rows or not at
 retried chunk never counts twice. rollups_rebuild computes them again from the transactions
 table in SQL (after a bulk load that bypassed ingest, or to repair). The label rollup
 (LabelFact) and the label versions per day (LabelDayRollup) are kept by database triggers
-(analytics/migrations/0002, 0003).
+(analytics/migrations/0002, 0003); the label counters (LabelDayRollup, LabelFactDay) are
+append-only rows summed on read (0005), folded by label_counters_compact.
 
 Bins are the same here and in SQL: the score in SCORE_BINS bins of [0, 1] (1.0 in the last),
 features in bins of FEATURE_STEP from FEATURE_LOW to FEATURE_HIGH plus one bin below and one
@@ -247,13 +248,73 @@ FROM cases_transaction t WHERE t.label <> ''
 """
 
 
+# One statement, one snapshot (a data-modifying WITH always runs, on the statement's snapshot):
+# the versions it counts are exactly those whose delta rows it deletes; a version committed
+# meanwhile keeps its own rows, counted once either way.
 _LABEL_DAY_REBUILD = """
+WITH gone AS (DELETE FROM analytics_labeldayrollup RETURNING 1)
 INSERT INTO analytics_labeldayrollup (day, analyst_id, label, hold_reason, versions, flips)
 SELECT (v.decided_at AT TIME ZONE %(zone)s)::date, v.analyst_id, v.label, v.hold_reason,
        count(*), count(*) FILTER (WHERE s.label <> v.label)
 FROM cases_labelversion v LEFT JOIN cases_labelversion s ON s.id = v.supersedes_id
 GROUP BY 1, 2, 3, 4
 """
+
+# The counters' rows deleted and written again: one at a time (rebuild or compaction), or a
+# second would re-insert sums of rows the first has replaced (counted twice).
+LABEL_COUNTERS_LOCK = 0x4643_4C43_4E54  # "FCLCNT"
+
+# Each key's rows folded into one row holding their sum, in one statement (one snapshot): a
+# delta row committed meanwhile is neither deleted nor summed, so every sum stays what it was.
+_COMPACT_SQL = {
+    "analytics_labeldayrollup": """
+WITH gone AS (
+    DELETE FROM analytics_labeldayrollup WHERE id IN (
+        SELECT id FROM (
+            SELECT id, count(*) OVER (PARTITION BY day, analyst_id, label, hold_reason) AS key_rows
+            FROM analytics_labeldayrollup) AS keyed
+        WHERE key_rows > 1)
+    RETURNING day, analyst_id, label, hold_reason, versions, flips
+), kept AS (
+    INSERT INTO analytics_labeldayrollup (day, analyst_id, label, hold_reason, versions, flips)
+    SELECT day, analyst_id, label, hold_reason, sum(versions), sum(flips) FROM gone
+    GROUP BY 1, 2, 3, 4 HAVING sum(versions) <> 0 OR sum(flips) <> 0
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM kept)
+""",
+    "analytics_labelfactday": """
+WITH gone AS (
+    DELETE FROM analytics_labelfactday WHERE id IN (
+        SELECT id FROM (
+            SELECT id, count(*) OVER (PARTITION BY day) AS key_rows FROM analytics_labelfactday
+        ) AS keyed
+        WHERE key_rows > 1)
+    RETURNING day, changes
+), kept AS (
+    INSERT INTO analytics_labelfactday (day, changes)
+    SELECT day, sum(changes) FROM gone GROUP BY day
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM kept)
+""",
+}
+
+
+def label_counters_compact() -> dict[str, int]:
+    """Fold each key's delta rows of the label counters into one (beat). Idempotent: the sums
+    (what every reader sees) are the same before and after, and a second run finds one row
+    per key. Derived data, no one's decision: no audit event. Returns the rows removed per
+    table; {} when a rebuild or another compaction holds the counters."""
+    removed = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [LABEL_COUNTERS_LOCK])
+        if not cursor.fetchone()[0]:
+            return {}
+        for table, sql in _COMPACT_SQL.items():
+            cursor.execute(sql)
+            removed[table] = cursor.fetchone()[0]
+    return removed
 
 
 def rollups_rebuild() -> dict[str, int]:
@@ -263,6 +324,7 @@ def rollups_rebuild() -> dict[str, int]:
     params = {"zone": settings.TIME_ZONE}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LABEL_COUNTERS_LOCK])
         for table, sql in (
             ("analytics_batchrollup", _BATCH_REBUILD),
             ("analytics_featurerollup", _FEATURE_REBUILD),
@@ -272,9 +334,10 @@ def rollups_rebuild() -> dict[str, int]:
                 f"transactions)\n{_CATEGORY_REBUILD}",
             ),
             ("analytics_labelfact", _LABEL_FACT_REBUILD),
-            ("analytics_labeldayrollup", _LABEL_DAY_REBUILD),
         ):
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(sql, params)
             written[table] = cursor.rowcount
+        cursor.execute(_LABEL_DAY_REBUILD, params)
+        written["analytics_labeldayrollup"] = cursor.rowcount
     return written

@@ -320,7 +320,7 @@ def preload(rows: int) -> dict:
                 day, second = divmod(i * 37, 86400)
                 batch.append(
                     f"pre-{i:09d}\t{acc}\t2026-09-{1 + day % 28:02d} {second // 3600:02d}:"
-                    f"{second // 60 % 60:02d}:{second % 60:02d}+00\t{cents[i] / 100:.2f}\tEUR\t"
+                    f"{second // 60 % 60:02d}:{second % 60:02d}+00\t{cents[i] / 100:.2f}\tEUR\t\\N\t"
                     f"Merchant {i % 400:03d}\t5411\tecommerce\tDE\t{a}.{b}.{c}.{d}\t"
                     f"dev-{account[i]:08x}\t{score}\tdetector-2026.09.1\t{outcome}\t"
                     f'{vectors[pick[i]]}\t{{"log_amount": 1.5}}\t{case_ids[acc]}\t{run.pk}\t'

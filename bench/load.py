@@ -436,18 +436,32 @@ def books(run_ids: list[int], source: dict) -> tuple[bool, list[str]]:
     ]
 
 
-def landed_in_closed_cases(run_ids: list[int]) -> int:
-    """Transactions of these runs whose case was already closed or merged when they arrived."""
+def landed_in_closed_cases(run_ids: list[int]) -> tuple[int, int]:
+    """Rows of these runs in a finished case they joined after it finished, and (for
+    comparison only) the rows whose ingested_at is later than their case's closed_at.
+
+    A close gives every transaction of the case without a decision the resolution's (each
+    resolution has one) and nothing decides a transaction of a finished case, so a closed
+    case's row without a decision joined it after the close; a merge moves every row of the
+    merged case, so any row in one came later. The timestamps cannot tell: closed_at is the
+    closing transaction's now(), taken before it waited for the case lock an ingest chunk
+    held, and ingested_at the moment that chunk copied its rows, later, though the close
+    (committed after the chunk) saw them (cases/tests/test_close_timestamps.py)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT count(*) FROM cases_transaction t JOIN cases_case c ON c.id = t.case_id
-               WHERE t.ingest_run_id = ANY(%s) AND c.status IN ('closed', 'merged')
-                 AND c.closed_at IS NOT NULL AND t.ingested_at > c.closed_at""",
+            """SELECT count(*) FILTER (WHERE c.status = 'merged'
+                                          OR (c.status = 'closed' AND t.decision = '')),
+                      count(*) FILTER (WHERE c.status IN ('closed', 'merged')
+                                         AND c.closed_at IS NOT NULL
+                                         AND t.ingested_at > c.closed_at)
+               FROM cases_transaction t JOIN cases_case c ON c.id = t.case_id
+               WHERE t.ingest_run_id = ANY(%s)""",
             [run_ids],
         )
-        return cursor.fetchone()[0]
+        stranded, later_stamped = cursor.fetchone()
+        return stranded, later_stamped
 
 
 def start_worker(var_dir: Path, concurrency: int) -> subprocess.Popen:
@@ -698,7 +712,10 @@ def report(args, commit, result, source, ok, book_lines, closed_landed, audit_co
         *[f"- books: {line}" for line in book_lines],
         f"- books balanced, nothing lost, nothing twice: {'yes' if ok else 'NO'}",
         f"- rows of this ingest stored in a case that was already closed or merged when they "
-        f"arrived: {closed_landed}",
+        f"arrived (a closed case's row the close did not decide, or any row in a merged case): "
+        f"{closed_landed[0]}; for comparison, rows with ingested_at > the case's closed_at: "
+        f"{closed_landed[1]} (not evidence: closed_at is the close's transaction start, before "
+        f"it waited for the ingest's lock)",
         f"- `manage.py anchor_audit` then `verify_audit`: exit {audit_code}: {' '.join(audit_line)}",
         "",
         f"Goals ({args.users} analysts; on this shared 2-core machine): {USERS_GOAL} analysts: "

@@ -10,7 +10,10 @@ Two services can then never each hold what the other waits for. Of other rows, a
 Idempotency-Key's and a label export batch come before all these, a queue after the cases;
 and every row lock comes before the audit chain's lock (cases.audit.trail.audit_record takes
 it and holds it to the commit, so a row lock taken after it can close a circle with any
-writer): lock everything a change needs, then audit. Locks are FOR NO KEY UPDATE: they
+writer): lock everything a change needs, then audit. Triggers that fire inside a write lock
+no row another case's write needs (the label counters are append-only rows, analytics
+migration 0005: a shared per-day row taken after the chain's lock deadlocked, issue 14).
+Locks are FOR NO KEY UPDATE: they
 serialise changes to the row without holding up inserts of rows that only refer to it (a
 transaction's or a centroid's foreign key takes FOR KEY SHARE on its case, which FOR UPDATE
 would block, in whatever order the inserting statement met its rows).

@@ -342,6 +342,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.warm_ip_map",
         "schedule": env.float("FRAUDCASE_IP_MAP_WARM_SECONDS", default=240.0),
     },
+    # The label counters are append-only (a row per label write): fold each key's rows.
+    "compact-label-counters": {
+        "task": "analytics.tasks.compact_label_counters",
+        "schedule": env.float("FRAUDCASE_LABEL_COUNTERS_COMPACT_SECONDS", default=600.0),
+    },
     # Fraud rings (accounts sharing IPs or devices): a fresh snapshot for the rings page.
     "compute-rings": {
         "task": "cases.ips.tasks.compute_rings",
@@ -552,8 +557,11 @@ FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS = env.int(
     "FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS", default=100
 )
 FRAUDCASE_LABEL_GUARD_PRIOR_SHARE = env.float("FRAUDCASE_LABEL_GUARD_PRIOR_SHARE", default=0.1)
-# Neighbours consulted for the neighbour verdict at labelling time.
-FRAUDCASE_LABEL_NEIGHBOURS_K = env.int("FRAUDCASE_LABEL_NEIGHBOURS_K", default=10)
+# A label save queues no refresh task while one is pending (queued, not started): after this
+# long pending it queues one again (a lost message); the hourly sweep is the backstop.
+FRAUDCASE_NEIGHBOUR_REFRESH_PENDING_SECONDS = env.int(
+    "FRAUDCASE_NEIGHBOUR_REFRESH_PENDING_SECONDS", default=300
+)
 
 # --- Webhooks (cases/webhooks/, docs/webhooks.md) ------------------------------------------
 # Attempts per delivery before it is marked failed (the admin can send it again).

@@ -10,15 +10,17 @@ from datetime import UTC, date, datetime
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Sum
 
 from analytics.common.ranges import DayRange
 from analytics.labels_health import selectors as health
 from analytics.models import LabelDayRollup, LabelFactDay
-from analytics.rollups import rollups_rebuild
+from analytics.rollups import label_counters_compact, rollups_rebuild
 from analytics.tests.builders import labelled_transaction
 from cases.labels.models import HoldReason, LabelStatus, LabelVersion
 from cases.labels.services.versions import label_version_record
 from cases.models import Case
+from conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -117,12 +119,18 @@ def new_figures(day_range: DayRange, analyst_id=None) -> dict[str, list[list]]:
 
 
 def rollup_rows() -> list[tuple]:
+    """Each key's sums (the rollup's rows are deltas, summed on read)."""
     return sorted(
-        LabelDayRollup.objects.filter(versions__gt=0).values_list(
-            "day", "analyst_id", "label", "hold_reason", "versions", "flips"
-        ),
+        LabelDayRollup.objects.values("day", "analyst_id", "label", "hold_reason")
+        .annotate(all_versions=Sum("versions"), all_flips=Sum("flips"))
+        .filter(all_versions__gt=0)
+        .values_list("day", "analyst_id", "label", "hold_reason", "all_versions", "all_flips"),
         key=repr,
     )
+
+
+def fact_day_changes(day: date) -> int:
+    return LabelFactDay.objects.filter(day=day).aggregate(changes=Sum("changes"))["changes"] or 0
 
 
 def test_label_health_figures_exact_and_equal_to_counting_every_version():
@@ -191,8 +199,53 @@ def test_agreement_is_cached_until_a_label_of_the_range_changes(django_assert_nu
 
 def test_rebuilding_the_label_facts_counts_as_a_change():
     built_labels()
-    before = LabelFactDay.objects.get(day=date(2026, 11, 2)).changes
+    before = fact_day_changes(date(2026, 11, 2))
 
     rollups_rebuild()
 
-    assert LabelFactDay.objects.get(day=date(2026, 11, 2)).changes > before
+    assert fact_day_changes(date(2026, 11, 2)) > before
+
+
+def test_compacting_the_counters_keeps_every_figure_and_is_idempotent():
+    alice, bob, carol = built_labels()
+    version = LabelVersion.objects.get(analyst=alice, decided_at=at(2, 23))
+    version.hold_reason = HoldReason.FLIP_OF_EXPORTED  # a -1 row and a +1 row
+    version.save(update_fields=["hold_reason"])
+    figures, sums = new_figures(NOVEMBER), rollup_rows()
+    changes = {day: fact_day_changes(day) for day in (date(2026, 11, 2), date(2026, 11, 3))}
+    rows_before = LabelDayRollup.objects.count()
+
+    removed = label_counters_compact()
+
+    # One row per key left (the key whose versions sum to nothing gone), the sums unchanged.
+    assert (
+        LabelDayRollup.objects.count()
+        == len(sums)
+        == rows_before - removed["analytics_labeldayrollup"]
+    )
+    assert LabelFactDay.objects.filter(day=date(2026, 11, 2)).count() == 1
+    assert rollup_rows() == sums
+    assert new_figures(NOVEMBER) == figures == old_figures(NOVEMBER)
+    assert {day: fact_day_changes(day) for day in changes} == changes
+    assert label_counters_compact() == {"analytics_labeldayrollup": 0, "analytics_labelfactday": 0}
+    assert rollup_rows() == sums
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_beats_compaction_task_folds_the_counters_through_a_real_worker(celery_worker_factory):
+    from fraudcase.celery import app
+
+    built_labels()
+    sums = rollup_rows()
+    assert LabelFactDay.objects.filter(day=date(2026, 11, 2)).count() > 1
+    worker = celery_worker_factory()
+
+    app.send_task("analytics.tasks.compact_label_counters")
+
+    wait_until(
+        lambda: LabelFactDay.objects.filter(day=date(2026, 11, 2)).count() == 1, timeout=60,
+        message=lambda: f"the counters to be folded; worker log:\n{worker.log()[-3000:]}",
+    )  # fmt: skip
+    assert LabelDayRollup.objects.count() == len(sums)
+    assert rollup_rows() == sums

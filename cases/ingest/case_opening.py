@@ -9,8 +9,8 @@ from decimal import Decimal
 from django.db import OperationalError, connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import Count, IntegerField, Max, Min, Q, Sum, Value, When
-from django.utils import timezone
 
+from cases.clock import database_now
 from cases.currency.rates import RateBook
 from cases.models import FINISHED_CASE_STATUSES, Case, Outcome, Transaction
 from cases.sqlarrays import number_array, text_array
@@ -99,7 +99,7 @@ def cases_open_for_accounts(*, account_ids: Iterable[str]) -> tuple[dict[str, in
 
 def _open_missing_cases(cursor, accounts: list[str]) -> list[int]:
     """Open a case for each account without a live one; the ids of those opened."""
-    now = timezone.now()
+    now = database_now()
     cursor.execute(
         """
         INSERT INTO cases_case (account_id, status, priority, max_similarity_score,
@@ -240,7 +240,7 @@ def _write_case_aggregates(cursor, columns: dict[str, list]) -> int:
         WHERE cases_case.id = fresh.id
         """,
         [
-            timezone.now(), number_array(columns["id"]), number_array(columns["score"]),
+            database_now(), number_array(columns["id"]), number_array(columns["score"]),
             text_array(columns["outcome"]), number_array(columns["amount"]),
             number_array(columns["count"]), number_array(columns["priority"]),
             number_array(columns["reporting"]),

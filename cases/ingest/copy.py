@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 from django.db import connection
-from django.utils import timezone
 from pgvector.psycopg import register_vector
 from psycopg.types.json import set_json_dumps
 
+from cases.clock import database_now
 from cases.ingest.validation import CleanTransaction
 
 COPY_COLUMNS = (
@@ -76,7 +76,7 @@ def copy_transactions(
         return 0
     if amounts_reporting is None:
         amounts_reporting = [None] * len(rows)
-    ingested_at = timezone.now()
+    ingested_at = database_now()
     vectors = _vector_payloads([tx.embedding for _, tx in rows])
     with psycopg_connection().cursor() as cursor:
         # features: orjson writes the (validated: names to finite numbers) objects ~10x faster

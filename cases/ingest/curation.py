@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from cases import dispatch
+from cases.clock import database_now
 from cases.ingest.lease import run_checkpoint
 from cases.ingest.quarantine import quarantined_row
 from cases.ingest.readers import SourceRecord
@@ -161,7 +161,7 @@ def _insert_new(run: IngestRun, good: list[tuple[int, CleanCuration]]) -> int:
             INSERT_SQL,
             [
                 run.pk,
-                timezone.now(),
+                database_now(),
                 [key for key, _ in rows],
                 [record.source_ip for _, (_, record) in rows],
                 [record.transaction_id for _, (_, record) in rows],

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from cases import dispatch
 from cases.audit.trail import audit_record, model_changes_recorded_by_service, refusals_audited
+from cases.clock import database_now
 from cases.errors import ActionNotPermitted, InvalidInput, NotFound
 from cases.ingest.chunks import commit_chunk, prepared_chunks
 from cases.ingest.readers import SourceRecord
@@ -83,7 +83,7 @@ def flags_submit(*, actor, rows: list, size_bytes: int = 0) -> IntakeResult:
         records = [_source_record(number, row) for number, row in enumerate(rows, start=1)]
         # The chunk's tasks go to the broker in one round trip, after the commit.
         with dispatch.sends_batched(), transaction.atomic(), model_changes_recorded_by_service():
-            now = timezone.now()
+            now = database_now()
             run_key = uuid.uuid4().hex
             run = IngestRun.objects.create(
                 bucket=API_BUCKET, key=f"{API_KEY_PREFIX}{run_key}", etag=run_key,
@@ -101,9 +101,9 @@ def flags_submit(*, actor, rows: list, size_bytes: int = 0) -> IntakeResult:
                 clean_ids.update({number: clean.transaction_id for number, clean in chunk.good})
             # One round trip: the counters the chunks added come back with the update.
             [run] = IngestRun.objects.raw(
-                f"UPDATE {IngestRun._meta.db_table} SET status = %s, finished_at = %s"
-                " WHERE id = %s RETURNING *",
-                [IngestRun.Status.SUCCEEDED, timezone.now(), run.pk],
+                f"UPDATE {IngestRun._meta.db_table} SET status = %s,"
+                " finished_at = clock_timestamp() WHERE id = %s RETURNING *",
+                [IngestRun.Status.SUCCEEDED, run.pk],
             )
             results = _row_results(actor, run, records, quarantined, clean_ids)
             audit_record(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from cases import dispatch
 from cases.similarity import services as similarity_services
 from cases.task_options import recomputable
 
@@ -18,8 +19,10 @@ def refresh_neighbour_verdicts(case_ids: list[int]) -> int:
 
 @shared_task(**recomputable(soft_seconds=1800))
 def refresh_neighbours_of_labels() -> int:
-    """Refresh the verdicts of open cases near newly labelled transactions (queued per label;
-    one run drains every waiting request, so a burst of labels costs one refresh per case)."""
+    """Refresh the verdicts of open cases near newly labelled transactions (queued on a
+    label's commit unless one is pending; one run drains every waiting request, so a burst of
+    labels costs one task and one refresh per case). Labels from here on queue the next."""
+    dispatch.pending_clear(dispatch.REFRESH_NEIGHBOURS_OF_LABELS)
     return similarity_services.cases_refresh_neighbours_of_labels()
 
 

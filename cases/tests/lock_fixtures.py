@@ -54,11 +54,25 @@ def waits_for_a_row_lock(pid: int) -> bool:
     return row is not None and row[0] == "Lock" and row[1] in ("transactionid", "tuple")
 
 
-def until_blocked_or_done(worker: InThread, timeout: float = 20) -> None:
-    """Wait until the worker's backend waits for a row lock (or the worker has finished)."""
+def waits_for_an_advisory_lock(pid: int) -> bool:
+    """The backend waits for an advisory lock (the audit chain's: cases.audit.trail)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = %s", [pid]
+        )
+        row = cursor.fetchone()
+    return row is not None and row[0] == "Lock" and row[1] == "advisory"
+
+
+def until_blocked_or_done(
+    worker: InThread, timeout: float = 20, *, waits: Callable[[int], bool] = waits_for_a_row_lock
+) -> None:
+    """Wait until the worker's backend waits for a row lock, or what waits() says (or the
+    worker has finished)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if worker.done() or waits_for_a_row_lock(worker.pid):
+        if worker.done() or waits(worker.pid):
             return
         time.sleep(0.02)
     raise AssertionError(f"backend {worker.pid} neither waited for a lock nor finished")

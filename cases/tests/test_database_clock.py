@@ -118,3 +118,29 @@ def test_an_export_batch_is_named_and_partitioned_by_the_database_clock(team, se
         batch.object_key
         == f"labels/dt={transaction_time:%Y-%m-%d}/labels-{batch.batch_id}.jsonl.gz"
     )
+
+
+def test_ingest_stamps_runs_cases_and_rows_with_the_database_clock(team):
+    import json
+
+    from cases.fileformats import encode_rows
+    from cases.ingest.intake import flags_submit
+    from cases.models import Case, Transaction
+    from cases.tests.workflow_fixtures import make_user as make_service_user
+    from conftest import contract_row
+
+    service = make_service_user("flag-bot", "service")
+    row = json.loads(encode_rows([contract_row(0)], "jsonl"))  # as the API parses it
+    transaction_time = database_now()
+
+    time.sleep(HOST_CLOCK_MOVES_ON)
+    result = flags_submit(actor=service, rows=[row])
+
+    assert [r.outcome for r in result.rows] == ["loaded"], result.rows
+    tx = Transaction.objects.get(transaction_id=row["transaction_id"])
+    case = Case.objects.get(pk=tx.case_id)
+    assert tx.ingested_at == transaction_time
+    assert case.opened_at == transaction_time and case.updated_at == transaction_time
+    assert result.run.started_at == transaction_time
+    # The run's end is the database's wall clock (clock_timestamp()), after its start.
+    assert result.run.finished_at > transaction_time

@@ -32,6 +32,7 @@ from cases.labels.services.versions import (
 from cases.models import (
     AuditAction,
     AuditEvent,
+    Case,
     CaseStatus,
     HoldReason,
     LabelExportBatch,
@@ -39,6 +40,7 @@ from cases.models import (
     LabelVersion,
     Transaction,
 )
+from cases.similarity.services import cases_refresh_neighbour_verdict
 from cases.tests.label_fixtures import (
     add_tx,
     all_rows,
@@ -365,6 +367,8 @@ def test_an_analyst_flipping_50_labels_against_the_model_is_held(team, s3, setti
         add_tx(attacked, f"target_{i}", embedding=axis(i, towards=100 + i, by=0.1), outcome="approve")
         for i in range(50)
     ]  # fmt: skip
+    # The case's neighbour verdict, as the refresh after ingest stores it: what a label records.
+    cases_refresh_neighbour_verdict(case_ids=[attacked.pk])
 
     for tx in targets:  # detector: approve; neighbours: legitimate; analyst: fraud
         label(analyst, tx, "fraud")
@@ -399,8 +403,13 @@ def test_labels_agreeing_with_either_signal_do_not_count(team, settings):
     for index in range(5):
         add_tx(reference, f"ref_{index}", embedding=axis(index), label="fraud")
     case = make_case(queue, status=CaseStatus.IN_REVIEW, transactions=0)
-    for index in range(5):  # detector approves, neighbours say fraud: fraud agrees with one
-        tx = add_tx(case, f"t_{index}", embedding=axis(index, 100 + index, 0.1), outcome="approve")
+    txs = [
+        add_tx(case, f"t_{index}", embedding=axis(index, 100 + index, 0.1), outcome="approve")
+        for index in range(5)
+    ]
+    cases_refresh_neighbour_verdict(case_ids=[case.pk])
+    assert Case.objects.get(pk=case.pk).neighbour_summary["fraud_share"] == 1.0
+    for tx in txs:  # detector approves, neighbours say fraud: fraud agrees with one
         label(analyst, tx, "fraud")
     assert set(LabelVersion.objects.values_list("status", "contradicts_model")) == {
         ("pending", False)

@@ -73,18 +73,18 @@ def queue_label_export() -> None:
     )
 
 
-def _neighbour_call(tx: Transaction) -> tuple[float | None, str]:
-    """The neighbour verdict's fraud share and its call ("" when there is no evidence)."""
-    share = None
-    if tx.embedding is not None:
-        from cases.similarity.selectors import neighbour_verdict
+def _standing_neighbour_call(case: Case) -> tuple[float | None, str]:
+    """The case's neighbour verdict as it stands (its fraud share and call; "" when there is
+    none): what the case page showed the analyst when they decided.
 
-        verdict = neighbour_verdict(
-            tx.embedding, k=settings.FRAUDCASE_LABEL_NEIGHBOURS_K, exclude_case_id=tx.case_id
-        )
-        share = verdict.fraud_share
-    elif tx.case.neighbour_summary:
-        share = tx.case.neighbour_summary.get("fraud_share")
+    It is the verdict the background refresh stored (Case.neighbour_summary: the VERDICT_K
+    labelled transactions of other cases nearest to the case's centroid, recomputed after
+    ingest and after labels near it), not a search made now: a nearest-neighbour search per
+    transaction inside the label's transaction held the case's locks for seconds (a close of
+    many transactions ran one per transaction, up to 120 s under load: issue 14). A case
+    whose verdict was never computed records none (null), and the guard sees no contradiction.
+    """
+    share = (case.neighbour_summary or {}).get("fraud_share")
     if share is None:
         return None, ""
     return share, Label.FRAUD if share >= 0.5 else Label.LEGITIMATE
@@ -123,7 +123,11 @@ def sync_current_label(tx: Transaction) -> None:
             NeighbourRefreshRequest.objects.bulk_create(
                 [NeighbourRefreshRequest(transaction_id=tx.pk)], ignore_conflicts=True
             )
-            dispatch.queue_on_commit(dispatch.REFRESH_NEIGHBOURS_OF_LABELS)
+            # One task drains every request: a close labelling 50 transactions sends one.
+            dispatch.queue_once_on_commit(
+                dispatch.REFRESH_NEIGHBOURS_OF_LABELS,
+                pending_seconds=settings.FRAUDCASE_NEIGHBOUR_REFRESH_PENDING_SECONDS,
+            )
 
 
 def latest_version(tx: Transaction) -> LabelVersion | None:
@@ -151,7 +155,7 @@ def label_version_record(
         raise InvalidInput(f"label must be one of {', '.join(Label.values)}")
     now = when or database_now()
     previous = latest_version(tx)
-    neighbour_share, neighbour_says = _neighbour_call(tx)
+    neighbour_share, neighbour_says = _standing_neighbour_call(tx.case)
     detector_says = DETECTOR_CALL.get(tx.outcome, "")
     contradicts = bool(
         detector_says and neighbour_says and label != detector_says and label != neighbour_says
