@@ -234,6 +234,8 @@ def test_the_case_page_links_the_account_and_devices(world):
     )
     body = response.content.decode()
     assert 'href="/accounts/acc_1/"' in body and 'href="/devices/dev_b/"' in body
+    timeline_help = body.split('id="timeline-help"')[1].split("</p>")[0]
+    assert 'href="/accounts/acc_1/"' in timeline_help  # the whole story is one click away
 
 
 def test_the_queue_the_overview_and_the_ip_page_link_accounts(world):
