@@ -250,7 +250,7 @@ def sign_in_browser(
     page, live_server, username: str, password: str = "a-long-test-password"
 ) -> None:
     """Sign in through the real login form."""
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(f"{live_server.url}/auth/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()

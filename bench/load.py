@@ -213,11 +213,11 @@ def locust_child(config_path: str) -> None:
 
         def on_start(self):
             username, password, key = accounts.pop()
-            with self.client.get("/accounts/login/", name="sign-in page", catch_response=True) as r:
+            with self.client.get("/auth/login/", name="sign-in page", catch_response=True) as r:
                 expect(r, 200)
                 csrf = CSRF_RE.search(r.text).group(1)
             with self.client.post(
-                "/accounts/login/", name="sign in",
+                "/auth/login/", name="sign in",
                 data={"csrfmiddlewaretoken": csrf, "username": username, "password": password,
                       "next": "/"},
                 allow_redirects=False, catch_response=True,
@@ -229,17 +229,17 @@ def locust_child(config_path: str) -> None:
             # the new code.
             for attempt in range(4):
                 with self.client.get(
-                    "/accounts/2fa/", name="second-factor page", catch_response=True
+                    "/auth/2fa/", name="second-factor page", catch_response=True
                 ) as r:
                     if not expect(r, 200):
                         return
                     csrf = CSRF_RE.search(r.text).group(1)
                 with self.client.post(
-                    "/accounts/2fa/", name="second factor",
+                    "/auth/2fa/", name="second factor",
                     data={"csrfmiddlewaretoken": csrf, "otp_token": totp(key), "next": "/"},
                     allow_redirects=False, catch_response=True,
                 ) as r:  # fmt: skip
-                    if r.status_code == 302 and not r.headers["Location"].startswith("/accounts/"):
+                    if r.status_code == 302 and not r.headers["Location"].startswith("/auth/"):
                         r.success()
                         return
                     r.failure(
@@ -516,7 +516,7 @@ def start_gunicorn(var_dir: Path, workers: int) -> tuple[subprocess.Popen, int]:
     while True:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", "/accounts/login/")
+            connection.request("GET", "/auth/login/")
             if connection.getresponse().status == 200:
                 return process, port
         except OSError:

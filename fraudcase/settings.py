@@ -102,7 +102,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # An htmx request bound for the sign-in or 2FA page loads it as a whole page instead.
     "cases.accounts.middleware.HtmxFullPageSignInMiddleware",
-    # Sends a signed-in user whose role needs a second factor to /accounts/2fa/ until verified.
+    # Sends a signed-in user whose role needs a second factor to /auth/2fa/ until verified.
     "cases.accounts.middleware.TwoFactorRequiredMiddleware",
     # Last, as axes asks: turns a lockout flagged during the request into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -561,9 +561,6 @@ FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS = env.int(
     "FRAUDCASE_LABEL_GUARD_TEAM_MIN_LABELS", default=100
 )
 FRAUDCASE_LABEL_GUARD_PRIOR_SHARE = env.float("FRAUDCASE_LABEL_GUARD_PRIOR_SHARE", default=0.1)
-# A new label refreshes the neighbour verdict of this many open cases nearest to it (queued,
-# coalesced); the hourly sweep refreshes every open case anyway.
-FRAUDCASE_LABEL_REFRESH_CASES = env.int("FRAUDCASE_LABEL_REFRESH_CASES", default=50)
 # A label save queues no refresh task while one is pending (queued, not started): after this
 # long pending it queues one again (a lost message); the hourly sweep is the backstop.
 FRAUDCASE_NEIGHBOUR_REFRESH_PENDING_SECONDS = env.int(

@@ -7,12 +7,12 @@ from cases.accounts.forms import PagesAuthenticationForm
 
 urlpatterns = [
     path(
-        "accounts/login/",
+        "auth/login/",
         auth_views.LoginView.as_view(authentication_form=PagesAuthenticationForm),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/", include("cases.accounts.urls")),
+    path("auth/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("auth/", include("cases.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("cases.api.urls")),
     # Dashboards live in analytics/: the overview (the landing figures) and the IP map.

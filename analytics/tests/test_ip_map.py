@@ -105,6 +105,7 @@ def test_the_page_gives_the_points_to_the_map_and_escapes_account_ids(client, se
     assert XSS_ACCOUNT not in html  # json_script escapes < and >
     assert 'data-points="3"' in html
     assert re.search(r'id="ip-unplaced".*10\.0\.0\.1.*192\.168\.1\.1', html, re.S)
+    assert '<a href="/accounts/lan-1/">lan-1</a>' in html  # ids are links
     assert data["points"][0]["url"].endswith("/ips/8.8.8.8/")
 
 
@@ -140,7 +141,7 @@ def test_bad_filters_are_refused_with_the_reason(client, seen_ips):
 
 def test_signed_out_users_go_to_the_login_page(client):
     response = client.get("/analytics/ip-map/")
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert response.status_code == 302 and "/auth/login/" in response["Location"]
 
 
 def test_a_filter_set_is_computed_once_then_kept(seen_ips, settings):

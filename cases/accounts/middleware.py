@@ -1,4 +1,4 @@
-"""Keeps a signed-in user whose role needs a second factor on /accounts/2fa/ until verified,
+"""Keeps a signed-in user whose role needs a second factor on /auth/2fa/ until verified,
 and sends htmx requests that need signing in to a whole sign-in page."""
 
 from urllib.parse import urlencode, urlsplit

@@ -1,4 +1,5 @@
-"""Sign-in pages beyond Django's own login and logout (mounted under /accounts/)."""
+"""Sign-in pages beyond Django's own login and logout, mounted under /auth/ (fraudcase/urls.py):
+/accounts/<id>/ belongs to the customer account pages, whatever the id."""
 
 from django.urls import path
 

@@ -62,7 +62,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "an API token, fc_<prefix>_<secret> (created on /accounts/tokens/)",
+            "description": "an API token, fc_<prefix>_<secret> (created on /auth/tokens/)",
         }
 
 

@@ -275,16 +275,18 @@ def device_usage(device_id: str, *, viewer) -> DeviceUsage | None:
     every_case = every_transaction.values("case_id").distinct().count()
     accounts = _used(transactions, "account_id")
     every_account = every_transaction.values("account_id").distinct().count()
+    latest = list(
+        transactions.defer("embedding", "features")
+        .select_related("case")
+        .order_by("-occurred_at", "-id")[:DEVICE_LIST_LIMIT]
+    )
+    attach_signals(latest)  # curation's VPN / proxy / Tor badges, as on the other pages
     return DeviceUsage(
         device_id=device_id,
         first_seen=span["first"],
         last_seen=span["last"],
         accounts=accounts,
-        transactions=list(
-            transactions.defer("embedding", "features")
-            .select_related("case")
-            .order_by("-occurred_at", "-id")[:DEVICE_LIST_LIMIT]
-        ),
+        transactions=latest,
         transaction_total=total,
         cases=list(readable_cases.order_by("-opened_at", "-pk")[:CASES_LIMIT]),
         hidden={

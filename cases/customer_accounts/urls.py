@@ -1,6 +1,6 @@
 """The account and device pages (included from cases/urls.py). Account ids are the detector's text and may
-hold slashes: the path converter takes them whole. Django's sign-in pages under /accounts/
-(fraudcase/urls.py) come first."""
+hold slashes: the path converter takes them whole. Nothing else lives under /accounts/: the
+sign-in pages are under /auth/ (fraudcase/urls.py), so an account named "login" opens too."""
 
 from django.urls import path
 

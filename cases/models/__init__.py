@@ -45,6 +45,7 @@ from cases.similarity.models import (
     EmbeddingBacklog,
     IndexedEmbedding,
     NeighbourRefreshRequest,
+    VerdictNeighbours,
 )
 from cases.watchers.models import CaseWatcher, Notification, NotificationKind
 from cases.webhooks.models import (
@@ -85,6 +86,7 @@ __all__ = [
     "LabelStatus",
     "LabelVersion",
     "NeighbourRefreshRequest",
+    "VerdictNeighbours",
     "Note",
     "Notification",
     "NotificationKind",

@@ -2,6 +2,8 @@
 embedding (filled off the ingest path from a backlog) and each case's centroid."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.functions import Now
 from pgvector.django import VectorField
@@ -71,11 +73,12 @@ class CaseCentroid(models.Model):
 
 
 class NeighbourRefreshRequest(models.Model):
-    """A labelled transaction whose nearby open cases' neighbour verdicts wait for a refresh.
+    """A labelled transaction: the open cases whose neighbour verdict its label may move (see
+    VerdictNeighbours) wait for a refresh.
 
     Written with the label (cases.labels.services.versions), one row per transaction however
     often it is labelled before a worker gets to it: a worker drains them all at once and
-    refreshes each nearby case once (coalesced). The hourly sweep remains the backstop.
+    refreshes each such case once (coalesced). The hourly sweep remains the backstop.
     """
 
     transaction = models.OneToOneField(
@@ -86,3 +89,27 @@ class NeighbourRefreshRequest(models.Model):
 
     def __str__(self) -> str:
         return f"neighbours of transaction {self.transaction_id} to refresh"
+
+
+class VerdictNeighbours(models.Model):
+    """The labelled transactions behind a case's stored neighbour verdict: which ones (a GIN
+    index finds the cases a relabelled transaction is behind) and how similar the farthest
+    of them is (a new label nearer than that enters the verdict).
+
+    A table of its own, not columns on Case or CaseCentroid: those rows change often, and
+    each change would add entries to the GIN or the HNSW index. Written with the verdict
+    (cases.similarity.services); a case with a centroid but no row here (not refreshed since
+    this table came) counts as one any new label may change.
+    """
+
+    case = models.OneToOneField(Case, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    transaction_ids = ArrayField(models.BigIntegerField(), default=list)
+    # The similarity of the k-th labelled neighbour; None when the verdict found fewer than
+    # k (then every new label enters it).
+    kth_similarity = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [GinIndex(fields=["transaction_ids"], name="verdict_neighbours_gin")]
+
+    def __str__(self) -> str:
+        return f"labelled neighbours behind the verdict of case {self.case_id}"

@@ -9,11 +9,12 @@ from datetime import datetime
 
 import numpy as np
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
 from django.db.models import Avg
 from pgvector import Vector
 from pgvector.django import VectorField
 
-from cases.models import Case, Label, Transaction
+from cases.models import FINISHED_CASE_STATUSES, Case, Label, Transaction
 from cases.policies import visible_case_ids
 from cases.similarity.search import (
     MERGED_CASES_SQL,
@@ -260,6 +261,27 @@ def neighbour_verdict(
     return NeighbourVerdict.from_neighbours([(n.similarity, n.label) for n in neighbours], k=k)
 
 
+@dataclass(frozen=True, slots=True)
+class VerdictBehind:
+    """A verdict with the labelled transactions it rests on: their ids, and the similarity of
+    the k-th (None when fewer than k were found: then any new label would enter it)."""
+
+    verdict: NeighbourVerdict
+    transaction_ids: list[int]
+    kth_similarity: float | None
+
+
+def neighbour_verdict_behind(vector, *, k: int, exclude_case_id: int) -> VerdictBehind:
+    """neighbour_verdict, with the neighbours behind it (what cases.similarity.services stores
+    to find the cases a new or changed label may move)."""
+    neighbours, _ = nearest_transactions(
+        vector, k=k, only_labelled=True, exclude_case_id=exclude_case_id
+    )
+    verdict = NeighbourVerdict.from_neighbours([(n.similarity, n.label) for n in neighbours], k=k)
+    kth = neighbours[k - 1].similarity if len(neighbours) >= k else None
+    return VerdictBehind(verdict, [n.transaction_pk for n in neighbours], kth)
+
+
 def similar_cases(case: Case, *, k: int = 10, exclude_same_account: bool = False) -> SimilarCases:
     """The k cases whose centroids are nearest to this case's, most similar first (merged
     cases left out). Other cases' centroids are those stored by the neighbour refresh
@@ -298,3 +320,52 @@ def similar_cases(case: Case, *, k: int = 10, exclude_same_account: bool = False
         k,
         has_embedding=True,
     )  # fmt: skip
+
+
+def open_cases_labels_move(transaction_ids: list[int]) -> set[int]:
+    """The open cases whose stored neighbour verdict these transactions' labels may change,
+    from what VerdictNeighbours holds beside each verdict:
+
+    - the verdict rests on one of them (its GIN index): relabelled or withdrawn;
+    - one of them, labelled now, is at least as similar to the case's centroid as the k-th
+      neighbour behind the verdict (or the verdict had fewer than k, or was never stored):
+      it enters the k nearest.
+
+    The second is an exact scan of the open cases' centroids against the labelled embeddings
+    (no index answers "nearer than each case's own k-th"); bench/RESULTS.md has its cost. A
+    case's own transactions are never its neighbours (the verdict leaves its case out).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH labelled AS MATERIALIZED (
+                SELECT id, case_id, embedding FROM cases_transaction
+                WHERE id = ANY(%(ids)s) AND embedding IS NOT NULL AND NOT (label = '')
+            ), touched AS (
+                SELECT case_id FROM cases_verdictneighbours
+                WHERE transaction_ids && %(ids)s::bigint[]
+                UNION
+                SELECT centroid.case_id
+                FROM cases_casecentroid centroid
+                JOIN cases_case cs ON cs.id = centroid.case_id
+                     AND NOT (cs.status = ANY(%(finished)s))
+                LEFT JOIN cases_verdictneighbours stored ON stored.case_id = centroid.case_id
+                JOIN labelled ON labelled.case_id <> centroid.case_id
+                -- A zero vector (NaN distance, which PostgreSQL sorts above every number) is
+                -- nobody's neighbour.
+                WHERE (centroid.embedding <=> labelled.embedding) <> 'NaN'::float8
+                  AND (stored.kth_similarity IS NULL
+                       OR 1 - (centroid.embedding <=> labelled.embedding)
+                          >= stored.kth_similarity - %(tolerance)s)
+            )
+            SELECT touched.case_id FROM touched
+            JOIN cases_case cs ON cs.id = touched.case_id AND NOT (cs.status = ANY(%(finished)s))
+            """,
+            {
+                "ids": transaction_ids,
+                "finished": [str(status) for status in FINISHED_CASE_STATUSES],
+                # The stored similarity came through a text vector: rounding, not distance.
+                "tolerance": 1e-6,
+            },
+        )
+        return {row[0] for row in cursor.fetchall()}

@@ -10,13 +10,12 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from pgvector.django import CosineDistance
 
 from cases.ingest.case_opening import cases_refresh_priority
-from cases.models import FINISHED_CASE_STATUSES, Case, CaseStatus, Transaction
+from cases.models import FINISHED_CASE_STATUSES, Case, CaseStatus
 from cases.similarity.index_builds import GraphFillBusy, similarity_graph_bulk_fill
 from cases.similarity.models import CaseCentroid, NeighbourRefreshRequest
-from cases.similarity.selectors import VERDICT_K, neighbour_verdict
+from cases.similarity.selectors import VERDICT_K, neighbour_verdict_behind, open_cases_labels_move
 
 logger = logging.getLogger(__name__)
 
@@ -132,13 +131,21 @@ def cases_refresh_neighbour_verdict(*, case_ids: Iterable[int]) -> int:
     for batch in _batches(sorted(set(case_ids)), REFRESH_BATCH):
         centroids = _store_centroids(batch)
         scores, summaries = [], []
+        behind_case_ids, behind_ids, behind_kth = [], [], []
         for case_id in batch:
             centroid = centroids.get(case_id)
             verdict = None
-            if centroid is not None and np.any(centroid):
-                verdict = neighbour_verdict(centroid, k=VERDICT_K, exclude_case_id=case_id)
-                if not verdict.labelled:
-                    verdict = None
+            if centroid is not None:
+                behind_case_ids.append(case_id)
+                behind = None
+                if np.any(centroid):
+                    behind = neighbour_verdict_behind(
+                        centroid, k=VERDICT_K, exclude_case_id=case_id
+                    )
+                    verdict = behind.verdict if behind.verdict.labelled else None
+                # Transaction ids as text: one bigint[][] would need rows of equal length.
+                behind_ids.append(",".join(map(str, behind.transaction_ids)) if behind else "")
+                behind_kth.append(behind.kth_similarity if behind else None)
             scores.append(verdict.fraud_score if verdict else None)
             summaries.append(verdict.as_summary() if verdict else None)
         with transaction.atomic(), connection.cursor() as cursor:
@@ -169,8 +176,46 @@ def cases_refresh_neighbour_verdict(*, case_ids: Iterable[int]) -> int:
             )
             moved = [row[0] for row in cursor.fetchall()]
             cases_refresh_priority(case_ids=moved)
+            _store_verdict_neighbours(batch, behind_case_ids, behind_ids, behind_kth, cursor)
         changed += len(moved)
     return changed
+
+
+def _store_verdict_neighbours(
+    batch: list[int],
+    case_ids: list[int],
+    transaction_ids: list[str],
+    kth_similarities: list[float | None],
+    cursor,
+) -> None:
+    """Keep VerdictNeighbours beside the verdicts: a row per case of the batch with a centroid
+    (rewritten only when it moved: each write adds GIN entries), none for the others. Rows
+    are written in case id order, as the centroids are (_store_centroids)."""
+    cursor.execute(
+        """
+        INSERT INTO cases_verdictneighbours AS stored (case_id, transaction_ids, kth_similarity)
+        SELECT fresh.case_id,
+               coalesce(string_to_array(nullif(fresh.ids, ''), ',')::bigint[], '{}'),
+               fresh.kth
+        FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS fresh(case_id, ids, kth)
+        ORDER BY fresh.case_id
+        ON CONFLICT (case_id) DO UPDATE
+           SET transaction_ids = EXCLUDED.transaction_ids,
+               kth_similarity = EXCLUDED.kth_similarity
+        WHERE stored.transaction_ids IS DISTINCT FROM EXCLUDED.transaction_ids
+           OR stored.kth_similarity IS DISTINCT FROM EXCLUDED.kth_similarity
+        """,
+        [case_ids, transaction_ids, kth_similarities],
+    )
+    cursor.execute(
+        """
+        DELETE FROM cases_verdictneighbours WHERE case_id IN (
+            SELECT case_id FROM cases_verdictneighbours
+            WHERE case_id = ANY(%s) AND NOT (case_id = ANY(%s))
+            ORDER BY case_id FOR UPDATE)
+        """,
+        [batch, case_ids],
+    )
 
 
 def cases_refresh_all_neighbour_verdicts() -> int:
@@ -190,10 +235,11 @@ def cases_refresh_all_neighbour_verdicts() -> int:
 
 
 def cases_refresh_neighbours_of_labels(*, batch: int = REFRESH_BATCH) -> int:
-    """Drain the waiting NeighbourRefreshRequest rows: for each labelled transaction, the open
-    cases whose centroid is among its FRAUDCASE_LABEL_REFRESH_CASES nearest (the cases that
-    may have it among their VERDICT_K labelled neighbours) get their verdict refreshed, each
-    once however many of the labels are near it. Returns how many verdicts changed.
+    """Drain the waiting NeighbourRefreshRequest rows and refresh the verdicts of the open
+    cases each label may move, each case once however many of the labels touch it (coalesced):
+    exactly those whose stored verdict rests on one of the transactions (a changed or
+    withdrawn label), or that one of them now enters (open_cases_labels_move). Returns how many
+    verdicts changed.
 
     Requests are claimed with SKIP LOCKED and removed in the claim's transaction: two workers
     share the work; a worker lost after the claim leaves those cases to the hourly sweep.
@@ -210,25 +256,7 @@ def cases_refresh_neighbours_of_labels(*, batch: int = REFRESH_BATCH) -> int:
             NeighbourRefreshRequest.objects.filter(transaction_id__in=claimed).delete()
         if not claimed:
             return changed
-        changed += cases_refresh_neighbour_verdict(case_ids=_open_cases_near(claimed))
-
-
-def _open_cases_near(transaction_ids: list[int]) -> set[int]:
-    """Open cases whose centroids are nearest to these transactions' embeddings (HNSW)."""
-    near: set[int] = set()
-    limit = settings.FRAUDCASE_LABEL_REFRESH_CASES
-    embeddings = Transaction.objects.filter(
-        pk__in=transaction_ids, embedding__isnull=False
-    ).values_list("case_id", "embedding")
-    for own_case_id, embedding in embeddings:
-        nearest = (
-            CaseCentroid.objects.exclude(case__status__in=FINISHED_CASE_STATUSES)
-            .exclude(case_id=own_case_id)  # a case's verdict leaves its own transactions out
-            .order_by(CosineDistance("embedding", embedding))
-            .values_list("case_id", flat=True)[:limit]
-        )
-        near.update(nearest)
-    return near
+        changed += cases_refresh_neighbour_verdict(case_ids=open_cases_labels_move(claimed))
 
 
 def _store_centroids(case_ids: list[int]) -> dict[int, np.ndarray]:

@@ -202,20 +202,63 @@ def test_account_ids_with_slashes_and_markup_are_links_and_text(world):
     assert "<b>7</b>" not in response.content.decode()
 
 
+@pytest.mark.parametrize("account_id", ["login", "logout", "2fa", "tokens/7/revoke", "acc/9"])
+def test_an_account_named_like_a_sign_in_page_opens_its_account_page(world, account_id):
+    named = Case.objects.create(account_id=account_id, queue=world["current"].queue)
+    add_transactions(named, 1, start=0)
+    url = reverse("account-detail", args=[account_id])
+
+    response = client_for(world["analyst"]).get(url)
+
+    assert url == f"/accounts/{account_id}/"
+    assert response.status_code == 200
+    assert f"tx_{account_id}_0" in response.content.decode()
+
+
+def test_sign_in_lives_apart_from_the_account_pages(world):
+    from django.test import Client
+
+    assert reverse("login") == "/auth/login/" and reverse("two-factor") == "/auth/2fa/"
+    client = Client()
+    assert client.get(reverse("account-detail", args=["acc_1"])).url.startswith("/auth/login/")
+
+    signed_in = client.post("/auth/login/", {"username": "ana", "password": "a-long-test-password"})
+
+    assert signed_in.status_code == 302 and signed_in.url == reverse("home")
+    assert client.get(reverse("account-detail", args=["acc_1"])).status_code == 200
+
+
 def test_the_case_page_links_the_account_and_devices(world):
     response = client_for(world["analyst"]).get(
         reverse("case-detail", args=[world["current"].reference])
     )
     body = response.content.decode()
     assert 'href="/accounts/acc_1/"' in body and 'href="/devices/dev_b/"' in body
+    timeline_help = body.split('id="timeline-help"')[1].split("</p>")[0]
+    assert 'href="/accounts/acc_1/"' in timeline_help  # the whole story is one click away
 
 
-def test_the_queue_and_the_ip_page_link_accounts(world):
+def test_the_queue_the_overview_and_the_ip_page_link_accounts(world):
     client = client_for(world["analyst"])
     queue_page = client.get(reverse("home")).content.decode()
+    overview_page = client.get(reverse("overview")).content.decode()
     ip_page = client.get(reverse("ip-detail", args=["185.220.101.7"])).content.decode()
     assert 'href="/accounts/acc_1/"' in queue_page
+    assert f'href="/cases/{world["current"].reference}/"' in overview_page
+    assert 'href="/accounts/acc_1/"' in overview_page
     assert 'href="/accounts/acc_1/"' in ip_page and 'href="/devices/dev_b/"' in ip_page
+
+
+def test_the_device_and_ip_pages_share_the_transactions_table(world):
+    client = client_for(world["analyst"])
+    device_page = client.get(reverse("device-detail", args=["dev_b"])).content.decode()
+    ip_page = client.get(reverse("ip-detail", args=["185.220.101.7"])).content.decode()
+
+    for page, left_out in ((device_page, "Device"), (ip_page, "Source IP")):
+        table = page.split('class="ip-table ')[1].split("</thead>")[0]
+        assert '<th scope="col">Detector</th>' in table and '<th scope="col">Country</th>' in table
+        assert f'<th scope="col">{left_out}</th>' not in table
+        assert '<span class="case-outcome case-outcome-block">' in page
 
 
 def test_the_case_pages_timeline_leaves_out_other_queues_cases_of_the_account(world):

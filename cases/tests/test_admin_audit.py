@@ -279,7 +279,7 @@ def test_signing_in_and_checking_a_code_record_no_user_or_device_change(client, 
     device = TOTPDevice.objects.create(user=ana, name="phone", key=DEVICE_KEY, confirmed=True)
     mark = last_event_id()
 
-    response = client.post("/accounts/login/", {"username": "ana", "password": PASSWORD})
+    response = client.post("/auth/login/", {"username": "ana", "password": PASSWORD})
     assert response.status_code == 302
     assert device.verify_token(totp(device.bin_key))  # saves last_t and the throttle
 

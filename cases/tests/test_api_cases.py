@@ -130,7 +130,7 @@ def test_a_service_account_syncs_but_cannot_sign_in_to_the_pages(world, client):
     service.save()
 
     refused = client.post(
-        "/accounts/login/", {"username": "sync-bot", "password": "a-long-test-password"}
+        "/auth/login/", {"username": "sync-bot", "password": "a-long-test-password"}
     )
 
     assert refused.status_code == 200 and "This is a service account" in refused.content.decode()

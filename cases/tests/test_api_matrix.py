@@ -337,6 +337,19 @@ def test_an_account_lists_only_readable_cases_and_counts_the_rest(world):
     assert mixed.reference not in str(account)
 
 
+def test_an_account_whose_id_holds_a_slash_is_found(world):
+    make_case(world["case"].queue, account_id="bank/7/acc", transactions=1)
+    client = token_client(world["analyst"], scope="read")
+
+    response = client.get("/api/v1/accounts/bank/7/acc/")
+
+    assert response.status_code == 200
+    assert (response.json()["account_id"], response.json()["transaction_count"]) == (
+        "bank/7/acc",
+        1,
+    )
+
+
 def test_queues_are_an_analysts_own_and_all_for_auditors(world):
     mine = token_client(world["analyst"], scope="read").get("/api/v1/queues/").json()
     every = token_client(world["auditor"], scope="read").get("/api/v1/queues/").json()

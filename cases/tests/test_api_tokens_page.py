@@ -29,10 +29,10 @@ def test_a_user_creates_a_token_seen_once_and_revokes_it():
     client = signed_in(Client(), analyst)
 
     created = client.post(
-        "/accounts/tokens/", {"name": "nightly sync", "scope": "read", "expires_in_days": "30"}
+        "/auth/tokens/", {"name": "nightly sync", "scope": "read", "expires_in_days": "30"}
     )
     plain = re.search(r'id="api-token">(fc_[^<]+)<', created.content.decode()).group(1)
-    listing = client.get("/accounts/tokens/").content.decode()
+    listing = client.get("/auth/tokens/").content.decode()
     token = ApiToken.objects.get()
 
     assert created.status_code == 200 and "no-store" in created["Cache-Control"]
@@ -41,19 +41,17 @@ def test_a_user_creates_a_token_seen_once_and_revokes_it():
     assert plain not in listing and f"fc_{token.prefix}_" in listing and "nightly sync" in listing
     assert api_get(plain).status_code == 200
 
-    revoked = client.post(f"/accounts/tokens/{token.pk}/revoke/")
+    revoked = client.post(f"/auth/tokens/{token.pk}/revoke/")
 
     assert revoked.status_code == 302 and api_get(plain).status_code == 401
     assert AuditEvent.objects.filter(action=AuditAction.API_TOKEN_REVOKED).count() == 1
-    assert "revoked" in client.get("/accounts/tokens/").content.decode()
+    assert "revoked" in client.get("/auth/tokens/").content.decode()
 
 
 def test_a_bad_form_creates_nothing():
     client = signed_in(Client(), make_user("ana", "analyst"))
 
-    answer = client.post(
-        "/accounts/tokens/", {"name": "", "scope": "admin", "expires_in_days": "0"}
-    )
+    answer = client.post("/auth/tokens/", {"name": "", "scope": "admin", "expires_in_days": "0"})
 
     assert answer.status_code == 400 and ApiToken.objects.count() == 0
 

@@ -26,7 +26,7 @@ def fresh_population_cache():
 def warm_server(live_server):
     """The live server's first request imports every view module (several seconds on a busy
     machine): made here, so the browser's 10 s timeouts measure the pages, not the start-up."""
-    urllib.request.urlopen(f"{live_server.url}/accounts/login/", timeout=120).read()
+    urllib.request.urlopen(f"{live_server.url}/auth/login/", timeout=120).read()
     return live_server
 
 

@@ -146,7 +146,9 @@ def test_the_page_shows_the_header_transactions_notes_attachments_related_and_hi
     assert "<strong>customer</strong>" in page
     assert '<li class="case-tag">ato' in page and '<li class="case-tag">card-testing' in page
     assert f"tx_w{case.account_id[5:]}_0" in page
-    assert neighbour.reference in page and f"device dev_shared_{case.pk}" in page
+    shared = f"dev_shared_{case.pk}"
+    assert neighbour.reference in page
+    assert f'device <a href="/devices/{shared}/">{shared}</a>' in page  # ids are links
     history = page.split('id="history-title"')[1]
     assert (
         history.index("Case assigned")

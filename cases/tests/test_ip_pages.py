@@ -253,7 +253,7 @@ def test_ip_page_redirects_other_spellings_and_refuses_non_ips_and_strangers():
     assert analyst.get("/ips/999.1.1.1/").status_code == 404
 
     anonymous = Client().get(reverse("ip-detail", args=[STOCKHOLM]))
-    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    assert anonymous.status_code == 302 and "/auth/login/" in anonymous["Location"]
 
     nobody = client_for(make_user("nobody"))
     assert nobody.get(reverse("ip-detail", args=[STOCKHOLM])).status_code == 403

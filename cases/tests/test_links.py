@@ -112,6 +112,10 @@ def test_the_case_page_loads_the_panel_which_escapes_account_ids(client):
         "shared hub (not followed)"
     }
     assert next(n for n in data["nodes"] if n["kind"] == "ip")["url"].endswith("/ips/81.2.69.10/")
+    assert all(
+        n["url"] == f"/devices/{n['value']}/" for n in data["nodes"] if n["kind"] == "device"
+    )
+    assert 'href="/accounts/%3Cimg%20src=x%20onerror=alert(1)%3E/"' in html  # its account page
 
 
 def test_an_unknown_case_is_a_404(client):

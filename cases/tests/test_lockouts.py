@@ -95,7 +95,7 @@ def test_an_analyst_may_not_see_the_lockouts_page_or_unlock_anyone(settings):
     assert AccessAttempt.objects.get(username="bob").failures_since_start == 5
     denied = events(AuditAction.PERMISSION_DENIED, actor=analyst)
     assert [event.after["attempted"] for event in denied] == [
-        "view /accounts/lockouts/",
+        "view /auth/lockouts/",
         "user_unlock",
         "user_unlock",
         "sign_in_address_unlock",

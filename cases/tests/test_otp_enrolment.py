@@ -33,7 +33,7 @@ from cases.tests.sign_in_fixtures import (
 from conftest import client_for
 
 pytestmark = pytest.mark.django_db
-TWO_FACTOR = "/accounts/2fa/"
+TWO_FACTOR = "/auth/2fa/"
 
 
 @pytest.fixture

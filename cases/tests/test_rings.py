@@ -128,6 +128,7 @@ def test_rings_page_lists_members_escaped_and_says_when(client, two_rings_and_a_
     assert "computed <time" in text
     assert '<a href="/ips/81.2.69.10/">81.2.69.10</a>' in text
     assert text.count('<a href="/accounts/') >= 5  # every member's account page
+    assert '<a href="/devices/dev-a/">dev-a</a>' in text  # shared devices link theirs
     assert "Recompute now" not in html  # analysts cannot start one
 
 

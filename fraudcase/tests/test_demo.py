@@ -72,7 +72,7 @@ class DemoProcess:
 def signed_in_overview(port: int) -> str:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    login_url = f"http://127.0.0.1:{port}/accounts/login/"
+    login_url = f"http://127.0.0.1:{port}/auth/login/"
     page = opener.open(login_url).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     form = {
@@ -91,7 +91,7 @@ def test_the_demo_starts_serves_stops_on_ctrl_c_and_reuses_its_data(tmp_path):
         demo = DemoProcess(var_dir, port)
         demo.wait_for("FraudCase is ready at", timeout=300)
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/auth/login/") as response:
             assert response.status == 200
         overview = signed_in_overview(port)
         assert f'<span class="figure">{TRANSACTIONS}</span> flagged transactions' in overview

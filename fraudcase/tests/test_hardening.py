@@ -55,8 +55,8 @@ def test_the_server_makes_the_request_id_and_keeps_the_clients_apart():
 
 def test_each_response_carries_a_fresh_server_request_id():
     client = Client()
-    first = client.get("/accounts/login/", HTTP_X_REQUEST_ID="same")
-    second = client.get("/accounts/login/", HTTP_X_REQUEST_ID="same")
+    first = client.get("/auth/login/", HTTP_X_REQUEST_ID="same")
+    second = client.get("/auth/login/", HTTP_X_REQUEST_ID="same")
     assert first["X-Request-ID"] != second["X-Request-ID"]
     assert "same" not in (first["X-Request-ID"], second["X-Request-ID"])
 
@@ -163,7 +163,7 @@ def test_every_main_page_has_the_csp_and_no_store(workspace):
 
 @pytest.mark.django_db
 def test_the_sign_in_page_has_the_csp():
-    response = Client().get("/accounts/login/")
+    response = Client().get("/auth/login/")
     assert response.status_code == 200
     assert_strict_csp(response)
 

@@ -59,82 +59,21 @@
   }
   setInterval(tickSla, 30000);
 
-  // --- account timeline ---------------------------------------------------------------------
-  var COLOURS = {
-    "labelled fraud": "#a4161a",
-    "labelled legitimate": "#1b6e3a",
-    "decided, no label": "#0b5cad",
-    "flagged, undecided": "#b45309"
-  };
-
-  var escapeHtml = window.FraudCase.escapeHtml;  // static/js/charts.js
-
-  function drawTimeline() {
-    var holder = document.getElementById("case-timeline");
-    var source = document.getElementById("case-timeline-data");
-    if (!holder || !source) return;
-    var points = JSON.parse(source.textContent);
-    if (!points.length) {
-      holder.textContent = "The account has no transactions to chart.";
-      holder.removeAttribute("role");
-      return;
-    }
-    if (!window.Plotly) {
-      holder.textContent = "The chart could not be loaded.";
-      return;
-    }
-    var groups = {};
-    points.forEach(function (point) {
-      (groups[point.group] = groups[point.group] || []).push(point);
-    });
-    var traces = Object.keys(groups).sort().map(function (name) {
-      var members = groups[name];
-      var inCase = members[0].in_case;
-      var status = name.split(": ")[1];
-      var colour = COLOURS[status] || "#4a5366";
-      return {
-        type: "scatter",
-        mode: "markers",
-        name: name,
-        x: members.map(function (p) { return p.t; }),
-        y: members.map(function (p) { return p.amount; }),
-        text: members.map(function (p) {
-          return escapeHtml(p.id) + "<br>" + escapeHtml(p.amount.toFixed(2) + " " + p.currency) +
-            "<br>score " + Number(p.score).toFixed(3) +
-            (p.decision ? "<br>decision " + escapeHtml(p.decision) : "") +
-            (p.label ? "<br>label " + escapeHtml(p.label) : "");
-        }),
-        hovertemplate: "%{text}<extra></extra>",
-        marker: {
+  // --- account timeline (drawn by the helpers the account page shares: static/js/charts.js) -
+  var FraudCase = window.FraudCase;
+  FraudCase.whenReady(function () {
+    FraudCase.drawTimeline("case-timeline", "case-timeline-data", function (groups) {
+      return groups.map(function (group) {
+        var members = group[1];
+        var inCase = members[0].in_case;
+        var colour = FraudCase.TIMELINE_COLOURS[group[0].split(": ")[1]] || "#4a5366";
+        return FraudCase.timelineTrace(group[0], members, {
           size: inCase ? 11 : 8,
           symbol: inCase ? "circle" : "diamond-open",
           color: colour,
           line: { width: inCase ? 1 : 2, color: inCase ? "#ffffff" : colour }
-        }
-      };
+        });
+      });
     });
-    var layout = {
-      margin: { l: 60, r: 10, t: 10, b: 90 },
-      height: 360,
-      paper_bgcolor: "#ffffff",
-      plot_bgcolor: "#ffffff",
-      font: { family: "system-ui, sans-serif", size: 12, color: "#1a1f2b" },
-      xaxis: { title: { text: "time" }, gridcolor: "#e5e7eb" },
-      yaxis: { title: { text: "amount" }, gridcolor: "#e5e7eb", rangemode: "tozero" },
-      legend: { orientation: "h", y: -0.28 },
-      hovermode: "closest"
-    };
-    window.Plotly.newPlot(holder, traces, layout, {
-      displaylogo: false,
-      responsive: true,
-      modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"]
-    });
-    holder.setAttribute("data-rendered", String(points.length));
-  }
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", drawTimeline);
-  } else {
-    drawTimeline();
-  }
+  });
 })();

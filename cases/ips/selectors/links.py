@@ -279,6 +279,8 @@ def _describe_accounts(graph: LinkGraph) -> None:
     for node in graph.nodes:
         if node.kind == IP:
             node.url = ip_page_url(node.value)
+        elif node.kind == DEVICE:
+            node.url = reverse("device-detail", args=[node.value])
 
 
 def ip_page_url(ip: str) -> str:
