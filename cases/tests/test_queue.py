@@ -521,6 +521,47 @@ def test_text_from_s3_is_escaped(client, world):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in found and "<script>alert" not in found
 
 
+def test_row_texts_made_in_the_view_match_the_shared_templates_and_reverse(client, world):
+    """The rows' amounts and account links are made once per page (not by an include and a
+    url tag per row): the same markup as cases/_case_amount.html, the same URL as reverse()."""
+    from django.template.loader import render_to_string
+    from django.utils.html import escape
+
+    from cases.http import url_for_each
+
+    signed_in(client, world["lead"])
+    general = world["general"]
+    cases = [
+        set_case(make_case(general, account_id="acc plain"), currency="EUR"),
+        set_case(
+            make_case(general, account_id="acc/with space & ü"), currency="USD",
+            amount_at_risk=Decimal("1234567.5"), amount_reporting=Decimal("1100000.25"),
+        ),
+        set_case(
+            make_case(general, account_id="acc.mixed:1@x~y"), currency="",
+            amount_at_risk=Decimal("300.00"), amount_reporting=Decimal("290.10"),
+        ),
+        set_case(make_case(general, account_id="..", transactions=1), rate_missing=True),
+    ]  # fmt: skip
+
+    page = client.get("/?tab=all").content.decode()
+
+    for case in cases:
+        row = re.search(rf'<tr class="queue-row" data-case-id="{case.pk}".*?</tr>', page, re.S)
+        cell = re.search(r'<td class="queue-num queue-amount">(.*?)</td>', row.group(0), re.S)
+        expected = render_to_string("cases/_case_amount.html", {"case": case})
+        assert cell.group(1) == expected.strip()
+        link = escape(reverse("account-detail", args=[case.account_id]))
+        assert f'<a href="{link}">' in row.group(0)
+    assert "(1,234,567.50 USD)" in page and "(several currencies)" in page and "no rate" in page
+
+    account_url, ip_url = url_for_each("account-detail"), url_for_each("ip-detail")
+    for value in ("acc_1", "a/b c", "ä", "..", "x%20y", "a?b#c", "A-z.0~:@"):
+        assert account_url(value) == reverse("account-detail", args=[value])
+    for value in ("81.2.69.1", "2001:db8::1"):
+        assert ip_url(value) == reverse("ip-detail", args=[value])
+
+
 def test_empty_queue_says_how_to_ingest(client):
     signed_in(client, make_user("ana", "analyst"))
 
