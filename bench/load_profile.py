@@ -4,7 +4,7 @@
 
 Starts its own embedded PostgreSQL, Redis and S3 under var/bench-load-profile (wiped at the
 start), creates analysts the way bench/load.py does (TOTP required), ingests --seed-rows rows
-in-process (so the queue holds cases), then serves fraudcase.wsgi with gunicorn (1 sync
+in-process (so the queue holds cases) and indexes their embeddings (as the worker would), then serves fraudcase.wsgi with gunicorn (1 sync
 worker, the same preloaded config as bench/load.py, DEBUG off) and clicks through
 bench/load.py's actions with a plain HTTP client: --sign-ins sign-ins (each a different
 analyst: a TOTP code is good once), then --rounds rounds of queue, claim next, open case,
@@ -335,6 +335,7 @@ def main() -> None:
     from django.db import connections
 
     from cases.ingest import services as ingest_services
+    from cases.similarity.services import similarity_index_catch_up
     from fraudcase import embedded
 
     server = None
@@ -349,6 +350,8 @@ def main() -> None:
         for s3_object in ingest_services.list_objects(bucket=BUCKET, prefix="seed/"):
             run, _ = ingest_services.ingest_run_register(s3_object=s3_object, triggered_by="bench")
             ingest_services.ingest_run_execute(run_id=run.pk)
+        # What the Celery worker does after an ingest: the embeddings into the k-NN graph.
+        similarity_index_catch_up()
         connections.close_all()
         log = var_dir / "requests.jsonl"
         cprofile_dir = None
