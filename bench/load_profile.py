@@ -5,8 +5,8 @@
 Starts its own embedded PostgreSQL, Redis and S3 under var/bench-load-profile (wiped at the
 start), creates analysts the way bench/load.py does (TOTP required), ingests --seed-rows rows
 in-process (so the queue holds cases) and indexes their embeddings (as the worker would),
-then serves fraudcase.wsgi with gunicorn (1 sync worker, the same preloaded config as bench/load.py, DEBUG off) and clicks through
-bench/load.py's actions with a plain HTTP client: --sign-ins sign-ins (each a different
+then serves fraudcase.wsgi with gunicorn (1 sync worker, the same preloaded config as
+bench/load.py, DEBUG off) and clicks through bench/load.py's actions with a plain HTTP client: --sign-ins sign-ins (each a different
 analyst: a TOTP code is good once), then --rounds rounds of queue, claim next, open case,
 decide, label, note and close (every round closes its case).
 
