@@ -6,9 +6,10 @@ Starts its own embedded PostgreSQL, Redis and S3 under var/bench-load-profile (w
 start), creates analysts the way bench/load.py does (TOTP required), ingests --seed-rows rows
 in-process (so the queue holds cases) and indexes their embeddings (as the worker would),
 then serves fraudcase.wsgi with gunicorn (1 sync worker, the same preloaded config as
-bench/load.py, DEBUG off) and clicks through bench/load.py's actions with a plain HTTP client: --sign-ins sign-ins (each a different
-analyst: a TOTP code is good once), then --rounds rounds of queue, claim next, open case,
-decide, label, note and close (every round closes its case).
+bench/load.py, DEBUG off) and clicks through bench/load.py's actions with a plain HTTP
+client: --sign-ins sign-ins (each a different analyst: a TOTP code is good once), then
+--rounds rounds of queue, claim next, open case, decide, label, note and close (every round
+closes its case).
 
 Measured inside the gunicorn worker (gunicorn's pre_request/post_request hooks, around the
 whole Django request): the worker's process CPU time (time.process_time), wall time, the SQL
