@@ -277,6 +277,52 @@ def table(entries: list[dict]) -> list[str]:
     return lines
 
 
+# bench/load.py's round: each of these is a task followed by think time; close posts in
+# --close-share of the rounds (a claimed case), the other tasks every round.
+ROUND = ["queue", "claim next", "open case", "decide", "label", "note", "close"]
+
+
+def capacity(
+    entries: list[dict], *, users: int = 50, think_mean: float = 3.0, close_share: float = 0.5
+) -> list[str]:
+    """What bench/load.py's analysts ask of the server's CPUs, from the median worker CPU and
+    the mean PostgreSQL CPU of each action: an upper bound on the offered load (think time
+    only, as if every answer were instant), against the machine's cores."""
+    by_name: dict[str, list[dict]] = {}
+    for entry in entries:
+        by_name.setdefault(entry["name"], []).append(entry)
+    if not all(name in by_name for name in ROUND):
+        return []
+
+    def cost(name: str) -> tuple[float, float]:
+        rows = by_name[name]
+        backend = [r["backend"] for r in rows if r["backend"] is not None]
+        return statistics.median(r["cpu"] for r in rows), statistics.mean(backend or [0.0])
+
+    share = {name: close_share if name == "close" else 1.0 for name in ROUND}
+    worker = sum(cost(name)[0] * share[name] for name in ROUND)
+    database = sum(cost(name)[1] * share[name] for name in ROUND)
+    requests = sum(share.values())
+    round_seconds = len(ROUND) * think_mean
+    rounds_per_second = users / round_seconds
+    demand = rounds_per_second * (worker + database)
+    cores = os.cpu_count() or 1
+    sign_in = sum(sum(cost(name)) for name in ORDER[:4] if name in by_name)
+    return [
+        f"- a round of bench/load.py: {len(ROUND)} tasks, each followed by {think_mean:.0f} s "
+        f"of think time on average ({round_seconds:.0f} s), {requests:.1f} requests (close "
+        f"in {close_share:.0%}); server CPU a round {worker * 1000:.0f} ms in the worker + "
+        f"{database * 1000:.0f} ms in PostgreSQL = {(worker + database) * 1000:.0f} ms "
+        f"({(worker + database) / requests * 1000:.0f} ms a request)",
+        f"- {users} analysts offer at most {rounds_per_second:.2f} rounds/s = "
+        f"{rounds_per_second * requests:.1f} requests/s: {demand:.2f} CPU-seconds a second "
+        f"against {cores} cores ({demand / cores:.0%} of the machine) before the ingest, the "
+        f"Celery worker's k-NN indexing and the locust client take their share",
+        f"- a sign-in (4 requests) costs {sign_in * 1000:.0f} ms of CPU: the ramp-up at one "
+        f"user a second adds {sign_in:.2f} CPU-seconds a second while it lasts",
+    ]
+
+
 def cprofile_report(directory: Path, top: int) -> list[str]:
     import pstats
 
@@ -381,6 +427,8 @@ def main() -> None:
             "",
             f"- answered as expected: {outcome['done']}; unexpected: "
             f"{outcome['unexpected'] or 'none'}",
+            "",
+            *capacity([e for e in entries if e["name"] in ORDER]),
         ]
         print("\n".join(lines), flush=True)
         if cprofile_dir:
