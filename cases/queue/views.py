@@ -285,7 +285,10 @@ def _render_queue(request, params: QueryDict, *, partial: bool, with_messages: b
     if partial:
         return render(request, "cases/_queue_rows.html", context, status=status)
     context.update(
-        queue_filter_choices(user=user),
+        # The tabs' queues are the filter's: same queues, same order (no second query).
+        queue_filter_choices(
+            user=user, queues=[(t.queue_id, t.label) for t in tabs if t.queue_id is not None]
+        ),
         assignable_users=queue_assignable_users() if user.has_perm("cases.assign_case") else [],
         reason_codes=false_positive_reason_codes(),
         can_claim=user.has_perm("cases.work_case"),

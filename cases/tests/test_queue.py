@@ -593,8 +593,9 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(
 
     filtered = "/?tab=all&q=acc_w&country=DE&tag=ring&sort=country"
     add_cases(1)
-    # 21: the filters' queues and the user's saved views are two fixed queries of the page.
-    with django_assert_max_num_queries(21):
+    # 20: the user's saved views are a fixed query of the page; the filters' queues are the
+    # tabs' (one query for both).
+    with django_assert_max_num_queries(20):
         few = client.get(filtered)
     assert len(shown(few)) == 1
     few_queries = {
@@ -602,7 +603,7 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(
     }
 
     add_cases(39)
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(20):
         many = client.get(filtered)
     assert len(shown(many)) == 40
 
@@ -610,6 +611,25 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(
     assert many_queries == few_queries
     # With a filter set the total needs its own count; without, the tab's count is the total.
     assert few_queries[filtered] == few_queries["/?tab=all"] + 1
+
+
+def test_the_queue_filter_offers_the_tabs_queues_in_their_order(client, world):
+    """The filter's queue choices are taken from the tabs (one query for both): an analyst's
+    own queues, a lead's every queue, in routing order."""
+    from cases.models import Queue
+
+    in_order = Queue.objects.order_by("routing_order", "name")
+    for user, queues in (
+        (world["ana"], in_order.filter(members=world["ana"])),
+        (world["bob"], in_order.filter(members=world["bob"])),
+        (world["lead"], in_order),
+    ):
+        signed_in(client, user)
+        page = client.get("/").content.decode()
+        select = re.search(r'<select name="queue".*?</select>', page, re.S).group(0)
+        offered = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', select)
+        assert offered == [(str(q.pk), q.name) for q in queues]
+    assert len(in_order) == 2 and len(in_order.filter(members=world["ana"])) == 1
 
 
 def test_tab_counts_come_from_one_query(world):
