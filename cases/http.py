@@ -7,11 +7,14 @@ their input).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from cases.audit.trail import refusals_audited
 from cases.errors import ActionNotPermitted
@@ -28,6 +31,27 @@ def problem(
         {"title": title, "message": message, "back_url": back_url, "back_label": back_label},
         status=status,
     )
+
+
+# Characters reverse() leaves as they are (quote()'s always-safe ones plus "~:@") and that
+# every converter of one path segment or more accepts.
+_URL_PLAIN = re.compile(r"[A-Za-z0-9_.~:@-]+")
+_URL_PLACEHOLDER = "fcurlplaceholder"
+
+
+def url_for_each(name: str) -> Callable[[object], str]:
+    """reverse(name, args=[value]) for the many values of a page's rows at the cost of one
+    reverse(): a plain value is put in place of the pattern's one argument; any other (to be
+    quoted, or one a converter may refuse) goes through reverse() itself."""
+    before, after = reverse(name, args=[_URL_PLACEHOLDER]).rsplit(_URL_PLACEHOLDER, 1)
+
+    def url(value) -> str:
+        text = str(value)
+        if _URL_PLAIN.fullmatch(text):
+            return f"{before}{text}{after}"
+        return reverse(name, args=[value])
+
+    return url
 
 
 def requires_permission(permission: str, *, attempted: str):

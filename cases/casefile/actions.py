@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from cases.audit.trail import refusals_audited
 from cases.casefile.selectors import case_actions, case_transaction
-from cases.casefile.web import is_htmx, page_urls, with_case
+from cases.casefile.web import is_htmx, page_urls, transaction_rows, with_case
 from cases.errors import ActionNotPermitted, CaseError, InvalidInput, NotFound
 from cases.http import problem
 from cases.ips.selectors.curation import attach_signals
@@ -300,6 +300,7 @@ def case_transaction_verdict(request, case: Case):
         return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     tx = case_transaction(case, transaction_id)  # as the service left it
     attach_signals([tx])
+    transaction_rows([tx])
     return render(
         request,
         "cases/case/_transaction_row.html",

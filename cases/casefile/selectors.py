@@ -343,6 +343,13 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
     network = attach_signals(transactions)  # each transaction's .network, and their union
     account_rows = account_transactions(case.account_id)
     merged_ids = merged_case_ids(case)
+    related = related_cases(case)
+    # Which of the other cases named on the page (the account's timeline, related cases) the
+    # viewer may read: one question to the policy for both.
+    readable = visible_case_ids(
+        viewer,
+        {row["case_id"] for row in account_rows} | {item["case"].pk for item in related},
+    )
     sla, breached = ("", False)
     if case.status not in FINISHED_CASE_STATUSES:
         sla, breached = sla_text(case.due_at, now=getattr(case, "database_now", None))
@@ -355,9 +362,7 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
             account_rows,
             population_feature_stats(),
         ),
-        timeline=account_timeline(
-            case, account_rows, visible_case_ids(viewer, {row["case_id"] for row in account_rows})
-        ),
+        timeline=account_timeline(case, account_rows, readable),
         account_transaction_count=len(account_rows),
         notes=case_notes(case),
         attachments=list(case.attachments.order_by("created_at", "id")),
@@ -371,8 +376,6 @@ def case_page(case: Case, *, viewer, with_similar: bool = True) -> CasePage:
         network=network,
     )
     page.timeline_hidden = len(account_rows) - len(page.timeline)
-    related = related_cases(case)
-    readable = visible_case_ids(viewer, [item["case"].pk for item in related])
     page.related = [item for item in related if item["case"].pk in readable]
     page.related_hidden = len(related) - len(page.related)
     if with_similar:

@@ -22,7 +22,7 @@ from cases.casefile.selectors import (
     case_page,
     case_transactions,
 )
-from cases.casefile.web import is_htmx, page_urls, with_case
+from cases.casefile.web import is_htmx, page_urls, transaction_rows, with_case
 from cases.casefile.why import transaction_explanation
 from cases.http import problem
 from cases.ips.selectors.ip import case_ip_map
@@ -40,6 +40,7 @@ DOWNLOAD_CHUNK_BYTES = 64 * 1024
 @with_case
 def case_detail_view(request, case: Case):
     page = case_page(case, viewer=request.user)
+    transaction_rows(page.transactions)
     read_audit.case_viewed(actor=request.user, case=case)
     return render(
         request,

@@ -7,11 +7,12 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.urls import reverse
+from django.utils import timezone
 
 from cases.audit.trail import refusals_audited
 from cases.casefile.selectors import case_detail
 from cases.errors import ActionNotPermitted, CaseNotVisible
-from cases.http import problem
+from cases.http import problem, url_for_each
 from cases.models import Case
 from cases.policies import require_permission
 
@@ -52,6 +53,18 @@ def with_case(view):
         return view(request, case, *args, **kwargs)
 
     return login_required(wrapper)
+
+
+def transaction_rows(transactions) -> None:
+    """What each transaction row shows made once here, not by template tags per row: its time
+    as text and the links of its source IP and device (with a url tag and a date filter per
+    row these were most of a big case's rendering time)."""
+    ip_url, device_url = url_for_each("ip-detail"), url_for_each("device-detail")
+    for tx in transactions:
+        when = timezone.localtime(tx.occurred_at)
+        tx.occurred_text = f"{when.year:04d}-{when:%m-%d %H:%M:%S}"
+        tx.ip_url = ip_url(tx.source_ip) if tx.source_ip else ""
+        tx.device_url = device_url(tx.device_id) if tx.device_id else ""
 
 
 def page_urls(case: Case) -> dict:

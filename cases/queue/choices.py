@@ -9,15 +9,18 @@ from cases.models import Queue, ReasonCode, Resolution, SavedQueueView, Tag
 from cases.policies import sees_every_case
 
 
-def queue_filter_choices(*, user) -> dict:
+def queue_filter_choices(*, user, queues: list[tuple[int, str]] | None = None) -> dict:
     """The tags and queues the filters offer (every queue for those who see every case, else
-    the user's own), and the user's saved views: three queries."""
-    queues = Queue.objects.order_by("routing_order", "name")
-    if not sees_every_case(user):
-        queues = queues.filter(members=user)
+    the user's own), and the user's saved views: three queries, two when the caller already
+    holds the queues as (id, name) in routing order (the queue tabs)."""
+    if queues is None:
+        found = Queue.objects.order_by("routing_order", "name")
+        if not sees_every_case(user):
+            found = found.filter(members=user)
+        queues = list(found.values_list("pk", "name"))
     return {
         "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)),
-        "queues": list(queues.values_list("pk", "name")),
+        "queues": queues,
         "saved_views": saved_views(user=user),
     }
 

@@ -559,6 +559,41 @@ def test_deciding_and_labelling_with_htmx_returns_the_updated_row(team):
     assert "Label saved: fraud." in row and "by ana" in row
 
 
+def test_transaction_rows_show_their_time_and_links_as_reverse_and_the_date_filter_make_them(
+    team,
+):
+    """Rows get their time text and IP and device links made once per page (not a url tag and
+    a date filter per row): the same as reverse() and date:"Y-m-d H:i:s", on the page and in
+    the verdict's htmx row."""
+    from django.template.defaultfilters import date as date_filter
+    from django.utils.html import escape
+
+    case = make_case(team["queue"], transactions=0)
+    plain = add_transaction(case, "tx-plain", source_ip="81.2.69.160", device_id="dev_1")
+    odd = add_transaction(
+        case, "tx-odd", minutes=61, source_ip="2001:db8::7", device_id="dev/ü 1&2"
+    )
+    bare = add_transaction(case, "tx-bare", minutes=5, source_ip=None, device_id="")
+    client = client_for(team["analyst"])
+
+    page = page_of(client, case)
+    verdict = client.post(
+        url("case-transaction-verdict", case), {"transaction_id": "tx-odd", "decision": "block"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()  # fmt: skip
+
+    def row_of(html: str, tx: Transaction) -> str:
+        return re.search(rf'<tr id="tx-row-{tx.pk}".*?</tr>', html, re.S).group(0)
+
+    for html, tx in ((page, plain), (page, odd), (verdict, odd)):
+        row = row_of(html, tx)
+        assert f">{date_filter(tx.occurred_at, 'Y-m-d H:i:s')}</time>" in row
+        assert f'<a href="{escape(reverse("ip-detail", args=[tx.source_ip]))}">' in row
+        assert f'<a href="{escape(reverse("device-detail", args=[tx.device_id]))}">' in row
+    assert "2026-11-02 10:01:00" in row_of(page, odd)
+    assert "/ips/" not in row_of(page, bare) and "/devices/" not in row_of(page, bare)
+
+
 def test_a_refused_decision_keeps_the_row_and_says_why(team):
     case = make_case(team["queue"])
     tx = case.transactions.order_by("id").first()

@@ -521,6 +521,47 @@ def test_text_from_s3_is_escaped(client, world):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in found and "<script>alert" not in found
 
 
+def test_row_texts_made_in_the_view_match_the_shared_templates_and_reverse(client, world):
+    """The rows' amounts and account links are made once per page (not by an include and a
+    url tag per row): the same markup as cases/_case_amount.html, the same URL as reverse()."""
+    from django.template.loader import render_to_string
+    from django.utils.html import escape
+
+    from cases.http import url_for_each
+
+    signed_in(client, world["lead"])
+    general = world["general"]
+    cases = [
+        set_case(make_case(general, account_id="acc plain"), currency="EUR"),
+        set_case(
+            make_case(general, account_id="acc/with space & ü"), currency="USD",
+            amount_at_risk=Decimal("1234567.5"), amount_reporting=Decimal("1100000.25"),
+        ),
+        set_case(
+            make_case(general, account_id="acc.mixed:1@x~y"), currency="",
+            amount_at_risk=Decimal("300.00"), amount_reporting=Decimal("290.10"),
+        ),
+        set_case(make_case(general, account_id="..", transactions=1), rate_missing=True),
+    ]  # fmt: skip
+
+    page = client.get("/?tab=all").content.decode()
+
+    for case in cases:
+        row = re.search(rf'<tr class="queue-row" data-case-id="{case.pk}".*?</tr>', page, re.S)
+        cell = re.search(r'<td class="queue-num queue-amount">(.*?)</td>', row.group(0), re.S)
+        expected = render_to_string("cases/_case_amount.html", {"case": case})
+        assert cell.group(1) == expected.strip()
+        link = escape(reverse("account-detail", args=[case.account_id]))
+        assert f'<a href="{link}">' in row.group(0)
+    assert "(1,234,567.50 USD)" in page and "(several currencies)" in page and "no rate" in page
+
+    account_url, ip_url = url_for_each("account-detail"), url_for_each("ip-detail")
+    for value in ("acc_1", "a/b c", "ä", "..", "x%20y", "a?b#c", "A-z.0~:@"):
+        assert account_url(value) == reverse("account-detail", args=[value])
+    for value in ("81.2.69.1", "2001:db8::1"):
+        assert ip_url(value) == reverse("ip-detail", args=[value])
+
+
 def test_empty_queue_says_how_to_ingest(client):
     signed_in(client, make_user("ana", "analyst"))
 
@@ -552,8 +593,9 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(
 
     filtered = "/?tab=all&q=acc_w&country=DE&tag=ring&sort=country"
     add_cases(1)
-    # 21: the filters' queues and the user's saved views are two fixed queries of the page.
-    with django_assert_max_num_queries(21):
+    # 20: the user's saved views are a fixed query of the page; the filters' queues are the
+    # tabs' (one query for both).
+    with django_assert_max_num_queries(20):
         few = client.get(filtered)
     assert len(shown(few)) == 1
     few_queries = {
@@ -561,7 +603,7 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(
     }
 
     add_cases(39)
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(20):
         many = client.get(filtered)
     assert len(shown(many)) == 40
 
@@ -569,6 +611,25 @@ def test_the_query_count_does_not_grow_with_the_rows_shown(
     assert many_queries == few_queries
     # With a filter set the total needs its own count; without, the tab's count is the total.
     assert few_queries[filtered] == few_queries["/?tab=all"] + 1
+
+
+def test_the_queue_filter_offers_the_tabs_queues_in_their_order(client, world):
+    """The filter's queue choices are taken from the tabs (one query for both): an analyst's
+    own queues, a lead's every queue, in routing order."""
+    from cases.models import Queue
+
+    in_order = Queue.objects.order_by("routing_order", "name")
+    for user, queues in (
+        (world["ana"], in_order.filter(members=world["ana"])),
+        (world["bob"], in_order.filter(members=world["bob"])),
+        (world["lead"], in_order),
+    ):
+        signed_in(client, user)
+        page = client.get("/").content.decode()
+        select = re.search(r'<select name="queue".*?</select>', page, re.S).group(0)
+        offered = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', select)
+        assert offered == [(str(q.pk), q.name) for q in queues]
+    assert len(in_order) == 2 and len(in_order.filter(members=world["ana"])) == 1
 
 
 def test_tab_counts_come_from_one_query(world):
