@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from cases.s3 import ensure_bucket, s3_client
 
@@ -48,6 +48,47 @@ def bucket(s3):
     name = f"test-{uuid.uuid4().hex[:16]}"
     ensure_bucket(s3, name)
     return name
+
+
+def built_once_per_module(build, django_db_blocker):
+    """For a module-scoped fixture (yield from it): the rows build() makes, made once for the
+    module's tests instead of once per test, for a matrix whose every test starts from the
+    same rows (routes x roles). A rebuilt world per test was a third of the suite's time.
+
+    build() runs in a transaction left open for the module and rolled back after its last
+    test. Each test runs in a savepoint inside it (pytest-django's db fixture, as always),
+    rolled back after the test: every test starts from exactly the rows build() left, whatever
+    the test before it changed, and now() is build()'s transaction time, as when the test's
+    own transaction built them. Pair it with fresh_copy() per test. Not for transactional
+    tests (they need no transaction open), nor for worlds kept in S3 that tests change (S3 is
+    not rolled back)."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer._from_testcase = True  # durable blocks nest in it as in a TestCase's own
+        outer.__enter__()
+        try:
+            made = build()
+        except BaseException:
+            outer.__exit__(*sys.exc_info())
+            raise
+    try:
+        yield made
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+def fresh_copy(built):
+    """A test's own copy of built_once_per_module's objects (model instances a test changes
+    in memory stay its own) and an empty cache (cached figures of a test's rolled-back changes
+    do not reach the next test), as when the world was built for that test alone."""
+    import copy
+
+    from django.core.cache import cache
+
+    cache.clear()
+    return copy.deepcopy(built)
 
 
 def unit_vector(seed: int, dim: int | None = None) -> np.ndarray:

@@ -11,7 +11,6 @@ import uuid
 import numpy as np
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.urls import get_resolver, reverse
 from rest_framework.test import APIClient
 
@@ -33,7 +32,7 @@ from cases.similarity.services import cases_refresh_neighbour_verdict
 from cases.tests.api_fixtures import assert_problem, token_client
 from cases.tests.test_route_matrix import state
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
-from conftest import contract_row, put_file
+from conftest import built_once_per_module, contract_row, fresh_copy, put_file
 
 pytestmark = pytest.mark.django_db
 
@@ -155,9 +154,19 @@ def inbox(s3) -> str:
     return name
 
 
+@pytest.fixture(scope="module")
+def built_world(django_db_setup, django_db_blocker, inbox):
+    yield from built_once_per_module(lambda: build_world(inbox), django_db_blocker)
+
+
 @pytest.fixture
-def world(inbox):
-    cache.clear()  # the throttles' counts: every test starts with its full allowance
+def world(built_world, db):
+    """The same rows for every test, each test's changes rolled back (conftest), and an empty
+    cache: the throttles' counts, so every test starts with its full allowance."""
+    return fresh_copy(built_world)
+
+
+def build_world(inbox: str) -> dict:
     analyst, outsider = make_user("ana", "analyst"), make_user("olga", "analyst")
     general, high_risk = make_queue("General", analyst), make_queue("High risk", outsider)
     case = make_case(general, transactions=2)

@@ -31,7 +31,7 @@ from cases.models import (
 from cases.queue.services import saved_view_create
 from cases.tests.workflow_fixtures import make_case, make_queue, make_reason_codes, make_user
 from cases.workflow import services
-from conftest import signed_in
+from conftest import built_once_per_module, fresh_copy, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -252,8 +252,18 @@ def test_every_route_is_in_the_matrix():
     assert route_names() == set(ROUTES)
 
 
+@pytest.fixture(scope="module")
+def built_world(django_db_setup, django_db_blocker, s3):
+    yield from built_once_per_module(build_world, django_db_blocker)
+
+
 @pytest.fixture
-def world(s3):
+def world(built_world, db):
+    """The same rows for every test, each test's changes rolled back (conftest)."""
+    return fresh_copy(built_world)
+
+
+def build_world():
     analyst = make_user("ana", "analyst")
     outsider = make_user("olga", "analyst")  # works another queue
     lead = make_user("lea", "lead")
