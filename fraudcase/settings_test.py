@@ -1,7 +1,7 @@
 """Settings for the test suite: the same as production code paths, on a separate var dir.
 
 Tests start their own embedded servers under var/test so they never touch the demo's data
-or queue. Under pytest-xdist (./dev test runs two processes) the worker processes (gw0, gw1,
+or queue. Under pytest-xdist (FRAUDCASE_TEST_PROCESSES=2 ./dev test) the worker processes (gw0, gw1,
 ...) share var/test's PostgreSQL, each in a test database of its own (pytest-django names them
 test_fraudcase_gw0, ...), and each has its own Redis (broker and cache) and S3 under
 var/test/<worker id>: one process's queue purge, cache clear or buckets never meet another's.
