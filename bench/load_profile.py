@@ -175,7 +175,7 @@ def start_gunicorn(var_dir: Path, log: Path, cprofile_dir: Path | None, sql: boo
     while True:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", "/accounts/login/", headers={"X-Bench-Action": "warm-up"})
+            connection.request("GET", "/auth/login/", headers={"X-Bench-Action": "warm-up"})
             if connection.getresponse().status == 200:
                 return process, port
         except OSError:
@@ -208,13 +208,13 @@ def click_through(base: str, accounts: list, rounds: int) -> dict:
     sessions = []
     for username, password, key in accounts:
         session = requests.Session()
-        page = call(session, "GET", "/accounts/login/", "sign-in page", 200)
+        page = call(session, "GET", "/auth/login/", "sign-in page", 200)
         csrf = CSRF_RE.search(page.text).group(1)
-        call(session, "POST", "/accounts/login/", "sign in", 302, data={
+        call(session, "POST", "/auth/login/", "sign in", 302, data={
             "csrfmiddlewaretoken": csrf, "username": username, "password": password, "next": "/"})  # fmt: skip
-        page = call(session, "GET", "/accounts/2fa/", "second-factor page", 200)
+        page = call(session, "GET", "/auth/2fa/", "second-factor page", 200)
         csrf = CSRF_RE.search(page.text).group(1)
-        call(session, "POST", "/accounts/2fa/", "second factor", 302, data={
+        call(session, "POST", "/auth/2fa/", "second factor", 302, data={
             "csrfmiddlewaretoken": csrf, "otp_token": totp(key), "next": "/"})  # fmt: skip
         sessions.append(session)
 
