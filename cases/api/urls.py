@@ -30,7 +30,9 @@ urlpatterns = [
     path("transactions/<str:transaction_id>/label/", views_actions.TransactionLabelView.as_view(),
          name="api-transaction-label"),
     # read resources
-    path("accounts/<path:account_id>/", views_reads.AccountDetailView.as_view(), name="api-account-detail"),
+    # Any character, slashes and line breaks too (<path:> stops at a line break): an id the
+    # view does not know is the API's own 404, not the site's HTML one.
+    re_path(r"^accounts/(?P<account_id>[\s\S]+)/$", views_reads.AccountDetailView.as_view(), name="api-account-detail"),
     path("ips/<str:ip>/", views_reads.IpDetailView.as_view(), name="api-ip-detail"),
     path("cases/<str:reference>/similar-transactions/", views_reads.SimilarTransactionsView.as_view(), name="api-case-similar-transactions"),
     path("cases/<str:reference>/similar-cases/", views_reads.SimilarCasesView.as_view(), name="api-case-similar-cases"),

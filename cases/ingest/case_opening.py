@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import OperationalError, connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import Count, IntegerField, Max, Min, Q, Sum, Value, When
+from django.utils import timezone
 
 from cases.clock import database_now
 from cases.currency.rates import RateBook
@@ -240,7 +241,9 @@ def _write_case_aggregates(cursor, columns: dict[str, list]) -> int:
         WHERE cases_case.id = fresh.id
         """,
         [
-            database_now(), number_array(columns["id"]), number_array(columns["score"]),
+            # updated_at as every other case write stamps it (auto_now): what the API's
+            # updated_since compares a client's mark with.
+            timezone.now(), number_array(columns["id"]), number_array(columns["score"]),
             text_array(columns["outcome"]), number_array(columns["amount"]),
             number_array(columns["count"]), number_array(columns["priority"]),
             number_array(columns["reporting"]),

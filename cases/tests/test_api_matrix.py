@@ -359,6 +359,15 @@ def test_an_account_whose_id_holds_a_slash_is_found(world):
     )
 
 
+def test_an_unknown_account_id_with_a_line_break_is_the_apis_own_404(world):
+    client = token_client(world["analyst"], scope="read")
+
+    response = client.get("/api/v1/accounts/a%0Ab/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/problem+json")
+
+
 def test_queues_are_an_analysts_own_and_all_for_auditors(world):
     mine = token_client(world["analyst"], scope="read").get("/api/v1/queues/").json()
     every = token_client(world["auditor"], scope="read").get("/api/v1/queues/").json()
