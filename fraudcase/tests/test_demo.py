@@ -29,6 +29,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _ignore_sigint() -> None:
+    """Start the demo as a shell's background job starts it (SIGINT ignored: nohup, `&`): its
+    Ctrl-C must stop everything all the same."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class DemoProcess:
     def __init__(self, var_dir: Path, port: int) -> None:
         env = {
@@ -43,6 +49,7 @@ class DemoProcess:
             [sys.executable, "manage.py", "demo", f"--port={port}",
              f"--transactions={TRANSACTIONS}", "--accounts=300"],
             cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=_ignore_sigint,
         )  # fmt: skip
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

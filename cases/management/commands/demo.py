@@ -60,6 +60,9 @@ class Command(BaseCommand):
         signal.signal(
             signal.SIGTERM, lambda *_: stop_requested.append(True) or self._raise_interrupt()
         )
+        # Ctrl-C stops everything even when this process was started with SIGINT ignored (a
+        # shell's background job, nohup): Python then installs no KeyboardInterrupt handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             self._step("Migrating the database")
             call_command("migrate", interactive=False, verbosity=0)
