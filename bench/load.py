@@ -510,15 +510,21 @@ def start_gunicorn(var_dir: Path, workers: int) -> tuple[subprocess.Popen, int]:
          "--error-logfile", str(var_dir / "gunicorn-error.log"), "--log-level", "warning"],
         cwd=BASE_DIR, env=dict(os.environ),
     )  # fmt: skip
+    wait_until_answering(process, port)
+    return process, port
+
+
+def wait_until_answering(process: subprocess.Popen, port: int, headers: dict | None = None) -> None:
+    """Wait (up to 3 minutes) for gunicorn to serve the sign-in page; stop it and raise if not."""
     import http.client
 
     deadline = time.monotonic() + 180
     while True:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", "/auth/login/")
+            connection.request("GET", "/auth/login/", headers=headers or {})
             if connection.getresponse().status == 200:
-                return process, port
+                return
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:

@@ -150,10 +150,9 @@ def post_request(worker, req, environ, resp):
 
 
 def start_gunicorn(var_dir: Path, log: Path, cprofile_dir: Path | None, sql: bool = False):
-    import http.client
     import socket
 
-    from load import GUNICORN_CONFIG, stop
+    from load import GUNICORN_CONFIG, wait_until_answering
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -171,19 +170,8 @@ def start_gunicorn(var_dir: Path, log: Path, cprofile_dir: Path | None, sql: boo
          "--error-logfile", str(var_dir / "gunicorn-error.log"), "--log-level", "warning"],
         cwd=BASE_DIR, env=env,
     )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", "/auth/login/", headers={"X-Bench-Action": "warm-up"})
-            if connection.getresponse().status == 200:
-                return process, port
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError("gunicorn did not answer; see gunicorn-error.log")
-        time.sleep(0.5)
+    wait_until_answering(process, port, headers={"X-Bench-Action": "warm-up"})
+    return process, port
 
 
 def click_through(base: str, accounts: list, rounds: int) -> dict:
