@@ -1,5 +1,6 @@
-"""Celery tasks of the analytics app: they fill the shared cache and the curation snapshot,
-judge drift and fold the label counters' rows (derived data only)."""
+"""Celery tasks of the analytics app: they fill the shared cache (the IP map, the operations
+page's figures) and the curation snapshot, judge drift and fold the label counters' rows
+(derived data only)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from celery import shared_task
 from analytics.common.ranges import DayRange
 from analytics.curation.services import curation_snapshot_store
 from analytics.drift.services import drift_check_pending
+from analytics.operations.cache import operations_figures_warm
 from analytics.rollups import label_counters_compact
 from analytics.selectors import IpMapFilters, ip_map
 
@@ -23,6 +25,18 @@ def warm_ip_map() -> int:
     result = ip_map(filters, recompute=True)
     curation_snapshot_store(day_range=DayRange(filters.since, filters.until), result=result)
     return len(result.points)
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def warm_operations() -> str | None:
+    """Beat: the team's operations figures of the default range computed into the shared
+    cache (analytics.operations.cache), so a lead's first request of the day finds them.
+
+    Idempotent and safe to retry: it only replaces a cache entry. Returns when the figures
+    were computed (the database's clock, ISO 8601), None when the cache is off.
+    """
+    computed_at = operations_figures_warm()
+    return None if computed_at is None else computed_at.isoformat()
 
 
 @shared_task(soft_time_limit=600, time_limit=660)

@@ -342,6 +342,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.warm_ip_map",
         "schedule": env.float("FRAUDCASE_IP_MAP_WARM_SECONDS", default=240.0),
     },
+    # The team's operations figures of the default range (last 30 days) into the shared cache,
+    # more often than they expire (FRAUDCASE_OPERATIONS_CACHE_SECONDS): a lead's first request
+    # finds them. The task does nothing when that cache is off.
+    "warm-operations": {
+        "task": "analytics.tasks.warm_operations",
+        "schedule": env.float("FRAUDCASE_OPERATIONS_WARM_SECONDS", default=50.0),
+    },
     # The label counters are append-only (a row per label write): fold each key's rows.
     "compact-label-counters": {
         "task": "analytics.tasks.compact_label_counters",
@@ -508,6 +515,11 @@ FRAUDCASE_ANALYTICS_ROLLUPS = env.bool("FRAUDCASE_ANALYTICS_ROLLUPS", default=Tr
 # (every FRAUDCASE_IP_MAP_WARM_SECONDS) while it is younger than this; older (beat stopped),
 # it computes them (seconds at a million transactions).
 FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE = env.int("FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE", default=900)
+# The operations page's case and audit-trail figures (GROUP BYs over every case and the audit
+# trail, no exact cache key) are computed at most once per this many seconds for each range and
+# scope (the team's, or one analyst's own) and kept in the shared cache; the page says as of
+# when. 0: every request computes them live.
+FRAUDCASE_OPERATIONS_CACHE_SECONDS = env.int("FRAUDCASE_OPERATIONS_CACHE_SECONDS", default=60)
 # A figure resting on fewer labels than this is shown with a warning.
 FRAUDCASE_ANALYTICS_MIN_LABELS = env.int("FRAUDCASE_ANALYTICS_MIN_LABELS", default=100)
 # Drift alerts: a batch or day is compared with the days before it (the reference window).
