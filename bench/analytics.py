@@ -10,9 +10,12 @@ then requested as a signed-in lead over its default range (the last 30 days): th
 request of the process ("cold": new connection, Django's and the page's caches empty;
 PostgreSQL's buffers not dropped; beat's warm-ip-map run once before, as in production, so the
 curation page finds its snapshot), then N timed requests ("warm"), with the CPU time of a warm
-request (Django and its PostgreSQL backend). Last, N flagged rows (RowFactory of
-bench/ingest.py: embeddings, features) are ingested through the real path, rollups on and
-off, alternating, --ingest-rounds times each.
+request (Django and its PostgreSQL backend). The operations page keeps its case and
+audit-trail figures FRAUDCASE_OPERATIONS_CACHE_SECONDS (60 s): its cold request misses (the
+cache was cleared), its warm ones hit; it is measured once more with that cache off, every
+request computing them ("cache off": what each miss costs, once a minute per range and
+scope). Last, N flagged rows (RowFactory of bench/ingest.py: embeddings, features) are
+ingested through the real path, rollups on and off, alternating, --ingest-rounds times each.
 
     .venv/bin/python bench/analytics.py --requests 30 --ingest-rows 20000 --ingest-rounds 3
 """
@@ -38,6 +41,8 @@ sys.path.insert(0, str(BASE_DIR))
 
 DASHBOARDS = ("analytics-quality", "analytics-drift", "analytics-operations", "analytics-money",
               "analytics-labels", "analytics-curation")  # fmt: skip
+# Measured again under these settings, after the rest: (url name, label, settings).
+VARIANTS = (("analytics-operations", "cache off", {"FRAUDCASE_OPERATIONS_CACHE_SECONDS": 0}),)
 RUNS, LABELS, CLOSED = 100, 200_000, 10_000
 SEED_DAYS = 35  # bench/pages.py's transactions: cases opened over 30 days, 5 days of activity
 FEATURES = ("log_amount", "hour_sin", "hour_cos", "velocity_1h", "velocity_24h", "new_device",
@@ -225,50 +230,62 @@ def beat_refresh() -> float:
 
 
 def measure_dashboards(requests: int) -> list[dict]:
-    """Cold and warm server time of each dashboard, and the CPU time of a warm request: this
-    process's (Django) and its PostgreSQL backend's, which hardly move with the machine's load
-    (the wall times do: the machine is shared)."""
-    from django.core.cache import cache
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+    """Cold and warm server time of each dashboard (and of VARIANTS), and the CPU time of a
+    warm request: this process's (Django) and its PostgreSQL backend's, which hardly move with
+    the machine's load (the wall times do: the machine is shared)."""
+    from django.test.utils import override_settings
     from django.urls import reverse
-    from pages import LEAD, cpu_seconds, postgres_backend, signed_in_client
+    from pages import LEAD, signed_in_client
 
     client = signed_in_client(LEAD)
     results = []
-    for name in DASHBOARDS:
-        url = reverse(name)
-        cache.clear()
-        connection.close()  # a new backend: its catalog and plan caches empty
-        started = time.perf_counter()
-        response = client.get(url)
-        cold = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise RuntimeError(f"{url} answered {response.status_code}")
-        backend = postgres_backend()
-        db_cpu_before = cpu_seconds(backend) if backend else 0.0
-        timings, app_cpu = [], []
-        for _ in range(requests):
-            started, cpu_started = time.perf_counter(), time.process_time()
-            client.get(url)
-            timings.append((time.perf_counter() - started) * 1000)
-            app_cpu.append((time.process_time() - cpu_started) * 1000)
-        db_cpu = (cpu_seconds(backend) - db_cpu_before) * 1000 / requests if backend else None
-        with CaptureQueriesContext(connection) as queries:
-            client.get(url)
-        timings.sort()
-        results.append({
-            "page": url, "cold_ms": cold, "p50_ms": statistics.median(timings),
-            "p95_ms": timings[max(0, round(0.95 * len(timings)) - 1)], "queries": len(queries),
-            "app_cpu_ms": statistics.mean(app_cpu), "db_cpu_ms": db_cpu,
-        })  # fmt: skip
+    for name, label, changed in [(name, "", {}) for name in DASHBOARDS] + list(VARIANTS):
+        with override_settings(**changed):
+            result = measure_page(client, reverse(name), requests)
+        result["page"] += f" ({label})" if label else ""
+        results.append(result)
         print(
-            f"  {url}: cold {cold:.0f} ms, warm p95 {results[-1]['p95_ms']:.0f} ms, CPU a "
-            f"request {results[-1]['app_cpu_ms']:.0f} + {db_cpu or 0:.0f} ms",
+            f"  {result['page']}: cold {result['cold_ms']:.0f} ms, warm p95 "
+            f"{result['p95_ms']:.0f} ms, CPU a request {result['app_cpu_ms']:.0f} + "
+            f"{result['db_cpu_ms'] or 0:.0f} ms",
             file=sys.stderr,
             flush=True,
         )
     return results
+
+
+def measure_page(client, url: str, requests: int) -> dict:
+    """One cold request (the shared cache cleared, a new database connection), then
+    `requests` warm ones (the cache kept), and the statements of one more."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from pages import cpu_seconds, postgres_backend
+
+    cache.clear()
+    connection.close()  # a new backend: its catalog and plan caches empty
+    started = time.perf_counter()
+    response = client.get(url)
+    cold = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"{url} answered {response.status_code}")
+    backend = postgres_backend()
+    db_cpu_before = cpu_seconds(backend) if backend else 0.0
+    timings, app_cpu = [], []
+    for _ in range(requests):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+        app_cpu.append((time.process_time() - cpu_started) * 1000)
+    db_cpu = (cpu_seconds(backend) - db_cpu_before) * 1000 / requests if backend else None
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    timings.sort()
+    return {
+        "page": url, "cold_ms": cold, "p50_ms": statistics.median(timings),
+        "p95_ms": timings[max(0, round(0.95 * len(timings)) - 1)], "queries": len(queries),
+        "app_cpu_ms": statistics.mean(app_cpu), "db_cpu_ms": db_cpu,
+    }  # fmt: skip
 
 
 def measure_ingest(rows: int, rounds: int) -> list[tuple[str, float]]:
