@@ -10,11 +10,10 @@ then requested as a signed-in lead over its default range (the last 30 days): th
 request of the process ("cold": new connection, Django's and the page's caches empty;
 PostgreSQL's buffers not dropped; beat's warm-ip-map run once before, as in production, so the
 curation page finds its snapshot), then N timed requests ("warm"), with the CPU time of a warm
-request (Django and its PostgreSQL backend). The operations page keeps its case and
-audit-trail figures FRAUDCASE_OPERATIONS_CACHE_SECONDS (60 s): its cold request misses (the
-cache was cleared), its warm ones hit; it is measured once more with that cache off, every
-request computing them ("cache off": what each miss costs, once a minute per range and
-scope). Last, N flagged rows (RowFactory of bench/ingest.py: embeddings, features) are
+request (Django and its PostgreSQL backend). The operations page keeps its figures
+FRAUDCASE_OPERATIONS_CACHE_SECONDS (60 s): its cold request misses (the cache was cleared), its
+warm ones hit; it is measured once more with that cache off, every request computing them
+("cache off": what each miss costs, once a minute per range and scope). Last, N flagged rows (RowFactory of bench/ingest.py: embeddings, features) are
 ingested through the real path, rollups on and off, alternating, --ingest-rounds times each.
 
     .venv/bin/python bench/analytics.py --requests 30 --ingest-rows 20000 --ingest-rounds 3

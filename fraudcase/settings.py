@@ -515,10 +515,10 @@ FRAUDCASE_ANALYTICS_ROLLUPS = env.bool("FRAUDCASE_ANALYTICS_ROLLUPS", default=Tr
 # (every FRAUDCASE_IP_MAP_WARM_SECONDS) while it is younger than this; older (beat stopped),
 # it computes them (seconds at a million transactions).
 FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE = env.int("FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE", default=900)
-# The operations page's case and audit-trail figures (GROUP BYs over every case and the audit
-# trail, no exact cache key) are computed at most once per this many seconds for each range and
-# scope (the team's, or one analyst's own) and kept in the shared cache; the page says as of
-# when. 0: every request computes them live.
+# The operations page's figures (mostly GROUP BYs over every case and the audit trail, no
+# exact cache key; all but the live label-export backlog) are computed at most once per this
+# many seconds for each range and scope (the team's, or one analyst's own) and kept in the
+# shared cache; the page says as of when. 0: every request computes them live.
 FRAUDCASE_OPERATIONS_CACHE_SECONDS = env.int("FRAUDCASE_OPERATIONS_CACHE_SECONDS", default=60)
 # A figure resting on fewer labels than this is shown with a warning.
 FRAUDCASE_ANALYTICS_MIN_LABELS = env.int("FRAUDCASE_ANALYTICS_MIN_LABELS", default=100)

@@ -1,6 +1,6 @@
-"""The operations page's case and audit-trail figures, kept a short while in the shared cache.
+"""The operations page's figures, kept a short while in the shared cache.
 
-Those figures (cases opened, closed, open by age, SLA breaches, time to breach, throughput,
+Most of them (cases opened, closed, open by age, SLA breaches, time to breach, throughput,
 analysts' times, reassignments) are GROUP BYs over cases_case and the audit trail on every
 request. They have no exact cache key: they depend on now() and on every case write, and a
 change counter on cases_case would serialise case writes. So, as dashboards do (Grafana's
@@ -11,9 +11,10 @@ computed against that same instant. 0 turns the cache off: every request compute
 
 Scope: the team's figures (scope None: leads, auditors) or one analyst's own
 (cases.policies.analytics_analyst_filter); the key holds the scope, so nobody is served
-another's figures. The rollup-based figures (flagged per day, label export, ingest books, the
-backlog) are not kept here: they stay live (small tables, and operators watch them right after
-an ingest or an export).
+another's figures. The team's rollup and history figures (flagged per day, labels queued and
+exported per day, the ingest runs' books) are kept with the rest: one "as of" for every chart
+(and the labels queued per day count outbox rows that no index covers once exported). Only
+the label-export backlog, a few counts of what waits now, stays live (the view reads it).
 
 A miss takes a lock in the cache (cache.add, one round trip): the requests that miss while it
 is held wait for its figures (up to WAIT_SECONDS) instead of running the same statements
@@ -40,7 +41,7 @@ LOCK_SECONDS = 30
 # How long a request that missed waits for another's computation before doing its own.
 WAIT_SECONDS = 5.0
 POLL_SECONDS = 0.05
-_VERSION = 1  # part of the key: a change of the figures' shape leaves old entries unread
+_VERSION = 2  # part of the key: a change of the figures' shape leaves old entries unread
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,11 @@ def operations_figures(
     recompute: bool = False,
     wait_seconds: float = WAIT_SECONDS,
 ) -> OperationsFigures:
-    """The case and audit-trail figures of day_range: the team's (analyst_id None: cases
-    opened, closed, by age, SLA breaches, time to breach, and every analyst's throughput,
-    times and reassignments) or only analyst_id's own throughput, times and reassignments
-    (analyst_name: the reassignments they were part of).
+    """The operations figures of day_range: the team's (analyst_id None: flagged volume,
+    cases opened, closed, by age, SLA breaches, time to breach, labels queued and exported,
+    the ingest runs' books, and every analyst's throughput, times and reassignments) or only
+    analyst_id's own throughput, times and reassignments (analyst_name: the reassignments
+    they were part of).
 
     Kept FRAUDCASE_OPERATIONS_CACHE_SECONDS per (range, scope, time zone); 0: computed on
     every call. recompute=True computes afresh and stores (beat's warm-up). The rows equal the
@@ -109,11 +111,14 @@ def _computed(day_range: DayRange, analyst_id: int | None, analyst_name: str | N
     now = database_now()
     tables = {}
     if analyst_id is None:
+        tables["flagged"] = ops.flagged_per_day(day_range)
         tables["opened"] = ops.cases_opened_per_day(day_range)
         tables["closed"] = ops.cases_closed_per_day(day_range)
         tables["ages"] = ops.open_cases_by_age(now=now)
         tables["breaches"] = ops.sla_breaches_per_day(day_range, now=now)
         tables["to_breach"] = ops.time_to_breach(now=now)
+        tables["exports"] = ops.label_export_per_day(day_range)
+        tables["books"] = ops.ingest_books_per_day(day_range)
     tables["closes"] = ops.closes_per_analyst(day_range, analyst_id=analyst_id)
     tables["times"] = ops.analyst_times(day_range, analyst_id=analyst_id)
     tables["moves"] = ops.reassignments_per_day(day_range, analyst_name=analyst_name)

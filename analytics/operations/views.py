@@ -7,18 +7,15 @@ from django.conf import settings
 from analytics.common.access import own_or_team_dashboard
 from analytics.common.charts import Chart, grouped_traces, series_traces
 from analytics.common.pages import dashboard_response, range_from
-from analytics.operations import selectors as ops
 from analytics.operations.cache import operations_figures
 from cases.labels.selectors.backlog import label_export_backlog
 from cases.policies import analytics_analyst_filter
 
 
-def _team_charts(day_range, tables: dict) -> list[Chart]:
-    flagged = ops.flagged_per_day(day_range)
-    opened, closed, ages = tables["opened"], tables["closed"], tables["ages"]
-    breaches, to_breach = tables["breaches"], tables["to_breach"]
-    exports = ops.label_export_per_day(day_range)
-    books = ops.ingest_books_per_day(day_range)
+def _team_charts(tables: dict) -> list[Chart]:
+    flagged, opened, closed = tables["flagged"], tables["opened"], tables["closed"]
+    ages, breaches, to_breach = tables["ages"], tables["breaches"], tables["to_breach"]
+    exports, books = tables["exports"], tables["books"]
     return [
         Chart("ops-flagged", "Flagged transactions per day by the detector's outcome",
               ["day", "approve", "investigate", "block", "no outcome"], flagged,
@@ -66,16 +63,16 @@ def _analyst_charts(tables: dict) -> list[Chart]:
 
 @own_or_team_dashboard
 def operations_page(request):
-    """Flagged volume, cases, SLA, throughput, export backlog and ingest books. The case and
-    audit-trail figures come from analytics.operations.cache (kept a short while, the page
-    says as of when); the rollup-based ones and the backlog are live."""
+    """Flagged volume, cases, SLA, throughput, export backlog and ingest books. The charts'
+    figures come from analytics.operations.cache (kept a short while, the page says as of
+    when); the label-export backlog is live."""
     form, day_range = range_from(request)
     analyst_id = analytics_analyst_filter(request.user)
     analyst_name = None if analyst_id is None else request.user.get_username()
     figures = operations_figures(day_range, analyst_id=analyst_id, analyst_name=analyst_name)
     context = {"figures": figures, "cache_seconds": settings.FRAUDCASE_OPERATIONS_CACHE_SECONDS}
     if analyst_id is None:
-        charts = _team_charts(day_range, figures.tables) + _analyst_charts(figures.tables)
+        charts = _team_charts(figures.tables) + _analyst_charts(figures.tables)
         context["backlog"] = label_export_backlog()
     else:
         charts = _analyst_charts(figures.tables)
