@@ -139,6 +139,24 @@ def test_a_case_write_shows_once_the_figures_expire_or_the_cache_is_cleared(sett
     assert "(computed for this page)" in live and "recomputed at most" not in live
 
 
+def test_kept_figures_expire_after_the_settings_seconds_and_then_show_the_write(settings):
+    world = operations_world()
+    settings.FRAUDCASE_OPERATIONS_CACHE_SECONDS = 1
+    day_range = the_default_range()
+    before = operations_figures(day_range, analyst_id=None, analyst_name=None)
+    make_case(world["queue"])
+
+    again = operations_figures(day_range, analyst_id=None, analyst_name=None)
+    assert not again.from_cache or again.tables == before.tables  # (a slow machine: expired)
+    after = wait_until(
+        lambda: (figures := operations_figures(day_range, analyst_id=None, analyst_name=None))
+        and not figures.from_cache and figures,
+        timeout=30, message="the kept figures to expire",
+    )  # fmt: skip
+    assert sum(row[2] for row in after.tables["opened"]) == 6
+    assert sum(row[2] for row in before.tables["opened"]) == 5
+
+
 def test_the_page_says_as_of_when_by_the_database_clock():
     world = operations_world()
     page = client_for(world["lead"]).get(reverse("analytics-operations")).content.decode()
