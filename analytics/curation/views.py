@@ -52,6 +52,8 @@ def curation_page(request):
     elif top is None:
         curation_computation_request(day_range)
         computation = curation_computation(day_range)
+        if computation.state == "ready":  # a worker stored it since the first look
+            top, computation = curation_ips_kept(day_range), None
     ips, asns = (top.ips, top.asns) if top is not None else ([], [])
     rate_note = "Fraud rate: fraud among the labelled transactions (right-hand axis)."
     charts = [

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -217,6 +219,26 @@ def test_a_real_failure_in_the_task_marks_the_computation_failed(large, celery_w
 
     found = curation_computation(day_range)
     assert found.state == "failed" and "lock timeout" in found.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_requests_at_once_for_a_range_one_queues_its_computation(large, celery_worker_factory):
+    day_range = custom_range()
+    barrier = threading.Barrier(4)
+
+    def ask() -> bool:
+        try:
+            barrier.wait(timeout=30)
+            return curation_computation_request(day_range)
+        finally:
+            connection.close()  # each thread's own connection
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = list(pool.map(lambda _: ask(), range(4)))
+
+    assert sorted(claimed) == [False, False, False, True]
+    assert queued_tasks() == [COMPUTE]
+    assert CurationSnapshot.objects.get().status == CurationStatus.COMPUTING
 
 
 @pytest.mark.django_db
