@@ -20,7 +20,7 @@ from django.db import connection, models
 
 from analytics.common.facts_cache import label_fact_rows
 from analytics.common.ranges import DayRange
-from analytics.models import BatchRollup, CurationSnapshot, CurationStatus
+from analytics.models import BatchRollup, CurationKind, CurationSnapshot, CurationStatus
 from analytics.selectors import IpMap, IpMapFilters, ip_map, ip_map_kept
 from cases.clock import DatabaseNow, database_now
 
@@ -69,6 +69,7 @@ class CurationIps:
     asns: list[list]  # [ASN, organisation, IPs, flagged, labelled, fraud, fraud rate]
     computed_at: datetime | None
     from_snapshot: bool
+    by_beat: bool = False  # the default range's snapshot, refreshed by beat
 
 
 def curation_rows(result: IpMap, *, limit: int = TOP) -> tuple[list[list], list[list]]:
@@ -115,6 +116,7 @@ def top_ips_and_asns(day_range: DayRange, *, limit: int = TOP) -> CurationIps:
         return CurationIps(
             ips=snapshot.ips[:limit], asns=snapshot.asns[:limit],
             computed_at=snapshot.computed_at, from_snapshot=True,
+            by_beat=snapshot.kind == CurationKind.DEFAULT,
         )  # fmt: skip
     result = ip_map(IpMapFilters(since=day_range.since, until=day_range.until))
     ips, asns = curation_rows(result, limit=limit)
@@ -129,6 +131,7 @@ def curation_ips_kept(day_range: DayRange, *, limit: int = TOP) -> CurationIps |
         return CurationIps(
             ips=snapshot.ips[:limit], asns=snapshot.asns[:limit],
             computed_at=snapshot.computed_at, from_snapshot=True,
+            by_beat=snapshot.kind == CurationKind.DEFAULT,
         )  # fmt: skip
     kept = ip_map_kept(IpMapFilters(since=day_range.since, until=day_range.until))
     if kept is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -83,6 +84,7 @@ def curation_page(request):
             "computation": computation,
             "status_url": reverse("analytics-curation-status") + "?" + query,
             "page_url": reverse("analytics-curation") + "?" + query,
+            "snapshot_minutes": settings.FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE // 60,
         },
     )  # fmt: skip
 

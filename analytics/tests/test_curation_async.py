@@ -133,6 +133,7 @@ def test_a_large_range_is_left_to_a_worker_and_the_page_shows_its_progress_then_
     done = client.get(page_url(day_range)).content.decode()
     assert 'id="curation-ips"' in done and 'id="curation-asns"' in done
     assert "Computing the IPs and ASNs" not in done
+    assert "(by a worker, for this range; computed again when asked for after 15 minutes)" in done
     direct_ips, direct_asns = curation_rows(
         ip_map(IpMapFilters(since=day_range.since, until=day_range.until), recompute=True)
     )
