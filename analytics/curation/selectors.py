@@ -209,7 +209,9 @@ def _estimate(snapshot: CurationSnapshot) -> float | None:
     if snapshot.duration_seconds:
         return snapshot.duration_seconds
     other = (
-        CurationSnapshot.objects.filter(duration_seconds__gt=0, transactions__gt=0)
+        CurationSnapshot.objects.filter(
+            duration_seconds__gt=0, transactions__gt=0, computed_at__isnull=False
+        )
         .exclude(pk=snapshot.pk)
         .order_by("-computed_at")
         .first()

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from analytics.common.ranges import DEFAULT_DAYS, DayRange
 from analytics.curation.selectors import TOP, curation_rows, range_volume
@@ -130,7 +130,7 @@ def _prune_custom() -> int:
     asked for first; one being computed stays (its worker will store it)."""
     keep = settings.FRAUDCASE_CURATION_CUSTOM_RANGES_KEPT
     custom = CurationSnapshot.objects.filter(kind=CurationKind.CUSTOM)
-    kept = custom.order_by("-requested_at", "-id").values("id")[:keep]
+    kept = custom.order_by(F("requested_at").desc(nulls_last=True), "-id").values("id")[:keep]
     doomed = custom.exclude(id__in=kept).exclude(status=CurationStatus.COMPUTING)
     return doomed.delete()[0]
 
