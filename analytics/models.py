@@ -10,8 +10,9 @@
 - LabelDayRollup: label versions per decided day, analyst, label and hold reason, with the
   flips among them, kept by a trigger on cases_labelversion (migration 0003) for the label
   health page.
-- CurationSnapshot: the curation page's top IPs and ASNs of the default range, refreshed by
-  beat (the aggregation over every source IP is too slow for a page).
+- CurationSnapshot: the curation page's top IPs and ASNs of a range, refreshed by beat for the
+  default range and computed by a worker for a range a user picked (the aggregation over
+  every source IP is too slow for a page).
 - DriftAlert: a batch or a day whose distribution moved past a threshold.
 """
 
@@ -192,16 +193,49 @@ class LabelFactDay(models.Model):
         return f"{self.day}: {self.changes} changes"
 
 
+class CurationStatus(models.TextChoices):
+    READY = "ready", "Ready"
+    COMPUTING = "computing", "Computing"
+    FAILED = "failed", "Failed"
+
+
+class CurationKind(models.TextChoices):
+    DEFAULT = "default", "The default range (beat)"
+    CUSTOM = "custom", "A range a user picked"
+
+
 class CurationSnapshot(models.Model):
     """The curation page's top IPs and ASNs for one range of days, as computed from the IP
     map's aggregation (a GROUP BY over every source IP of the range: seconds at a million
-    transactions) by beat for the default range (analytics.tasks.warm_ip_map), so the page
-    reads a row instead. The page uses it only while it is fresher than
-    FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE and says when it was computed."""
+    transactions): by beat for the default range (analytics.tasks.warm_ip_map), by a worker
+    for a range a user picked (analytics.tasks.compute_curation, asked for by the page), so
+    the page reads a row instead. The page uses it only while it is fresher than
+    FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE and says when it was computed.
+
+    One row per range is also the range's computation: status computing from requested_at
+    (one computation per range at a time; one older than FRAUDCASE_CURATION_COMPUTE_SECONDS
+    counts as failed), then ready (ips, asns, computed_at, duration_seconds) or failed
+    (error). A new computation keeps the last figures and duration until it replaces them."""
 
     since = models.DateField()
     until = models.DateField()
-    computed_at = models.DateTimeField()
+    kind = models.CharField(
+        max_length=8, choices=CurationKind.choices, default=CurationKind.DEFAULT
+    )
+    status = models.CharField(
+        max_length=10, choices=CurationStatus.choices, default=CurationStatus.READY
+    )
+    computed_at = models.DateTimeField(null=True, blank=True, help_text="of ips and asns")
+    requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the last computation was asked for"
+    )
+    duration_seconds = models.FloatField(
+        null=True, blank=True, help_text="how long the last finished computation took"
+    )
+    transactions = models.BigIntegerField(
+        null=True, blank=True, help_text="the range's flagged volume (rollups) when asked for"
+    )
+    error = models.TextField(blank=True)
     # [ip, place, ASN, flagged, labelled, fraud, fraud rate, IP page], most flagged first.
     ips = models.JSONField(default=list)
     # [ASN, organisation, IPs, flagged, labelled, fraud, fraud rate], most flagged first.
@@ -211,9 +245,10 @@ class CurationSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["since", "until"], name="curation_snapshot_once")
         ]
+        indexes = [models.Index(fields=["kind", "status"], name="curation_snapshot_kind_idx")]
 
     def __str__(self) -> str:
-        return f"curation {self.since} to {self.until} at {self.computed_at}"
+        return f"curation {self.since} to {self.until}: {self.status}"
 
 
 class DriftScope(models.TextChoices):

@@ -4,10 +4,17 @@ page's figures) and the curation snapshot, judge drift and fold the label counte
 
 from __future__ import annotations
 
+import time
+from datetime import date
+
 from celery import shared_task
 
 from analytics.common.ranges import DayRange
-from analytics.curation.services import curation_snapshot_store
+from analytics.curation.services import (
+    curation_computation_failed,
+    curation_computation_run,
+    curation_snapshot_store,
+)
 from analytics.drift.services import drift_check_pending
 from analytics.operations.cache import operations_figures_warm
 from analytics.rollups import label_counters_compact
@@ -22,8 +29,12 @@ def warm_ip_map() -> int:
     Returns how many IPs it placed. Idempotent; a lost run only means one slower first view.
     """
     filters = IpMapFilters.default()
+    started = time.perf_counter()
     result = ip_map(filters, recompute=True)
-    curation_snapshot_store(day_range=DayRange(filters.since, filters.until), result=result)
+    curation_snapshot_store(
+        day_range=DayRange(filters.since, filters.until), result=result,
+        duration_seconds=time.perf_counter() - started,
+    )  # fmt: skip
     return len(result.points)
 
 
@@ -37,6 +48,25 @@ def warm_operations() -> str | None:
     """
     computed_at = operations_figures_warm()
     return None if computed_at is None else computed_at.isoformat()
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def compute_curation(since: str, until: str) -> int:
+    """The curation page's IPs and ASNs of a range a user picked (asked for by the page through
+    analytics.curation.services.curation_computation_request): compute and store its snapshot.
+
+    Idempotent (a range already fresh is not computed again) and retry-safe (the row is
+    replaced whole). A failure, the soft time limit included, marks the computation failed
+    with its message, which the page shows with a retry; a worker lost outright leaves it
+    computing until FRAUDCASE_CURATION_COMPUTE_SECONDS, after which it counts as failed.
+    Returns how many IPs the snapshot lists."""
+    day_range = DayRange(date.fromisoformat(since), date.fromisoformat(until))
+    try:
+        snapshot = curation_computation_run(day_range)
+    except Exception as error:  # SoftTimeLimitExceeded too
+        curation_computation_failed(day_range, f"{type(error).__name__}: {error}")
+        raise
+    return len(snapshot.ips)
 
 
 @shared_task(soft_time_limit=600, time_limit=660)

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from analytics import views
-from analytics.curation.views import curation_page
+from analytics.curation.views import curation_page, curation_retry, curation_status
 from analytics.drift.views import drift_page
 from analytics.labels_health.views import labels_page
 from analytics.money.views import money_page
@@ -19,4 +19,6 @@ urlpatterns = [
     path("money/", money_page, name="analytics-money"),
     path("labels/", labels_page, name="analytics-labels"),
     path("curation/", curation_page, name="analytics-curation"),
+    path("curation/status/", curation_status, name="analytics-curation-status"),
+    path("curation/retry/", curation_retry, name="analytics-curation-retry"),
 ]

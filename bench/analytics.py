@@ -13,8 +13,12 @@ curation page finds its snapshot), then N timed requests ("warm"), with the CPU 
 request (Django and its PostgreSQL backend). The operations page keeps its figures
 FRAUDCASE_OPERATIONS_CACHE_SECONDS (60 s): its cold request misses (the cache was cleared), its
 warm ones hit; it is measured once more with that cache off, every request computing them
-("cache off": what each miss costs, once a minute per range and scope). Last, N flagged rows (RowFactory of bench/ingest.py: embeddings, features) are
-ingested through the real path, rollups on and off, alternating, --ingest-rounds times each.
+("cache off": what each miss costs, once a minute per range and scope). Then the curation page
+over a range a user picks, cold: the first request (in the request or left to a worker by
+FRAUDCASE_CURATION_INLINE_MAX_TRANSACTIONS; also with 0, always a worker), the status
+endpoint, the worker's computation and the page once stored. Last, N flagged rows (RowFactory of
+bench/ingest.py: embeddings, features) are ingested through the real path, rollups on and
+off, alternating, --ingest-rounds times each.
 
     .venv/bin/python bench/analytics.py --requests 30 --ingest-rows 20000 --ingest-rounds 3
 """
@@ -287,6 +291,65 @@ def measure_page(client, url: str, requests: int) -> dict:
     }  # fmt: skip
 
 
+def measure_curation_custom() -> list[dict]:
+    """The curation page over a range a user picks (the 14 days ending yesterday: no beat
+    snapshot), cold (new connection, caches empty, no snapshot of the range): with the default
+    FRAUDCASE_CURATION_INLINE_MAX_TRANSACTIONS (the path production takes at this size: in the
+    request, or left to a worker) and with 0 (always a worker). Where a worker computes it:
+    the status endpoint's time, the computation's own time (the task's body run here, as a
+    worker would) and the page cold once it is stored (one snapshot row read)."""
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import override_settings
+    from django.urls import reverse
+    from django.utils import timezone
+    from pages import LEAD, signed_in_client
+
+    from analytics.common.ranges import DayRange
+    from analytics.curation.services import curation_computation_run
+    from analytics.models import CurationKind, CurationSnapshot
+
+    client = signed_in_client(LEAD)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    day_range = DayRange.last(14, until=yesterday)
+    query = f"?since={day_range.since}&until={day_range.until}"
+    page, status = (
+        reverse("analytics-curation") + query,
+        reverse("analytics-curation-status") + query,
+    )
+
+    def cold(url: str) -> float:
+        cache.clear()
+        connection.close()  # a new backend: its catalog and plan caches empty
+        started = time.perf_counter()
+        response = client.get(url)
+        took = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+        return took
+
+    results = []
+    default = settings.FRAUDCASE_CURATION_INLINE_MAX_TRANSACTIONS
+    for threshold in (default, 0):
+        with override_settings(FRAUDCASE_CURATION_INLINE_MAX_TRANSACTIONS=threshold):
+            CurationSnapshot.objects.filter(kind=CurationKind.CUSTOM).delete()
+            first = cold(page)
+            row = CurationSnapshot.objects.filter(since=day_range.since, until=day_range.until)
+            result = {"threshold": threshold, "range": f"{day_range.since} to {day_range.until}",
+                      "first_ms": first, "path": "worker" if row.exists() else "in the request"}  # fmt: skip
+            if row.exists():
+                result["status_ms"] = cold(status)
+                started = time.perf_counter()
+                curation_computation_run(day_range)
+                result["computation_s"] = time.perf_counter() - started
+                result["stored_ms"] = cold(page)
+        results.append(result)
+        print(f"  curation, custom range: {result}", file=sys.stderr, flush=True)
+    CurationSnapshot.objects.filter(kind=CurationKind.CUSTOM).delete()
+    return results
+
+
 def measure_ingest(rows: int, rounds: int) -> list[tuple[str, float]]:
     """Ingest `rows` new flagged rows per try through the real path, rollups off and on."""
     from django.conf import settings
@@ -392,6 +455,7 @@ def main() -> None:
         }
         with override_settings(STORAGES=plain_static):
             pages = measure_dashboards(args.requests)
+            custom = measure_curation_custom()
         ingest = measure_ingest(args.ingest_rows, args.ingest_rounds)
         print(f"\ncommit {commit}; load average {os.getloadavg()}; seeding {took}\n")
         print("| dashboard | cold ms | warm p50 ms | warm p95 ms | CPU ms: Django + PostgreSQL | SQL queries |")  # fmt: skip
@@ -402,6 +466,15 @@ def main() -> None:
                 f"| {r['page']} | {r['cold_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} "
                 f"| {r['app_cpu_ms']:.0f} + {db_cpu} | {r['queries']} |"
             )
+        print("\n| curation, custom range (cold) | inline threshold | path | first request ms "
+              "| status endpoint ms | computation s (worker) | page once stored ms |")  # fmt: skip
+        print("|---|---:|---|---:|---:|---:|---:|")
+        for r in custom:
+            worker = [f"{r[key]:.0f}" if key in r else "-" for key in ("status_ms",)]
+            worker += [f"{r['computation_s']:.1f}" if "computation_s" in r else "-"]
+            worker += [f"{r['stored_ms']:.0f}" if "stored_ms" in r else "-"]
+            print(f"| {r['range']} | {r['threshold']} | {r['path']} | {r['first_ms']:.0f} | "
+                  + " | ".join(worker) + " |")  # fmt: skip
         off = [s for kind, s in ingest if kind == "off"]
         on = [s for kind, s in ingest if kind == "on"]
         print(f"\ningest of {args.ingest_rows} rows: rollups off {off} s, on {on} s; "

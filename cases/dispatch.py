@@ -27,11 +27,12 @@ ENRICH_IPS = "cases.ips.tasks.enrich_ips"
 COMPUTE_RINGS = "cases.ips.tasks.compute_rings"
 EXPORT_LABELS = "cases.labels.tasks.export_labels"
 DELIVER_WEBHOOKS = "cases.webhooks.tasks.deliver_webhooks"
+COMPUTE_CURATION = "analytics.tasks.compute_curation"
 
 TASK_NAMES = (
     INGEST_OBJECT, SCAN_INBOX, INDEX_NEW_EMBEDDINGS, REFRESH_NEIGHBOUR_VERDICTS,
     REFRESH_NEIGHBOURS_OF_LABELS, ENRICH_IPS,
-    COMPUTE_RINGS, EXPORT_LABELS, DELIVER_WEBHOOKS,
+    COMPUTE_RINGS, EXPORT_LABELS, DELIVER_WEBHOOKS, COMPUTE_CURATION,
 )  # fmt: skip
 
 

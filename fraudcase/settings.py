@@ -520,6 +520,19 @@ FRAUDCASE_CURATION_SNAPSHOT_MAX_AGE = env.int("FRAUDCASE_CURATION_SNAPSHOT_MAX_A
 # many seconds for each range and scope (the team's, or one analyst's own) and kept in the
 # shared cache; the page says as of when. 0: every request computes them live.
 FRAUDCASE_OPERATIONS_CACHE_SECONDS = env.int("FRAUDCASE_OPERATIONS_CACHE_SECONDS", default=60)
+# A range without a fresh snapshot or a cached IP map: the page computes its IPs itself when
+# the range's flagged volume (from the rollups) is at most this many transactions (well under
+# a second), else a worker does (analytics.tasks.compute_curation) while the page shows its
+# progress (0: a worker for any range with a flagged transaction).
+FRAUDCASE_CURATION_INLINE_MAX_TRANSACTIONS = env.int(
+    "FRAUDCASE_CURATION_INLINE_MAX_TRANSACTIONS", default=50_000
+)
+# A computation not finished this long after it was asked for counts as failed (the task's own
+# hard limit is 660 s; the rest is time waiting in the queue); the page offers to retry.
+FRAUDCASE_CURATION_COMPUTE_SECONDS = env.int("FRAUDCASE_CURATION_COMPUTE_SECONDS", default=900)
+# Snapshots of ranges users picked kept at most (the least recently asked for go first); the
+# default range's (beat's) are not counted.
+FRAUDCASE_CURATION_CUSTOM_RANGES_KEPT = env.int("FRAUDCASE_CURATION_CUSTOM_RANGES_KEPT", default=20)
 # A figure resting on fewer labels than this is shown with a warning.
 FRAUDCASE_ANALYTICS_MIN_LABELS = env.int("FRAUDCASE_ANALYTICS_MIN_LABELS", default=100)
 # Drift alerts: a batch or day is compared with the days before it (the reference window).

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import get_resolver, reverse
 
+from analytics.models import CurationSnapshot
 from cases.accounts.tokens import api_token_create
 from cases.models import (
     ApiToken,
@@ -120,6 +121,14 @@ ROUTES = {
     "analytics-drift": ("get", None, None, TEAM_ANALYTICS),
     "analytics-money": ("get", None, None, TEAM_ANALYTICS),
     "analytics-curation": ("get", None, None, TEAM_ANALYTICS),
+    # The curation page's computation in the background: its status (JSON) and its retry.
+    "analytics-curation-status": ("get", None, None, TEAM_ANALYTICS),
+    "analytics-curation-retry": (
+        "post",
+        None,
+        lambda w: {"since": "2026-01-01", "until": "2026-01-31"},
+        TEAM_ANALYTICS,
+    ),  # fmt: skip
     "analytics-operations": ("get", None, None, READERS),
     "analytics-labels": ("get", None, None, READERS),
     "case-claim-next": ("post", None, None, QUEUE_WORKERS),
@@ -328,6 +337,7 @@ def state() -> tuple:
         tuple(SavedQueueView.objects.order_by("pk").values_list("pk", "user_id", "name")),
         tuple(Notification.objects.order_by("pk").values_list("pk", "read_at")),
         tuple(CaseWatcher.objects.order_by("pk").values_list("case_id", "user_id")),
+        tuple(CurationSnapshot.objects.order_by("pk").values_list("pk", "status", "requested_at")),
     )
 
 
