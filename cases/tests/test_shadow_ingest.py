@@ -231,3 +231,30 @@ def test_the_inbox_scan_takes_all_three_prefixes_and_each_run_knows_its_kind(s3,
         "shadow/s.jsonl": ("shadow", "succeeded", 4),
     }
     assert ShadowScore.objects.count() == 4
+
+
+def test_the_demo_bundle_shadow_file_loads_whole_before_its_flagged_files(s3, bucket):
+    from cases.demo.bundle import demo_files
+    from cases.demo.generator import (
+        MODEL_VERSION,
+        generate_flagged_transactions,
+        generate_shadow_scores,
+    )
+
+    flagged = generate_flagged_transactions(
+        seed=5, accounts=60, merchants=40, transactions=400, end=datetime(2026, 11, 28, tzinfo=UTC)
+    )
+    shadow = generate_shadow_scores(flagged, seed=5, champion=MODEL_VERSION)
+    for key, body in demo_files(flagged, [], prefix_date="2026-11-28", shadow=shadow):
+        if key.startswith("shadow/"):
+            put_file(s3, bucket, key, body)
+
+    [run] = scan_and_ingest(bucket)
+
+    assert run.key == "shadow/2026-11-28/scores-0001.jsonl.gz"
+    assert run.status == IngestRun.Status.SUCCEEDED, run.error
+    assert books(run) == (len(shadow), len(shadow), 0, 0)
+    stored = ShadowScore.objects.get(transaction_id=shadow[0]["transaction_id"])
+    assert (stored.model_version, stored.similarity_score) == (
+        shadow[0]["model_version"], shadow[0]["similarity_score"],
+    )  # fmt: skip
