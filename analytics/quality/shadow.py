@@ -30,32 +30,30 @@ from analytics.quality.selectors import (
 )
 from cases.shadow.selectors import shadow_scores_sql, shadow_scores_stamp
 
-# Label facts of the champion joined to the shadow model's scores of the same transactions.
+# Label facts of the champion joined to the shadow model's scores of the same transactions,
+# read once per statement (materialised: both sides' cells group the same rows).
 _PAIRS = """
-FROM analytics_labelfact f
-JOIN {shadow} s ON s.transaction_pk = f.transaction_id
-WHERE f.day BETWEEN %(since)s AND %(until)s AND f.model_version = %(champion)s {analyst}
-"""
+WITH pairs AS MATERIALIZED (
+    SELECT least({grid}, floor(f.score * {grid} + 1e-9)::int) AS champion_grid,
+           f.outcome AS champion_outcome,
+           least({grid}, floor(s.similarity_score * {grid} + 1e-9)::int) AS shadow_grid,
+           s.outcome AS shadow_outcome, f.label = 'fraud' AS fraud
+    FROM analytics_labelfact f
+    JOIN {shadow} s ON s.transaction_pk = f.transaction_id
+    WHERE f.day BETWEEN %(since)s AND %(until)s AND f.model_version = %(champion)s {analyst}
+)"""
 
-_CELLS_SQL = f"""
-SELECT 'champion', least({GRID}, floor(f.score * {GRID} + 1e-9)::int), f.outcome,
-       f.label = 'fraud', count(*)
-{_PAIRS}
-GROUP BY 2, 3, 4
+_CELLS_SQL = """{pairs}
+SELECT 'champion', champion_grid, champion_outcome, fraud, count(*) FROM pairs GROUP BY 2, 3, 4
 UNION ALL
-SELECT 'shadow', least({GRID}, floor(s.similarity_score * {GRID} + 1e-9)::int), s.outcome,
-       f.label = 'fraud', count(*)
-{_PAIRS}
-GROUP BY 2, 3, 4
+SELECT 'shadow', shadow_grid, shadow_outcome, fraud, count(*) FROM pairs GROUP BY 2, 3, 4
 """
 
 # Who calls fraud, by outcome and by score >= threshold (on the grid), and the label.
-_DISAGREEMENT_SQL = f"""
-SELECT f.outcome = ANY(%(calls)s), s.outcome = ANY(%(calls)s),
-       least({GRID}, floor(f.score * {GRID} + 1e-9)::int) >= %(grid)s,
-       least({GRID}, floor(s.similarity_score * {GRID} + 1e-9)::int) >= %(grid)s,
-       f.label = 'fraud', count(*)
-{_PAIRS}
+_DISAGREEMENT_SQL = """{pairs}
+SELECT champion_outcome = ANY(%(calls)s), shadow_outcome = ANY(%(calls)s),
+       champion_grid >= %(grid)s, shadow_grid >= %(grid)s, fraud, count(*)
+FROM pairs
 GROUP BY 1, 2, 3, 4, 5
 """
 
@@ -137,8 +135,12 @@ def shadow_comparison(
         "since": day_range.since, "until": day_range.until, "champion": champion,
         "shadow_model": shadow, "analyst": analyst_id, "stamp": shadow_scores_stamp(),
     }  # fmt: skip
-    pairs = {"shadow": shadow_scores_sql(), "analyst": _analyst_clause(analyst_id)}
-    found = label_fact_rows("quality-shadow-cells", _CELLS_SQL.format(**pairs), params, day_range)
+    pairs = _PAIRS.format(
+        grid=GRID, shadow=shadow_scores_sql(), analyst=_analyst_clause(analyst_id)
+    )
+    found = label_fact_rows(
+        "quality-shadow-cells", _CELLS_SQL.format(pairs=pairs), params, day_range
+    )
     sides: dict[str, list[tuple]] = {"champion": [], "shadow": []}
     for side, grid, outcome, fraud, count in found:
         sides[side].append((grid, outcome, fraud, count))
@@ -171,12 +173,12 @@ def shadow_comparison(
 
 
 def _disagreement(
-    day_range: DayRange, params: dict, pairs: dict, detector_call: str, grid: int
+    day_range: DayRange, params: dict, pairs: str, detector_call: str, grid: int
 ) -> list[Disagreement]:
     """Per basis (the outcome, score >= threshold): both / only one / neither call fraud."""
     found = label_fact_rows(
         "quality-shadow-disagreement",
-        _DISAGREEMENT_SQL.format(**pairs),
+        _DISAGREEMENT_SQL.format(pairs=pairs),
         {**params, "calls": list(DETECTOR_CALLS[detector_call]), "grid": grid},
         day_range,
     )
