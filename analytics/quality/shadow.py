@@ -129,7 +129,7 @@ def shadow_comparison(
     model scored too; None when there are none.
 
     threshold: the score both are measured at (on the 0.01 grid); default the champion's
-    lowest threshold reaching the target precision, else 0.5.
+    best-F1 threshold (its operating point as the labels see it), else 0.5.
     """
     params = {
         "since": day_range.since, "until": day_range.until, "champion": champion,
@@ -155,7 +155,7 @@ def shadow_comparison(
         for side in sides
     }  # fmt: skip
     if threshold is None:
-        point = quality["champion"].target_threshold
+        point = quality["champion"].best_f1
         threshold = point.threshold if point is not None else 0.5
     grid = round(threshold * GRID)
     at_threshold = {

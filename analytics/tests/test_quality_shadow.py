@@ -101,7 +101,8 @@ def test_both_pr_curves_and_the_threshold_each_needs_for_the_target_precision():
     ]  # fmt: skip
     assert (c.champion.target_threshold.threshold, c.champion.target_threshold.recall) == (0.9, 0.5)
     assert (c.shadow.target_threshold.threshold, c.shadow.target_threshold.recall) == (0.88, 0.75)
-    assert c.threshold == 0.9  # by default: the champion's threshold for the target
+    assert c.threshold == 0.6  # by default: the champion's best-F1 threshold
+    assert (c.champion.best_f1.threshold, c.champion.best_f1.f1) == (0.6, pytest.approx(0.8))
 
 
 def test_the_disagreement_table_counts_each_side_and_its_fraud():
@@ -167,6 +168,7 @@ def test_the_page_shows_the_comparison_side_by_side():
     assert "<td>0.667 / 1.000 / 0.800</td><td>0.750 / 0.750 / 0.750</td>" in html
     assert "0.90 (recall 0.500, 2 labels called)" in html
     assert "0.88 (recall 0.750, 3 labels called)" in html
+    assert "Score thresholds compared at 0.60 (chosen)." in html
     for chart_id in ("quality-shadow-calls", "quality-shadow-pr", "quality-shadow-disagreement"):
         assert f'id="{chart_id}-csv"' in html and f'id="{chart_id}-table"' in html
     assert "1 shadow score came without an outcome" in html
