@@ -10,6 +10,9 @@ from analytics.common.pages import dashboard_response, range_from
 from analytics.common.ranges import RangeForm
 from analytics.quality.charts import quality_charts
 from analytics.quality.selectors import DETECTOR_CALLS, quality_report
+from analytics.quality.shadow import shadow_comparison
+from analytics.quality.shadow_charts import shadow_charts
+from cases.shadow.selectors import shadow_model_versions
 
 
 class QualityForm(RangeForm):
@@ -17,6 +20,14 @@ class QualityForm(RangeForm):
     model_b = forms.CharField(required=False, max_length=64, label="Compare with")
     target_precision = forms.FloatField(
         required=False, min_value=0.01, max_value=1, label="Target precision",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )  # fmt: skip
+    champion = forms.CharField(
+        required=False, max_length=64, label="Champion (the transactions' own model)"
+    )
+    shadow_model = forms.CharField(required=False, max_length=64, label="Shadow model")
+    shadow_threshold = forms.FloatField(
+        required=False, min_value=0, max_value=1, label="Compare at score",
         widget=forms.NumberInput(attrs={"step": "0.01"}),
     )  # fmt: skip
     detector_call = forms.ChoiceField(
@@ -39,10 +50,25 @@ def quality_page(request):
     chosen = [report[m] for m in (model_a, model_b) if m in report]
     if len(chosen) == 2 and chosen[0].model_version == chosen[1].model_version:
         chosen = chosen[:1]
+    shadow_versions = shadow_model_versions()
+    champion = data.get("champion") or model_a
+    shadow = data.get("shadow_model") or next(
+        (v for v in reversed(shadow_versions) if v != champion), ""
+    )
+    comparison = None
+    if champion and shadow and shadow != champion:
+        comparison = shadow_comparison(
+            day_range, champion=champion, shadow=shadow, target_precision=target,
+            threshold=data.get("shadow_threshold"), detector_call=call,
+        )  # fmt: skip
+    charts = quality_charts(report, chosen, day_range) + shadow_charts(comparison)
     return dashboard_response(
         request, template="analytics/dashboards/quality.html", title="Detector quality",
-        form=form, day_range=day_range, charts=quality_charts(report, chosen, day_range),
+        form=form, day_range=day_range, charts=charts,
         context={"report": report, "chosen": chosen, "versions": versions, "target": target,
+                 "shadow_versions": shadow_versions, "champion": champion, "shadow": shadow,
+                 "comparison": comparison,
+                 "comparison_sides": [comparison.champion, comparison.shadow] if comparison else [],
                  "detector_call": DETECTOR_CALLS[call],
                  "min_labels": settings.FRAUDCASE_ANALYTICS_MIN_LABELS},
     )  # fmt: skip

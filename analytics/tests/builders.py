@@ -78,3 +78,18 @@ def quality_dataset(analyst=None) -> None:
         score=0.99, label="legitimate", outcome="block",
         occurred_at=datetime(2026, 10, 1, tzinfo=UTC),
     )  # fmt: skip
+
+
+def shadow_scores(model: str, scores: dict[str, tuple[float, str]]) -> None:
+    """A shadow model's scores, as ingest stores them from a shadow/ file: {transaction id
+    text: (score, outcome)}."""
+    from cases.models import IngestRun, ShadowScore
+
+    run = IngestRun.objects.create(
+        bucket="inbox", key=f"shadow/{model}-{next(_numbers)}.jsonl", etag="e", kind="shadow"
+    )
+    ShadowScore.objects.bulk_create(
+        ShadowScore(transaction_id=tx_id, model_version=model, similarity_score=score,
+                    outcome=outcome, ingest_run=run, source_row=row)
+        for row, (tx_id, (score, outcome)) in enumerate(scores.items(), start=1)
+    )  # fmt: skip

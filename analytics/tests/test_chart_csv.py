@@ -14,7 +14,7 @@ import pytest
 from django.core.cache import cache
 
 from analytics.rollups import rollups_rebuild
-from analytics.tests.builders import labelled_transaction, quality_dataset
+from analytics.tests.builders import labelled_transaction, quality_dataset, shadow_scores
 from cases.models import ExchangeRate, Transaction
 from cases.tests.workflow_fixtures import make_user
 from conftest import client_for
@@ -69,6 +69,12 @@ def dataset() -> None:
         Transaction.objects.filter(
             pk=labelled_transaction(score=0.5, label="", occurred_at=datetime(2026, 11, 3 + n, tzinfo=UTC)).pk
         ).update(source_ip=ip)  # fmt: skip
+    # A shadow model's scores of m1's labelled transactions: the page's shadow comparison.
+    shadow_scores("m1-candidate", {
+        tx_id: (round(1 - score, 2), "block" if score < 0.5 else "approve")
+        for tx_id, score in Transaction.objects.filter(model_version="m1", label__in=["fraud", "legitimate"])
+        .values_list("transaction_id", "similarity_score")
+    })  # fmt: skip
     rollups_rebuild()
 
 
@@ -78,7 +84,7 @@ def test_every_charts_csv_is_its_table():
     client = client_for(make_user("lea", "lead"))
     checked = []
     for name in PAGES:
-        url = f"/analytics/{name}/?{RANGE}"
+        url = f"/analytics/{name}/?{RANGE}" + ("&champion=m1" if name == "quality" else "")
         page = client.get(url)
         assert page.status_code == 200, name
         html = page.content.decode()
@@ -101,5 +107,6 @@ def test_every_charts_csv_is_its_table():
     # reference days, no SLA in force, no label export, no ingest run, no guard hold, no flips).
     assert {"quality-pr", "quality-versions", "quality-confusion-1", "money-daily",
             "money-no-rate", "curation-countries", "curation-ips", "ip-map-points",
-            "labels-per-analyst", "ops-flagged"} <= set(with_rows)  # fmt: skip
+            "labels-per-analyst", "ops-flagged", "quality-shadow-calls", "quality-shadow-pr",
+            "quality-shadow-disagreement"} <= set(with_rows)  # fmt: skip
     assert len(checked) >= 25

@@ -1,5 +1,5 @@
 """Lay the demo data out as the S3 inbox expects it: every format, plus a file of rows that
-ingest has to quarantine, plus the curation records.
+ingest has to quarantine, plus the curation records and a shadow model's scores.
 """
 
 from __future__ import annotations
@@ -53,8 +53,15 @@ NEEDS_REVIEW_RULES = (
 )
 
 
-def demo_files(rows: Sequence[dict], curation: Sequence[dict], *, prefix_date: str):
-    """(key, bytes) pairs: five parts in every format, one needs-review CSV, the curation.
+def demo_files(
+    rows: Sequence[dict],
+    curation: Sequence[dict],
+    *,
+    prefix_date: str,
+    shadow: Sequence[dict] = (),
+):
+    """(key, bytes) pairs: five parts in every format, one needs-review CSV, the curation,
+    and the shadow scores when there are any.
 
     A few rows spread over the period go to the needs-review file as its good rows; the rest
     are split in time order, as evenly as possible, over part-0001 .. part-0005.
@@ -86,6 +93,10 @@ def demo_files(rows: Sequence[dict], curation: Sequence[dict], *, prefix_date: s
         )
     )
     files.append((f"curation/{prefix_date}/ips-0001.jsonl.gz", encode_rows(curation, "jsonl.gz")))
+    if shadow:
+        files.append(
+            (f"shadow/{prefix_date}/scores-0001.jsonl.gz", encode_rows(shadow, "jsonl.gz"))
+        )
     return files
 
 

@@ -28,14 +28,17 @@ from cases.demo.population import (
     transaction,
     weighted_choice,
 )
+from cases.demo.shadow import SHADOW_MODEL_VERSION, generate_shadow_scores
 from cases.demo.world import MERCHANT_TYPES, TRAVEL_COUNTRIES
 
 __all__ = [
     "MODEL_VERSION",
     "PATTERNS",
+    "SHADOW_MODEL_VERSION",
     "demo_files",
     "generate_curation_records",
     "generate_flagged_transactions",
+    "generate_shadow_scores",
     "write_demo_files",
 ]
 

@@ -16,7 +16,7 @@ from analytics.rollups import record_chunk
 from cases import dispatch
 from cases.audit.trail import system_actor
 from cases.currency.rates import RateBook
-from cases.ingest import case_opening, curation
+from cases.ingest import case_opening, curation, shadow
 from cases.ingest.copy import copy_transactions
 from cases.ingest.lease import run_checkpoint
 from cases.ingest.quarantine import quarantined_row
@@ -101,7 +101,7 @@ def _prepare(
     """
     good: list[tuple[int, CleanTransaction]] = []
     quarantined: list[QuarantinedRow] = []
-    if run.kind != IngestRun.Kind.CURATION:
+    if run.kind == IngestRun.Kind.FLAGGED:
         dim = settings.FRAUDCASE_EMBEDDING_DIM
         for record in records:
             reasons = list(record.errors)
@@ -146,6 +146,10 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
     """
     if run.kind == IngestRun.Kind.CURATION:
         return curation.curation_commit_chunk(
+            run, chunk.records, chunk.bytes_read, claimed_by=claimed_by, checkpoint=chunk.checkpoint
+        )
+    if run.kind == IngestRun.Kind.SHADOW:
+        return shadow.shadow_commit_chunk(
             run, chunk.records, chunk.bytes_read, claimed_by=claimed_by, checkpoint=chunk.checkpoint
         )
     records = chunk.records

@@ -59,20 +59,6 @@ class CleanCuration:
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def run_kind_for_key(key: str) -> str:
-    """A run's kind from its key's inbox prefix."""
-    if key.startswith(CURATION_PREFIX):
-        return IngestRun.Kind.CURATION
-    return IngestRun.Kind.FLAGGED
-
-
-def reader_contract(run: IngestRun) -> dict:
-    """Header rules for the readers: the curation contract for curation runs."""
-    if run.kind == IngestRun.Kind.CURATION:
-        return {"columns": CURATION_COLUMNS, "required": CURATION_REQUIRED}
-    return {}
-
-
 def _metadata(values: dict, errors: list[str]) -> dict:
     value = values.get("metadata")
     metadata: dict = {}

@@ -1,6 +1,6 @@
 """The inbox scan's listing: only what is new, with a full rescan now and then.
 
-Each inbox prefix (flagged/, curation/) of a bucket has an InboxCursor: the last key a scan
+Each inbox prefix (flagged/, curation/, shadow/) of a bucket has an InboxCursor: the last key a scan
 listed. S3 lists keys in lexical (UTF-8 byte) order, so the next scan asks only for keys after
 it (StartAfter): a minute's scan lists the minute's new objects, not every object ever
 uploaded. What StartAfter cannot see, a key that sorts before the cursor (uploaded late under

@@ -168,7 +168,7 @@ def _row_results(actor, run: IngestRun, records, quarantined, clean_ids) -> list
 
 
 def ingest_runs_start(*, actor, prefix: str, bucket: str | None = None) -> list[IngestRun]:
-    """Register every object under prefix (flagged/... or curation/...) and queue each new run,
+    """Register every object under prefix (flagged/..., curation/... or shadow/...) and queue each new run,
     and each run whose worker was lost, once this commits; returns those runs, oldest first.
 
     Idempotent on (bucket, key, ETag): an object already taken in is not taken in again.

@@ -19,9 +19,11 @@ class IngestRun(models.Model):
         FAILED = "failed", "Failed"
 
     class Kind(models.TextChoices):
-        # From the key's inbox prefix: flagged/ holds transactions, curation/ IP observations.
+        # From the key's inbox prefix: flagged/ holds transactions, curation/ IP observations,
+        # shadow/ a candidate model's scores of the same transactions.
         FLAGGED = "flagged", "Flagged transactions"
         CURATION = "curation", "Curation records"
+        SHADOW = "shadow", "Shadow scores"
 
     bucket = models.CharField(max_length=63)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FLAGGED)

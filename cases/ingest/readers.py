@@ -69,7 +69,7 @@ def read_records(
     """Yield the records of one object in file order, after resume.rows_done (a resumed run).
 
     columns and required name the contract the header is checked against (flagged
-    transactions by default; the curation contract for curation/ files). limits bound what
+    transactions by default; the curation and shadow contracts for their files). limits bound what
     one line, one inflated stream and one row group may hold (the settings by default).
     Parquet is read by ranges, row group by row group, from the group holding the first row
     not done; CSV and JSON Lines are streamed, from the offset after the last row done when

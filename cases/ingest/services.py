@@ -21,7 +21,7 @@ from django.db.models.functions import Now
 from cases import dispatch
 from cases.audit.trail import audit_record, refusals_audited, system_actor
 from cases.errors import NotFound, TransitionNotAllowed
-from cases.ingest import curation, inbox, lease, outages
+from cases.ingest import inbox, kinds, lease, outages
 from cases.ingest.background import in_background
 from cases.ingest.chunks import commit_chunk, prepared_chunks
 from cases.ingest.readers import ResumePoint, UnreadableFile, file_format, read_records
@@ -76,7 +76,7 @@ def ingest_run_register(*, s3_object: S3Object, triggered_by: str) -> tuple[Inge
             "size_bytes": s3_object.size_bytes,
             "triggered_by": triggered_by,
             "file_format": _format_or_blank(s3_object.key),
-            "kind": curation.run_kind_for_key(s3_object.key),
+            "kind": kinds.run_kind_for_key(s3_object.key),
         },
     )
 
@@ -88,13 +88,13 @@ def _format_or_blank(key: str) -> str:
         return ""
 
 
-INBOX_PREFIXES = ("flagged/", curation.CURATION_PREFIX)
+INBOX_PREFIXES = kinds.INBOX_PREFIXES
 
 
 def inbox_scan(
     *, bucket: str | None = None, prefix: str | None = None, client=None, full: bool = False
 ) -> list[int]:
-    """Register the new objects under the inbox prefixes (flagged/ and curation/), or every
+    """Register the new objects under the inbox prefixes (flagged/, curation/, shadow/), or every
     object under the one prefix given; return the ids of runs a worker should take.
 
     The inbox prefixes are listed from their cursor (cases.ingest.inbox): only keys after the
@@ -300,7 +300,7 @@ def _ingest(run: IngestRun, token: str, progress: ProgressCallback | None) -> No
         s3_client(), bucket=run.bucket, key=run.key, etag=run.etag, size=run.size_bytes
     )
     resume = ResumePoint(run.rows_read, run.resume_offset, run.resume_line)
-    records = read_records(source, fmt, resume=resume, **curation.reader_contract(run))
+    records = read_records(source, fmt, resume=resume, **kinds.reader_contract(run))
     chunks = prepared_chunks(run, records, source)
     # Reading, parsing and validating the next chunk (a thread) overlaps loading this one (the
     # database's work, during which this thread waits without holding the GIL).

@@ -40,6 +40,7 @@ from cases.models.case import (
     parse_case_reference,
 )
 from cases.queue.models import SavedQueueView
+from cases.shadow.models import ShadowScore
 from cases.similarity.models import (
     CaseCentroid,
     EmbeddingBacklog,
@@ -71,6 +72,7 @@ __all__ = [
     "HoldReason",
     "CaseStatus",
     "CurationRecord",
+    "ShadowScore",
     "EmbeddingBacklog",
     "ExchangeRate",
     "IndexedEmbedding",

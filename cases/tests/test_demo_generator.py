@@ -28,9 +28,11 @@ from cases.demo.curation import COMMON_USER_AGENTS, ODD_USER_AGENTS
 from cases.demo.embedding import FEATURE_NAMES, embed_transactions, similarity_scores
 from cases.demo.generator import (
     MODEL_VERSION,
+    SHADOW_MODEL_VERSION,
     demo_files,
     generate_curation_records,
     generate_flagged_transactions,
+    generate_shadow_scores,
     write_demo_files,
 )
 from cases.demo.ips import ip_country
@@ -566,6 +568,36 @@ def test_demo_files_cover_every_format_once(files, flagged):
         row["transaction_id"] for row in review
     }
     assert len(written) - len(set(written)) == 5  # the planted duplicates, and only those
+
+
+def test_the_shadow_file_scores_the_champions_transactions_and_sees_fraud_better(flagged):
+    shadow = generate_shadow_scores(flagged, seed=11, champion=MODEL_VERSION)
+    assert shadow == generate_shadow_scores(flagged, seed=11, champion=MODEL_VERSION)
+    champion = {
+        row["transaction_id"]: row for row in flagged if row["model_version"] == MODEL_VERSION
+    }
+    assert 0 < len(champion) < len(flagged)  # only the current model's traffic was shadowed
+    assert [row["transaction_id"] for row in shadow] == list(champion)
+    assert {row["model_version"] for row in shadow} == {SHADOW_MODEL_VERSION} != {MODEL_VERSION}
+    assert all(0 <= row["similarity_score"] <= 1 for row in shadow)
+    assert {row["outcome"] for row in shadow} == {"approve", "investigate", "block"}
+    assert all(datetime.fromisoformat(row["scored_at"]).tzinfo is not None for row in shadow)
+
+    def mean_gap(rows):  # mean score of fraud minus that of the false positives
+        fraud = [score for pattern, score in rows if pattern != "normal"]
+        normal = [score for pattern, score in rows if pattern == "normal"]
+        return np.mean(fraud) - np.mean(normal)
+
+    by_id = {row["transaction_id"]: row["similarity_score"] for row in shadow}
+    assert mean_gap([(r["_pattern"], by_id[t]) for t, r in champion.items()]) > mean_gap(
+        [(r["_pattern"], r["similarity_score"]) for r in champion.values()]
+    )
+    files = dict(demo_files(flagged, [], prefix_date="2026-11-28", shadow=shadow))
+    written = decode(files["shadow/2026-11-28/scores-0001.jsonl.gz"], "jsonl.gz")
+    assert list(written[0]) == [
+        "transaction_id", "model_version", "similarity_score", "outcome", "scored_at",
+    ]  # fmt: skip
+    assert len(written) == len(shadow)
 
 
 def test_needs_review_file_holds_the_rule_breakers(files, flagged):

@@ -199,9 +199,12 @@ class Command(BaseCommand):
 
         self._step("Ingesting the demo files through the Celery worker")
         dispatch.queue(dispatch.SCAN_INBOX)
-        # Flagged transactions and the curation records about their IPs: both inbox prefixes.
+        # Flagged transactions, the curation records about their IPs and a shadow model's
+        # scores: every inbox prefix.
         runs = IngestRun.objects.filter(bucket=settings.FRAUDCASE_INBOX_BUCKET).filter(
-            Q(key__startswith="flagged/") | Q(key__startswith="curation/")
+            Q(key__startswith="flagged/")
+            | Q(key__startswith="curation/")
+            | Q(key__startswith="shadow/")
         )
         deadline = time.monotonic() + INGEST_TIMEOUT_SECONDS
         with tqdm(total=None, unit="row", desc="ingest", file=self.stderr._out) as bar:

@@ -27,9 +27,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from cases.demo.generator import (
+            MODEL_VERSION,
             demo_files,
             generate_curation_records,
             generate_flagged_transactions,
+            generate_shadow_scores,
         )
 
         for name in ("transactions", "accounts", "merchants", "days"):
@@ -55,7 +57,8 @@ class Command(BaseCommand):
             embedding_dim=settings.FRAUDCASE_EMBEDDING_DIM,
         )
         curation = generate_curation_records(rows, seed=options["seed"])
-        files = demo_files(rows, curation, prefix_date=end.strftime("%Y-%m-%d"))
+        shadow = generate_shadow_scores(rows, seed=options["seed"], champion=MODEL_VERSION)
+        files = demo_files(rows, curation, prefix_date=end.strftime("%Y-%m-%d"), shadow=shadow)
         client = s3_client()
         ensure_bucket(client, bucket)
         for key, body in tqdm(files, desc="upload", unit="file", file=self.stderr._out):
@@ -63,6 +66,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Wrote {len(files)} files to s3://{bucket}/ ({len(rows)} transactions, "
-                f"{len(curation)} curation records)."
+                f"{len(curation)} curation records, {len(shadow)} shadow scores)."
             )
         )
