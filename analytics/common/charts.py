@@ -49,22 +49,17 @@ def plain(value):
 
 @dataclass
 class Trace:
-    """One plotly trace: name, x and y (or z for a heatmap), kind bar / line / markers / heatmap."""
+    """One plotly trace: name, x and y, kind bar / line / markers."""
 
     name: str
     x: list
     y: list
     kind: str = "bar"
-    z: list | None = None
     axis: str = ""  # "y2": the right-hand axis
 
     def spec(self) -> dict:
-        spec = {"name": self.name, "x": [plain(v) for v in self.x], "kind": self.kind}
-        if self.kind == "heatmap":
-            spec["z"] = [[plain(v) for v in row] for row in self.z or []]
-            spec["y"] = [plain(v) for v in self.y]
-        else:
-            spec["y"] = [plain(v) for v in self.y]
+        spec = {"name": self.name, "x": [plain(v) for v in self.x], "kind": self.kind,
+                "y": [plain(v) for v in self.y]}  # fmt: skip
         if self.axis:
             spec["axis"] = self.axis
         return spec

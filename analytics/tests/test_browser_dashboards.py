@@ -70,14 +70,26 @@ def test_every_dashboard_draws_its_charts_and_a_charts_csv_is_its_table(live_ser
     page.get_by_role("link", name="Analytics").click()
     expect(page.get_by_role("heading", name="Detector quality")).to_be_visible()
 
+    types_drawn = set()
     for dashboard, chart_id in DRAWN.items():
         page.goto(f"{live_server.url}/analytics/{dashboard}/{RANGE}")
         holder = page.locator(f"#{chart_id}[data-rendered]")
         expect(holder).to_be_attached()
         assert int(holder.get_attribute("data-rendered")) > 0, dashboard
         expect(page.locator(".dashboard-chart:not([data-rendered])")).to_have_count(0)
+        # Each trace is drawn as the type it asked for: a plotly bundle without bar traces
+        # draws bars as a line, with no error.
+        asked_and_drawn = page.locator(".dashboard-chart").evaluate_all(
+            "charts => charts.map(c => [c.id, (c.data || []).map(t => t.type || 'scatter'),"
+            " (c._fullData || []).map(t => t.type)])"
+        )
+        for chart, asked, drawn in asked_and_drawn:
+            assert asked == drawn, (dashboard, chart, asked, drawn)
+            types_drawn.update(drawn)
         downloaded, table = csv_and_table(page, chart_id)
         assert downloaded == table and len(table) > 1, dashboard
+
+    assert {"bar", "scatter"} <= types_drawn, types_drawn
 
     # The IP map's points: the same, from the table behind the map.
     page.goto(f"{live_server.url}/analytics/ip-map/{RANGE}")

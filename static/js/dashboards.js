@@ -11,13 +11,6 @@
   };
 
   function trace(spec) {
-    if (spec.kind === "heatmap") {
-      return {
-        type: "heatmap", name: spec.name, x: spec.x, y: spec.y, z: spec.z,
-        colorscale: [[0, "#f1f5f9"], [1, "#a4161a"]], showscale: false,
-        texttemplate: "%{z}", hovertemplate: "truth %{y}, called %{x}: %{z}<extra></extra>"
-      };
-    }
     var drawn = { name: spec.name, x: spec.x, y: spec.y };
     if (spec.kind === "bar") {
       drawn.type = "bar";
@@ -30,12 +23,11 @@
   }
 
   function layout(spec) {
-    var xy = spec.traces.length && spec.traces[0].kind !== "heatmap";
     var drawn = {
       height: 340,
       margin: { l: 60, r: 30, t: 10, b: 50 },
       barmode: spec.stacked ? "stack" : "group",
-      hovermode: xy && spec.traces[0].kind === "bar" ? "x unified" : "closest",
+      hovermode: spec.traces.length && spec.traces[0].kind === "bar" ? "x unified" : "closest",
       legend: { orientation: "h", y: -0.2 },
       xaxis: { title: { text: spec.x_title }, automargin: true },
       yaxis: { title: { text: spec.y_title }, automargin: true, rangemode: "tozero" },
