@@ -203,6 +203,50 @@ def mix_currencies() -> dict[str, float]:
     return {"currencies mixed": took}
 
 
+SHADOW_MODEL = "bench-shadow"
+
+
+def seed_shadow_scores() -> dict[str, float]:
+    """A shadow model's score for every transaction (idempotent: ON CONFLICT), so the quality
+    page draws its shadow comparison over every label: the champion's score moved by up to
+    ±0.15 (seeded by the id, reproducible), its outcome from the same thresholds. Seconds."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO cases_ingestrun (bucket, kind, key, etag, file_format, status,
+            triggered_by, rows_read, rows_loaded, rows_duplicate, rows_quarantined, bytes_read,
+            resume_line, cases_opened, attempts, attempts_at_rerun, error, claimed_by, created_at,
+            started_at, finished_at, updated_at)
+            VALUES ('bench', 'shadow', 'shadow/bench.parquet', 'bench-shadow', 'parquet',
+                    'succeeded', 'bench', 0, 0, 0, 0, 0, 0, 0, 1, 0, '', '', now(), now(), now(),
+                    now())
+            ON CONFLICT DO NOTHING"""
+        )
+        cursor.execute("SELECT id FROM cases_ingestrun WHERE key = 'shadow/bench.parquet'")
+        run_id = cursor.fetchone()[0]
+        cursor.execute(
+            f"""INSERT INTO cases_shadowscore (transaction_id, model_version, similarity_score,
+            outcome, scored_at, ingest_run_id, source_row, ingested_at)
+            SELECT transaction_id, %s, s.score,
+                   CASE WHEN s.score >= 0.9 THEN 'block' WHEN s.score >= 0.7 THEN 'investigate'
+                        ELSE 'approve' END,
+                   occurred_at, {run_id}, id, now()
+            FROM (SELECT transaction_id, occurred_at, id,
+                         least(1, greatest(0, similarity_score
+                               + ((abs(hashint4(id::int4)) %% 1000) / 1000.0 - 0.5) * 0.3)) AS score
+                  FROM cases_transaction) AS s
+            ON CONFLICT DO NOTHING""",
+            [SHADOW_MODEL],
+        )
+        written = cursor.rowcount
+        cursor.execute("ANALYZE cases_shadowscore")
+    took = time.perf_counter() - started
+    print(f"  shadow scores: {written:,} rows, {took:.1f} s", file=sys.stderr, flush=True)
+    return {"shadow scores": took}
+
+
 def rebuild_rollups() -> dict[str, float]:
     """rollups_rebuild() on a reused seed, and the embedding sums the seed gives them."""
     from django.db import connection
@@ -412,6 +456,9 @@ def main() -> None:
     parser.add_argument("--mixed-currencies", action="store_true",
                         help="3 in 4 transactions in USD, GBP (rates) or KRW (none); with "
                              "--reuse: done to the reused seed, rollups rebuilt")  # fmt: skip
+    parser.add_argument("--shadow-scores", action="store_true",
+                        help=f"give every transaction a score from a shadow model ({SHADOW_MODEL}): "
+                        "the quality page then draws its shadow comparison")  # fmt: skip
     parser.add_argument("--rebuild-rollups", action="store_true",
                         help="with --reuse: rebuild the rollups (after the rollup code changed)")  # fmt: skip
     args = parser.parse_args()
@@ -448,6 +495,8 @@ def main() -> None:
             took.update(rebuild_rollups())
         elif args.rebuild_rollups:
             took.update(rebuild_rollups())
+        if args.shadow_scores:
+            took.update(seed_shadow_scores())
         took["beat's warm-ip-map (IP map and curation snapshot)"] = beat_refresh()
         plain_static = {
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
