@@ -18,7 +18,7 @@ from cases.audit.trail import system_actor
 from cases.currency.rates import RateBook
 from cases.ingest import case_opening, curation, shadow
 from cases.ingest.copy import copy_transactions
-from cases.ingest.lease import run_checkpoint
+from cases.ingest.lease import run_books
 from cases.ingest.quarantine import quarantined_row
 from cases.ingest.readers import SourceRecord, UnreadableFile
 from cases.ingest.validation import CleanTransaction, validate_row
@@ -162,16 +162,11 @@ def commit_chunk(run: IngestRun, chunk: PreparedChunk, *, claimed_by: str | None
                 loaded, duplicates, opened, touched = _load_transactions(run, good)
                 QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
                 curation.queue_ip_enrichment(tx.source_ip for _, tx in good)
-                run_checkpoint(
-                    run.pk,
-                    claimed_by,
-                    rows_read=F("rows_read") + len(records),
-                    rows_loaded=F("rows_loaded") + loaded,
-                    rows_duplicate=F("rows_duplicate") + duplicates,
-                    rows_quarantined=F("rows_quarantined") + len(quarantined),
-                    cases_opened=F("cases_opened") + len(opened),
+                run_books(
+                    run.pk, claimed_by, read=len(records), loaded=loaded, duplicates=duplicates,
+                    quarantined=len(quarantined), cases_opened=F("cases_opened") + len(opened),
                     **chunk.checkpoint,
-                )
+                )  # fmt: skip
                 # Last: routing audits each opened case, and the audit chain lock is held from
                 # the first event to the commit. Round-robin queues are locked before it, for
                 # both calls (cases.workflow.services.routing).

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
-from django.db.models import F
 
 from cases import dispatch
 from cases.clock import database_now
-from cases.ingest.lease import run_checkpoint
+from cases.ingest.lease import run_books
 from cases.ingest.quarantine import quarantined_row
 from cases.ingest.readers import SourceRecord
 from cases.ingest.validation import absent, moment_value, shown, text_value
@@ -189,15 +188,10 @@ def curation_commit_chunk(
     with transaction.atomic():
         loaded = _insert_new(run, good)
         QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
-        run_checkpoint(
-            run.pk,
-            claimed_by,
-            rows_read=F("rows_read") + len(records),
-            rows_loaded=F("rows_loaded") + loaded,
-            rows_duplicate=F("rows_duplicate") + (len(good) - loaded),
-            rows_quarantined=F("rows_quarantined") + len(quarantined),
-            **(checkpoint or {"bytes_read": bytes_read}),
-        )
+        run_books(
+            run.pk, claimed_by, read=len(records), loaded=loaded, duplicates=len(good) - loaded,
+            quarantined=len(quarantined), **(checkpoint or {"bytes_read": bytes_read}),
+        )  # fmt: skip
         queue_ip_enrichment(record.source_ip for _, record in good)
 
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, ExpressionWrapper, Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Coalesce, Now
 
 from cases.holders import holder_gone_from_this_host, new_token
@@ -109,6 +109,27 @@ def run_checkpoint(run_id: int, token: str | None, /, **changes) -> None:
         runs = runs.filter(claimed_by=token)
     if runs.update(heartbeat_at=Now(), updated_at=Now(), **changes) != 1 and token:
         raise LeaseLost(f"ingest run {run_id}: another worker took it over")
+
+
+def run_books(
+    run_id: int,
+    token: str | None,
+    /,
+    *,
+    read: int,
+    loaded: int,
+    duplicates: int,
+    quarantined: int,
+    **changes,
+) -> None:
+    """run_checkpoint that also adds one chunk to the run's books (read = loaded + duplicates
+    + quarantined, which the table's check constraint holds every run to)."""
+    run_checkpoint(
+        run_id, token,
+        rows_read=F("rows_read") + read, rows_loaded=F("rows_loaded") + loaded,
+        rows_duplicate=F("rows_duplicate") + duplicates,
+        rows_quarantined=F("rows_quarantined") + quarantined, **changes,
+    )  # fmt: skip
 
 
 def run_release(run_id: int, claimed_by: str) -> None:
