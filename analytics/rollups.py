@@ -348,6 +348,11 @@ def rollups_rebuild() -> dict[str, int]:
     params = {"zone": settings.TIME_ZONE}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # Fresh statistics first: a rebuild follows a bulk load that bypassed ingest, before
+        # autovacuum has looked at it. At 1M rows the same rebuild took 1,166 s right after
+        # bench/analytics.py's bulk seed (not yet vacuumed nor analysed) and 28 s after a
+        # VACUUM ANALYZE (bench/RESULTS.md); ANALYZE is the part that can run in a transaction.
+        cursor.execute("ANALYZE cases_transaction, cases_labelversion")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LABEL_COUNTERS_LOCK])
         for table, sql in (
             ("analytics_batchrollup", _BATCH_REBUILD),
