@@ -316,3 +316,13 @@ def test_the_link_task_links_the_scores_that_came_first_once_and_only_those(s3, 
     }  # fmt: skip
     assert link_shadow_scores.apply().get() == 0  # idempotent
     assert linked() == {**pks(1, 4), "tx_00000002": None, "tx_00000003": None}
+
+
+def test_beat_links_waiting_scores():
+    from django.conf import settings
+
+    from cases.shadow.tasks import link_shadow_scores
+
+    entry = settings.CELERY_BEAT_SCHEDULE["link-shadow-scores"]
+    assert entry["task"] == link_shadow_scores.name == "cases.shadow.tasks.link_shadow_scores"
+    assert entry["schedule"] > 0
