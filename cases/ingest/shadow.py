@@ -8,13 +8,13 @@ quarantine, retries) is the one in cases/ingest/services.py; this module validat
 a chunk.
 
 (transaction_id, model_version) is the idempotency key: a repeat is a duplicate, the first
-score kept. A score whose transaction has not arrived yet is kept (keyed by the text, no
-foreign key) and linked when it comes (cases.shadow.services.shadow_scores_link); a score
-whose transaction is already in is linked here (transaction_pk). A score whose model_version
-is the transaction's own
-(the champion's) is quarantined: it says nothing a shadow comparison could use, and most
-likely the file was written by the wrong job. Known only when the transaction is already in;
-otherwise the read side leaves such a pair out (cases.shadow.selectors).
+score kept. A score whose transaction is already in is linked to it here (transaction_pk,
+cases_transaction.id); one whose transaction has not arrived yet is kept (keyed by the text,
+no foreign key) and linked by beat when it comes (cases.shadow.services.shadow_scores_link).
+A score whose model_version is the transaction's own (the champion's) is quarantined: it says
+nothing a shadow comparison could use, and most likely the file was written by the wrong job.
+Known only when the transaction is already in; otherwise such a score is never linked and the
+read side leaves it out (cases.shadow.selectors).
 """
 
 from __future__ import annotations
