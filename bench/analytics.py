@@ -228,11 +228,11 @@ def seed_shadow_scores() -> dict[str, float]:
         run_id = cursor.fetchone()[0]
         cursor.execute(
             f"""INSERT INTO cases_shadowscore (transaction_id, model_version, similarity_score,
-            outcome, scored_at, ingest_run_id, source_row, ingested_at)
+            outcome, scored_at, ingest_run_id, source_row, ingested_at, transaction_pk)
             SELECT transaction_id, %s, s.score,
                    CASE WHEN s.score >= 0.9 THEN 'block' WHEN s.score >= 0.7 THEN 'investigate'
                         ELSE 'approve' END,
-                   occurred_at, {run_id}, id, now()
+                   occurred_at, {run_id}, id, now(), id
             FROM (SELECT transaction_id, occurred_at, id,
                          least(1, greatest(0, similarity_score
                                + ((abs(hashint4(id::int4)) %% 1000) / 1000.0 - 0.5) * 0.3)) AS score

@@ -24,6 +24,7 @@ app.autodiscover_tasks(
         "cases.audit",
         "cases.webhooks",
         "cases.watchers",
+        "cases.shadow",
         "analytics",
     ]
 )

@@ -349,6 +349,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.warm_operations",
         "schedule": env.float("FRAUDCASE_OPERATIONS_WARM_SECONDS", default=50.0),
     },
+    # Shadow scores that came before their transaction, linked to it once it is in (reads
+    # are right either way; linked ones are cheaper to compare).
+    "link-shadow-scores": {
+        "task": "cases.shadow.tasks.link_shadow_scores",
+        "schedule": env.float("FRAUDCASE_SHADOW_LINK_SECONDS", default=300.0),
+    },
     # The label counters are append-only (a row per label write): fold each key's rows.
     "compact-label-counters": {
         "task": "analytics.tasks.compact_label_counters",

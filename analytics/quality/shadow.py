@@ -2,10 +2,12 @@
 model's scores of the same labelled transactions, side by side against analyst labels.
 
 Only labels of the champion's transactions that the shadow model also scored count, so both
-models are measured on exactly the same transactions. As for one model
-(analytics.quality.selectors), one GROUP BY turns them into cells per side (score on the 0.01
-grid, outcome, label) -> count, and scikit-learn's metrics run on the cells with the counts as
-weights; the disagreement table is a second GROUP BY over the same join (a handful of rows).
+models are measured on exactly the same transactions. One statement reads those pairs once
+and groups them four ways (GROUPING SETS): cells per side (score on the 0.01 grid, outcome,
+label) -> count, as for one model (analytics.quality.selectors), where scikit-learn's metrics
+run on the cells with the counts as weights; and the joint counts (champion's grid, shadow's
+grid, label) and (champion's outcome, shadow's outcome, label), from which the disagreement
+table at any threshold is summed in numpy (another "Compare at score" needs no new SQL).
 No label is loaded into Python. Cached like the other quality figures, under the label facts'
 changes and the shadow scores' stamp (a new shadow file changes it).
 """
@@ -31,9 +33,13 @@ from analytics.quality.selectors import (
 from cases.shadow.selectors import shadow_scores_sql, shadow_scores_stamp
 
 # Label facts of the champion joined to the shadow model's scores of the same transactions,
-# read once per statement (materialised: both sides' cells group the same rows).
-_PAIRS = """
-WITH pairs AS MATERIALIZED (
+# read once and grouped four ways; GROUPING(...) tells the sets apart (a bit per column left
+# out, the champion's grid the highest): 3 champion cells, 12 shadow cells, 5 joint grids,
+# 10 joint outcomes.
+_PAIRS_SQL = """
+SELECT GROUPING(champion_grid, champion_outcome, shadow_grid, shadow_outcome),
+       champion_grid, champion_outcome, shadow_grid, shadow_outcome, fraud, count(*)
+FROM (
     SELECT least({grid}, floor(f.score * {grid} + 1e-9)::int) AS champion_grid,
            f.outcome AS champion_outcome,
            least({grid}, floor(s.similarity_score * {grid} + 1e-9)::int) AS shadow_grid,
@@ -41,21 +47,13 @@ WITH pairs AS MATERIALIZED (
     FROM analytics_labelfact f
     JOIN {shadow} s ON s.transaction_pk = f.transaction_id
     WHERE f.day BETWEEN %(since)s AND %(until)s AND f.model_version = %(champion)s {analyst}
-)"""
-
-_CELLS_SQL = """{pairs}
-SELECT 'champion', champion_grid, champion_outcome, fraud, count(*) FROM pairs GROUP BY 2, 3, 4
-UNION ALL
-SELECT 'shadow', shadow_grid, shadow_outcome, fraud, count(*) FROM pairs GROUP BY 2, 3, 4
+) pairs
+GROUP BY GROUPING SETS (
+    (champion_grid, champion_outcome, fraud), (shadow_grid, shadow_outcome, fraud),
+    (champion_grid, shadow_grid, fraud), (champion_outcome, shadow_outcome, fraud)
+)
 """
-
-# Who calls fraud, by outcome and by score >= threshold (on the grid), and the label.
-_DISAGREEMENT_SQL = """{pairs}
-SELECT champion_outcome = ANY(%(calls)s), shadow_outcome = ANY(%(calls)s),
-       champion_grid >= %(grid)s, shadow_grid >= %(grid)s, fraud, count(*)
-FROM pairs
-GROUP BY 1, 2, 3, 4, 5
-"""
+_CHAMPION_CELLS, _SHADOW_CELLS, _JOINT_GRIDS, _JOINT_OUTCOMES = 3, 12, 5, 10
 
 AGREEMENT = (
     ((True, True), "both call fraud"),
@@ -114,6 +112,26 @@ def _cells(rows: list[tuple]) -> Cells:
     )
 
 
+@dataclass
+class JointCounts:
+    """How many compared labels per pair of the two models' values and label: the grids
+    (champion_grid, shadow_grid) or the outcomes, one entry per distinct combination."""
+
+    champion: np.ndarray
+    shadow: np.ndarray
+    fraud: np.ndarray  # bool
+    count: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, rows: list[tuple], dtype) -> JointCounts:
+        return cls(
+            champion=np.array([r[0] for r in rows], dtype=dtype),
+            shadow=np.array([r[1] for r in rows], dtype=dtype),
+            fraud=np.array([r[2] for r in rows], dtype=bool),
+            count=np.array([r[3] for r in rows], dtype=np.int64),
+        )
+
+
 def shadow_comparison(
     day_range: DayRange,
     *,
@@ -129,30 +147,40 @@ def shadow_comparison(
     model scored too; None when there are none.
 
     threshold: the score both are measured at (on the 0.01 grid); default the champion's
-    best-F1 threshold (its operating point as the labels see it), else 0.5.
+    best-F1 threshold (its operating point as the labels see it), else 0.5. Neither it nor
+    detector_call changes the statement: one cached result serves every threshold.
     """
+    if champion == shadow:
+        return None  # a model's own version is never its shadow (the scores are left out)
     params = {
         "since": day_range.since, "until": day_range.until, "champion": champion,
         "shadow_model": shadow, "analyst": analyst_id, "stamp": shadow_scores_stamp(),
     }  # fmt: skip
-    pairs = _PAIRS.format(
+    sql = _PAIRS_SQL.format(
         grid=GRID, shadow=shadow_scores_sql(), analyst=_analyst_clause(analyst_id)
     )
-    found = label_fact_rows(
-        "quality-shadow-cells", _CELLS_SQL.format(pairs=pairs), params, day_range
-    )
-    sides: dict[str, list[tuple]] = {"champion": [], "shadow": []}
-    for side, grid, outcome, fraud, count in found:
-        sides[side].append((grid, outcome, fraud, count))
-    if not sides["champion"]:
+    found = label_fact_rows("quality-shadow-pairs", sql, params, day_range)
+    parts: dict[int, list[tuple]] = {
+        _CHAMPION_CELLS: [], _SHADOW_CELLS: [], _JOINT_GRIDS: [], _JOINT_OUTCOMES: [],
+    }  # fmt: skip
+    for grouping, c_grid, c_outcome, s_grid, s_outcome, fraud, count in found:
+        parts[grouping].append(
+            {
+                _CHAMPION_CELLS: (c_grid, c_outcome, fraud, count),
+                _SHADOW_CELLS: (s_grid, s_outcome, fraud, count),
+                _JOINT_GRIDS: (c_grid, s_grid, fraud, count),
+                _JOINT_OUTCOMES: (c_outcome, s_outcome, fraud, count),
+            }[grouping]
+        )
+    if not parts[_CHAMPION_CELLS]:
         return None
-    cells = {side: _cells(rows) for side, rows in sides.items()}
+    cells = {"champion": _cells(parts[_CHAMPION_CELLS]), "shadow": _cells(parts[_SHADOW_CELLS])}
     quality = {
         side: model_quality(
             cells[side], model_version=champion if side == "champion" else shadow,
             target_precision=target_precision, detector_call=detector_call,
         )
-        for side in sides
+        for side in cells
     }  # fmt: skip
     if threshold is None:
         point = quality["champion"].best_f1
@@ -160,41 +188,40 @@ def shadow_comparison(
     grid = round(threshold * GRID)
     at_threshold = {
         side: scores(cells[side].fraud, cells[side].grid >= grid, cells[side].count)
-        for side in sides
+        for side in cells
     }
     shadow_cells = cells["shadow"]
     return ShadowComparison(
         champion=quality["champion"], shadow=quality["shadow"], threshold=grid / GRID,
         champion_at_threshold=at_threshold["champion"],
         shadow_at_threshold=at_threshold["shadow"],
-        disagreement=_disagreement(day_range, params, pairs, detector_call, grid),
+        disagreement=disagreement(
+            JointCounts.of(parts[_JOINT_OUTCOMES], object),
+            JointCounts.of(parts[_JOINT_GRIDS], np.int64),
+            detector_call=detector_call, grid=grid,
+        ),
         shadow_without_outcome=int(shadow_cells.count[shadow_cells.outcome == ""].sum()),
     )  # fmt: skip
 
 
-def _disagreement(
-    day_range: DayRange, params: dict, pairs: str, detector_call: str, grid: int
+def disagreement(
+    outcomes: JointCounts, grids: JointCounts, *, detector_call: str, grid: int
 ) -> list[Disagreement]:
-    """Per basis (the outcome, score >= threshold): both / only one / neither call fraud."""
-    found = label_fact_rows(
-        "quality-shadow-disagreement",
-        _DISAGREEMENT_SQL.format(pairs=pairs),
-        {**params, "calls": list(DETECTOR_CALLS[detector_call]), "grid": grid},
-        day_range,
+    """Per basis (the outcome as detector_call reads it, score >= grid / GRID): how many
+    compared labels both models, only one or neither call fraud, and how many are fraud."""
+    calls = list(DETECTOR_CALLS[detector_call])
+    bases = (
+        ("outcome", np.isin(outcomes.champion, calls), np.isin(outcomes.shadow, calls), outcomes),
+        (f"score >= {grid / GRID:.2f}", grids.champion >= grid, grids.shadow >= grid, grids),
     )
-    totals: dict[tuple, list[int]] = {}
-    for by_outcome_c, by_outcome_s, by_score_c, by_score_s, fraud, count in found:
-        for basis, calls in (("outcome", (by_outcome_c, by_outcome_s)),
-                             ("score", (by_score_c, by_score_s))):  # fmt: skip
-            tally = totals.setdefault((basis, calls), [0, 0])
-            tally[0] += count
-            tally[1] += count if fraud else 0
-    threshold = f"score >= {grid / GRID:.2f}"
-    return [
-        Disagreement(
-            "outcome" if basis == "outcome" else threshold, name,
-            *totals.get((basis, calls), [0, 0]),
-        )
-        for basis in ("outcome", "score")
-        for calls, name in AGREEMENT
-    ]  # fmt: skip
+    table = []
+    for basis, champion_calls, shadow_calls, joint in bases:
+        for (by_champion, by_shadow), name in AGREEMENT:
+            chosen = (champion_calls == by_champion) & (shadow_calls == by_shadow)
+            table.append(
+                Disagreement(
+                    basis, name, int(joint.count[chosen].sum()),
+                    int(joint.count[chosen & joint.fraud].sum()),
+                )
+            )  # fmt: skip
+    return table

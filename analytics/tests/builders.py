@@ -82,14 +82,22 @@ def quality_dataset(analyst=None) -> None:
 
 def shadow_scores(model: str, scores: dict[str, tuple[float, str]]) -> None:
     """A shadow model's scores, as ingest stores them from a shadow/ file: {transaction id
-    text: (score, outcome)}."""
-    from cases.models import IngestRun, ShadowScore
+    text: (score, outcome)}; linked to their transaction when it is in and of another model
+    version (ingest quarantines a score of the transaction's own version, the builder keeps it
+    unlinked, as when its transaction came after it)."""
+    from cases.models import IngestRun, ShadowScore, Transaction
 
     run = IngestRun.objects.create(
         bucket="inbox", key=f"shadow/{model}-{next(_numbers)}.jsonl", etag="e", kind="shadow"
     )
+    pks = dict(
+        Transaction.objects.filter(transaction_id__in=scores)
+        .exclude(model_version=model)
+        .values_list("transaction_id", "pk")
+    )
     ShadowScore.objects.bulk_create(
         ShadowScore(transaction_id=tx_id, model_version=model, similarity_score=score,
-                    outcome=outcome, ingest_run=run, source_row=row)
+                    outcome=outcome, ingest_run=run, source_row=row,
+                    transaction_pk=pks.get(tx_id))
         for row, (tx_id, (score, outcome)) in enumerate(scores.items(), start=1)
     )  # fmt: skip

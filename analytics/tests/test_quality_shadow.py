@@ -199,3 +199,148 @@ def test_the_page_says_when_the_shadow_model_scored_none_of_the_labelled():
     assert "No labelled transaction of m2 in this range has a score from m1" in html
     assert f"Shadow models with scores: m1, {SHADOW}." in html
     assert "quality-shadow-calls" not in html
+
+
+# The two statements the comparison ran before (each building the pairs through the text id):
+# kept here as the reference the single statement must equal.
+_OLD_PAIRS = """
+WITH pairs AS MATERIALIZED (
+    SELECT least(100, floor(f.score * 100 + 1e-9)::int) AS champion_grid,
+           f.outcome AS champion_outcome,
+           least(100, floor(s.similarity_score * 100 + 1e-9)::int) AS shadow_grid,
+           s.outcome AS shadow_outcome, f.label = 'fraud' AS fraud
+    FROM analytics_labelfact f
+    JOIN cases_transaction t ON t.id = f.transaction_id
+    JOIN cases_shadowscore s ON s.transaction_id = t.transaction_id
+    WHERE f.day BETWEEN %(since)s AND %(until)s AND f.model_version = %(champion)s
+      AND s.model_version = %(shadow_model)s AND t.model_version <> s.model_version
+)"""
+_OLD_CELLS = (
+    _OLD_PAIRS
+    + """
+SELECT 'champion', champion_grid, champion_outcome, fraud, count(*) FROM pairs GROUP BY 2, 3, 4
+UNION ALL
+SELECT 'shadow', shadow_grid, shadow_outcome, fraud, count(*) FROM pairs GROUP BY 2, 3, 4"""
+)
+_OLD_DISAGREEMENT = (
+    _OLD_PAIRS
+    + """
+SELECT champion_outcome = ANY(%(calls)s), shadow_outcome = ANY(%(calls)s),
+       champion_grid >= %(grid)s, shadow_grid >= %(grid)s, fraud, count(*)
+FROM pairs GROUP BY 1, 2, 3, 4, 5"""
+)
+
+
+def _old_figures(champion: str, shadow: str, grid: int, detector_call: str):
+    from django.db import connection
+
+    from analytics.quality.selectors import DETECTOR_CALLS
+
+    params = {"since": NOVEMBER.since, "until": NOVEMBER.until, "champion": champion,
+              "shadow_model": shadow, "calls": list(DETECTOR_CALLS[detector_call]),
+              "grid": grid}  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_OLD_CELLS, params)
+        cells = sorted(cursor.fetchall())
+        cursor.execute(_OLD_DISAGREEMENT, params)
+        found = cursor.fetchall()
+    totals: dict[tuple, list[int]] = {}
+    for by_outcome_c, by_outcome_s, by_score_c, by_score_s, fraud, count in found:
+        for basis, calls in (("outcome", (by_outcome_c, by_outcome_s)),
+                             ("score", (by_score_c, by_score_s))):  # fmt: skip
+            tally = totals.setdefault((basis, calls), [0, 0])
+            tally[0] += count
+            tally[1] += count if fraud else 0
+    from analytics.quality.shadow import AGREEMENT
+
+    table = [
+        (basis, name, *totals.get((basis, calls), [0, 0]))
+        for basis in ("outcome", "score")
+        for calls, name in AGREEMENT
+    ]
+    return cells, table
+
+
+def _new_cells() -> list[tuple]:
+    """Both sides' cells from the single statement, as the old one listed them."""
+    from django.db import connection
+
+    from analytics.quality import shadow
+    from cases.shadow.selectors import shadow_scores_sql
+
+    sql = shadow._PAIRS_SQL.format(grid=100, shadow=shadow_scores_sql(), analyst="")
+    params = {"since": NOVEMBER.since, "until": NOVEMBER.until, "champion": "m1",
+              "shadow_model": SHADOW}  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return sorted(
+        [("champion", c_grid, c_outcome, fraud, n)
+         for grouping, c_grid, c_outcome, _, _, fraud, n in rows if grouping == 3]
+        + [("shadow", s_grid, s_outcome, fraud, n)
+           for grouping, _, _, s_grid, s_outcome, fraud, n in rows if grouping == 12]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("detector_call", ["block", "flag"])
+def test_the_single_statement_equals_the_two_statements_before_it_at_every_threshold(
+    detector_call,
+):
+    comparison_dataset()
+    # Ties on the grid and scores at its edges (0 and 1), both sides.
+    extra = [labelled_transaction(score=s, label=lb, outcome=o)
+             for s, lb, o in ((0.0, "fraud", "approve"), (1.0, "legitimate", "block"),
+                             (0.6, "legitimate", "investigate"))]  # fmt: skip
+    shadow_scores(SHADOW, {tx.transaction_id: (s, o) for tx, (s, o) in
+                           zip(extra, ((1.0, "block"), (0.0, ""), (0.6, "block")), strict=True)})  # fmt: skip
+
+    for threshold in (0.0, 0.05, 0.3, 0.55, 0.6, 0.61, 0.88, 0.97, 1.0):
+        c = shadow_comparison(NOVEMBER, champion="m1", shadow=SHADOW, target_precision=0.9,
+                              threshold=threshold, detector_call=detector_call)  # fmt: skip
+        old_cells, old_table = _old_figures("m1", SHADOW, round(threshold * 100), detector_call)
+
+        assert _new_cells() == old_cells
+        new_table = [
+            ("outcome" if d.basis == "outcome" else "score", d.agreement, d.transactions, d.fraud)
+            for d in c.disagreement
+        ]
+        assert new_table == old_table, threshold
+        assert sum(d.transactions for d in c.disagreement) == 2 * c.labels == 2 * 11
+
+
+def test_a_score_before_its_transaction_counts_before_and_after_it_is_linked():
+    from django.core.cache import cache
+
+    from cases.models import ShadowScore
+    from cases.shadow.services import shadow_scores_link
+
+    comparison_dataset()
+    before = shadow_comparison(NOVEMBER, champion="m1", shadow=SHADOW, target_precision=0.9,
+                               threshold=0.6)  # fmt: skip
+    # The score comes first (no transaction yet: unlinked), its labelled transaction later.
+    shadow_scores(SHADOW, {"tx_b_early": (0.95, "block")})
+    tx = labelled_transaction(score=0.7, label="fraud", outcome="approve")
+    ShadowScore.objects.filter(transaction_id="tx_b_early").update(transaction_id=tx.transaction_id)
+    assert ShadowScore.objects.get(transaction_id=tx.transaction_id).transaction_pk is None
+
+    unlinked = shadow_comparison(NOVEMBER, champion="m1", shadow=SHADOW, target_precision=0.9,
+                                 threshold=0.6)  # fmt: skip
+    assert shadow_scores_link() == 1
+    assert ShadowScore.objects.get(transaction_id=tx.transaction_id).transaction_pk == tx.pk
+    cache.clear()  # linking changes no figure, so no cache key: read the linked rows afresh
+    linked = shadow_comparison(NOVEMBER, champion="m1", shadow=SHADOW, target_precision=0.9,
+                               threshold=0.6)  # fmt: skip
+
+    for c in (unlinked, linked):
+        assert (c.labels, c.fraud_labels) == (before.labels + 1, before.fraud_labels + 1) == (9, 5)
+        assert c.shadow.detector.true_positives == before.shadow.detector.true_positives + 1
+        assert c.champion.detector.false_negatives == before.champion.detector.false_negatives + 1
+        assert c.disagreement[2].transactions == before.disagreement[2].transactions + 1
+    assert [vars(d) for d in unlinked.disagreement] == [vars(d) for d in linked.disagreement]
+    # The champion's own version and the score whose transaction never came stay unlinked.
+    assert sorted(
+        ShadowScore.objects.filter(transaction_pk__isnull=True)
+        .exclude(model_version="m1")
+        .values_list("transaction_id", flat=True)
+    ) == ["tx_not_arrived_yet"]
+    assert ShadowScore.objects.get(model_version="m1").transaction_pk is None

@@ -8,11 +8,13 @@ quarantine, retries) is the one in cases/ingest/services.py; this module validat
 a chunk.
 
 (transaction_id, model_version) is the idempotency key: a repeat is a duplicate, the first
-score kept. A score whose transaction has not arrived yet is kept (keyed by the text, no
-foreign key) and joined when it comes. A score whose model_version is the transaction's own
-(the champion's) is quarantined: it says nothing a shadow comparison could use, and most
-likely the file was written by the wrong job. Known only when the transaction is already in;
-otherwise the read side leaves such a pair out (cases.shadow.selectors).
+score kept. A score whose transaction is already in is linked to it here (transaction_pk,
+cases_transaction.id); one whose transaction has not arrived yet is kept (keyed by the text,
+no foreign key) and linked by beat when it comes (cases.shadow.services.shadow_scores_link).
+A score whose model_version is the transaction's own (the champion's) is quarantined: it says
+nothing a shadow comparison could use, and most likely the file was written by the wrong job.
+Known only when the transaction is already in; otherwise such a score is never linked and the
+read side leaves it out (cases.shadow.selectors).
 """
 
 from __future__ import annotations
@@ -74,37 +76,42 @@ def champion_reason(model_version: str) -> str:
     )
 
 
-def _champion_versions(ids: list[str]) -> dict[str, str]:
-    """The model version of each of these transaction ids already loaded (one query)."""
+def _champion_versions(ids: list[str]) -> dict[str, tuple[int, str]]:
+    """(cases_transaction.id, model version) of each of these transaction ids already loaded
+    (one query)."""
     if not ids:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT transaction_id, model_version FROM cases_transaction "
+            "SELECT transaction_id, id, model_version FROM cases_transaction "
             "WHERE transaction_id = ANY(%s::text[])",
             [text_array(ids)],
         )
-        return dict(cursor.fetchall())
+        return {text: (pk, version) for text, pk, version in cursor.fetchall()}
 
 
 INSERT_SQL = """
 INSERT INTO cases_shadowscore (
     transaction_id, model_version, similarity_score, outcome, scored_at, source_row,
-    ingest_run_id, ingested_at
+    ingest_run_id, ingested_at, transaction_pk
 )
 SELECT incoming.transaction_id, incoming.model_version, incoming.similarity_score,
-       incoming.outcome, incoming.scored_at, incoming.source_row, %s, %s
-FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::timestamptz[], %s::bigint[])
+       incoming.outcome, incoming.scored_at, incoming.source_row, %s, %s, incoming.transaction_pk
+FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::timestamptz[], %s::bigint[],
+            %s::bigint[])
      AS incoming(transaction_id, model_version, similarity_score, outcome, scored_at,
-                 source_row)
+                 source_row, transaction_pk)
 ON CONFLICT (transaction_id, model_version) DO NOTHING
 RETURNING 1
 """
 
 
-def _insert_new(run: IngestRun, good: list[tuple[int, CleanShadowScore]]) -> int:
-    """Insert the scores whose (transaction, model) is new; repeats are left alone. Returns
-    how many were inserted."""
+def _insert_new(
+    run: IngestRun, good: list[tuple[int, CleanShadowScore]], pks: dict[str, int]
+) -> int:
+    """Insert the scores whose (transaction, model) is new, linked to their transaction's id
+    when it is in (pks: text id -> cases_transaction.id); repeats are left alone. Returns how
+    many were inserted."""
     first_by_key: dict[tuple[str, str], tuple[int, CleanShadowScore]] = {}
     for row_number, score in good:
         first_by_key.setdefault(score.key, (row_number, score))
@@ -123,6 +130,7 @@ def _insert_new(run: IngestRun, good: list[tuple[int, CleanShadowScore]]) -> int
                 text_array(score.outcome for _, score in rows),
                 [score.scored_at for _, score in rows],
                 [row_number for row_number, _ in rows],
+                [pks.get(score.transaction_id) for _, score in rows],
             ],
         )
         return len(cursor.fetchall())
@@ -155,13 +163,14 @@ def shadow_commit_chunk(
         good: list[tuple[int, CleanShadowScore]] = []
         quarantined: list[QuarantinedRow] = []
         for record, clean, reasons in checked:
-            if clean is not None and champions.get(clean.transaction_id) == clean.model_version:
+            champion = champions.get(clean.transaction_id) if clean is not None else None
+            if champion is not None and champion[1] == clean.model_version:
                 reasons.append(champion_reason(clean.model_version))
             if clean is not None and not reasons:
                 good.append((record.row_number, clean))
             else:
                 quarantined.append(quarantined_row(run, record, reasons))
-        loaded = _insert_new(run, good)
+        loaded = _insert_new(run, good, {text: pk for text, (pk, _) in champions.items()})
         QuarantinedRow.objects.bulk_create(quarantined, batch_size=1000)
         run_books(
             run.pk, claimed_by, read=len(records), loaded=loaded, duplicates=len(good) - loaded,

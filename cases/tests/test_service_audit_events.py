@@ -58,6 +58,7 @@ SERVICE_MODULES = [
     "cases.audit.reads",
     "cases.queue.services",
     "cases.watchers.services",
+    "cases.shadow.services",
 ]
 
 HELPER = "a step of the services in the table, inside their transaction; they write the event"
@@ -126,6 +127,7 @@ NO_EVENT: dict[str, str] = {
     "cases.webhooks.services.webhook_event_record": "as webhook_events_record",
     "cases.similarity.services.similarity_index_catch_up": DERIVED,
     "cases.similarity.services.similarity_graph_refresh": DERIVED,
+    "cases.shadow.services.shadow_scores_link": DERIVED,
     "cases.similarity.services.cases_refresh_neighbour_verdict": DERIVED,
     "cases.similarity.services.cases_refresh_all_neighbour_verdicts": DERIVED,
     "cases.accounts.users.require_user_manager": "a permission check",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from cases.fileformats import encode_rows
 from cases.ingest import services as ingest_services
@@ -258,3 +258,71 @@ def test_the_demo_bundle_shadow_file_loads_whole_before_its_flagged_files(s3, bu
     assert (stored.model_version, stored.similarity_score) == (
         shadow[0]["model_version"], shadow[0]["similarity_score"],
     )  # fmt: skip
+
+
+def linked() -> dict[str, int | None]:
+    """Each stored score's link, by transaction id text (model version CANDIDATE or CHAMPION)."""
+    return dict(ShadowScore.objects.values_list("transaction_id", "transaction_pk"))
+
+
+def pks(*indexes: int) -> dict[str, int]:
+    return {
+        f"tx_{i:08d}": Transaction.objects.get(transaction_id=f"tx_{i:08d}").pk for i in indexes
+    }
+
+
+def test_a_shadow_score_whose_transaction_is_in_is_linked_to_it_at_ingest(s3, bucket):
+    put_file(s3, bucket, "flagged/first.csv", encode_rows([contract_row(i) for i in (1, 2)], "csv"))
+    scan_and_ingest(bucket)
+    put_file(
+        s3, bucket, "shadow/after.csv",
+        encode_rows([shadow_row(1), shadow_row(2), shadow_row(5)], "csv"),
+    )  # fmt: skip
+
+    [shadow_run] = scan_and_ingest(bucket)
+
+    assert books(shadow_run) == (3, 3, 0, 0)
+    assert linked() == {**pks(1, 2), "tx_00000005": None}  # 5 has not arrived: waits
+
+
+def test_the_link_task_links_the_scores_that_came_first_once_and_only_those(s3, bucket):
+    from cases.shadow.services import shadow_scores_link
+    from cases.shadow.tasks import link_shadow_scores
+
+    put_file(
+        s3, bucket, "shadow/early.csv",
+        encode_rows([shadow_row(1), shadow_row(2), shadow_row(3, model_version=CHAMPION),
+                     shadow_row(4)], "csv"),
+    )  # fmt: skip
+    scan_and_ingest(bucket)
+    put_file(
+        s3, bucket, "flagged/late.csv", encode_rows([contract_row(i) for i in (1, 3, 4)], "csv")
+    )
+    scan_and_ingest(bucket)  # the flagged ingest path links nothing itself
+    assert set(linked().values()) == {None}
+    before = joined(CANDIDATE)
+
+    # A run that fails after its batches (rolled back) leaves nothing half done: run again.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert shadow_scores_link(batch_size=1) == 2
+        raise RuntimeError("worker lost")
+    assert set(linked().values()) == {None}
+
+    assert link_shadow_scores.apply().get() == 2
+    # tx 3's score is its own model's (never compared): it stays unlinked, as does tx 2's
+    assert linked() == {**pks(1, 4), "tx_00000002": None, "tx_00000003": None}
+    assert joined(CANDIDATE) == before == {
+        "tx_00000001": (0.31, "investigate"), "tx_00000004": (0.34, "investigate"),
+    }  # fmt: skip
+    assert link_shadow_scores.apply().get() == 0  # idempotent
+    assert linked() == {**pks(1, 4), "tx_00000002": None, "tx_00000003": None}
+
+
+def test_beat_links_waiting_scores():
+    from django.conf import settings
+
+    from cases.shadow.tasks import link_shadow_scores
+
+    entry = settings.CELERY_BEAT_SCHEDULE["link-shadow-scores"]
+    assert entry["task"] == link_shadow_scores.name == "cases.shadow.tasks.link_shadow_scores"
+    assert entry["schedule"] > 0
