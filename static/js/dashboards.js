@@ -35,6 +35,12 @@
       annotations: []
     };
     if (spec.percent) drawn.yaxis.tickformat = ".0%";
+    // Days on x: label them as days (plotly's date axis shows a lone day as "00:00:00").
+    var first = spec.traces.length ? spec.traces[0].x : [];
+    if (first.length && first.every(function (v) { return /^\d{4}-\d{2}-\d{2}$/.test(v); })) {
+      drawn.xaxis.tickformat = "%-d %b %Y";
+      drawn.xaxis.hoverformat = "%a %-d %b %Y";
+    }
     if (spec.traces.some(function (t) { return t.axis === "y2"; })) {
       drawn.yaxis2 = { overlaying: "y", side: "right", rangemode: "tozero" };
     }
