@@ -14,6 +14,7 @@ the rollups add at most 10 % to ingest time).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -561,6 +562,28 @@ def rollup_rows(run_ids: list[int]) -> int:
         return cursor.fetchone()[0]
 
 
+def server_cpu_seconds() -> float | None:
+    """User + system CPU seconds the whole PostgreSQL server has spent so far: the postmaster,
+    its live processes (backends, WAL writer, checkpointer, autovacuum) and the ones that have
+    exited (reaped by the postmaster). None when unreadable."""
+    try:
+        import psutil
+
+        backend = postgres_backend_process()
+        postmaster = backend.parent() if backend else None
+        if postmaster is None:
+            return None
+        total = 0.0
+        for child in postmaster.children():
+            # one that exited since is counted below, as a reaped child
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += sum(child.cpu_times()[:2])
+        times = postmaster.cpu_times()
+        return total + times.user + times.system + times.children_user + times.children_system
+    except Exception:  # another host, no permission: report without it
+        return None
+
+
 def rollups_compare(args, run_tag: str, formats: list[str]) -> list[dict]:
     """Ingest each format's files --rollups-compare times with FRAUDCASE_ANALYTICS_ROLLUPS off
     and as often on, alternating (off, on / on, off / ...), each try in a child process into
@@ -573,7 +596,15 @@ def rollups_compare(args, run_tag: str, formats: list[str]) -> list[dict]:
                 label = f"try {attempt + 1}, {fmt}, rollups {'on' if rollups else 'off'}"
                 print(f"rollups compare: {label} ...", file=sys.stderr, flush=True)
                 restore_database()
+                server_before = server_cpu_seconds()
                 report = ingest_in_child(args, f"s3://{BUCKET}/{run_tag}/{fmt}/", rollups=rollups)
+                server_after = server_cpu_seconds()
+                # The whole server over the child's life (start-up included), not only the
+                # ingest's backend: background writers and autovacuum count too.
+                report["server_cpu_seconds"] = (
+                    None if server_before is None or server_after is None
+                    else server_after - server_before
+                )  # fmt: skip
                 if report["rows_loaded"] != args.rows or report["errors"]:
                     raise RuntimeError(
                         f"{label}: loaded {report['rows_loaded']} of {args.rows} rows: {report}"
@@ -593,11 +624,22 @@ def rollups_lines(tries: list[dict], formats: list[str]) -> list[str]:
     import statistics
 
     def seconds(entry: dict, measure: str) -> float | None:
-        return entry["seconds"] if measure == "wall" else entry["cpu_seconds"]
+        if measure == "wall":
+            return entry["seconds"]
+        if measure == "CPU":
+            return entry["cpu_seconds"]
+        # the ingest's own process plus every PostgreSQL process over the try
+        if entry["cpu_seconds"] is None or entry.get("server_cpu_seconds") is None:
+            return None
+        return entry["cpu_seconds"] - entry["db_cpu_seconds"] + entry["server_cpu_seconds"]
+
+    def server_cell(entry: dict) -> str:
+        server = entry.get("server_cpu_seconds")
+        return "?" if server is None else f"{server:.1f}"
 
     lines = [
-        "| try | format | rollups | rows | wall s | rows/s | CPU s | of which PostgreSQL | batch rollup rows | load average (1 min) at its end |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| try | format | rollups | rows | wall s | rows/s | CPU s | of which PostgreSQL | whole PostgreSQL server CPU s | batch rollup rows | load average (1 min) at its end |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
     for t in tries:
         cpu = (
@@ -608,7 +650,7 @@ def rollups_lines(tries: list[dict], formats: list[str]) -> list[str]:
         lines.append(
             f"| {t['try']} | {t['format']} | {'on' if t['rollups'] else 'off'} | "
             f"{t['rows_loaded']:,} | {t['seconds']:.1f} | {t['rows_loaded'] / t['seconds']:,.0f} | "
-            f"{cpu} | {t['rollup_rows']:,} | {t['load_average_1m']:.1f} |"
+            f"{cpu} | {server_cell(t)} | {t['rollup_rows']:,} | {t['load_average_1m']:.1f} |"
         )  # fmt: skip
     lines += [
         "",
@@ -618,7 +660,7 @@ def rollups_lines(tries: list[dict], formats: list[str]) -> list[str]:
     verdicts = []
     for fmt in [*formats, "all formats"] if len(formats) > 1 else formats:
         picked = [t for t in tries if fmt == "all formats" or t["format"] == fmt]
-        for measure in ("wall", "CPU"):
+        for measure in ("wall", "CPU", "CPU, whole server"):
             totals: dict[tuple[int, bool], float] = {}
             for t in picked:
                 value = seconds(t, measure)
