@@ -6,11 +6,15 @@ Generates N flagged transactions per format, writes them to the embedded S3 as o
 most --part-rows rows, ingests each format in a child process (which reports its own peak
 RSS) and, in the same run, binary-COPYs the same N rows into a bare table without indexes.
 Everything runs on embedded servers under var/bench, wiped at the start of each run.
+--rollups-compare N then ingests the same files N times with the analytics rollups off and N
+times on, alternating, each into the database as it was before the first ingest (issue 16:
+the rollups add at most 10 % to ingest time).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -496,7 +500,210 @@ def scale_out(args, keys: dict[str, list[str]]) -> list[str]:
     ]  # fmt: skip
 
 
-def child_env(args) -> dict[str, str]:
+# --- the rollups' share of the ingest (--rollups-compare) ----------------------------------
+
+TEMPLATE_DATABASE = "bench_rollups_template"
+ROLLUPS_GOAL_PERCENT = 10.0  # issue 16: the rollups add at most 10 % to ingest time
+
+
+def admin_conninfo() -> tuple[str, str]:
+    """A connection string to the server's maintenance database, and the app database's name."""
+    from django.conf import settings
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    url = settings.DATABASE_URL
+    return make_conninfo(url, dbname="postgres"), conninfo_to_dict(url)["dbname"]
+
+
+def snapshot_database() -> None:
+    """Keep the app database as it is now (preloaded, nothing of the measured files ingested)
+    as a template that every try of --rollups-compare starts from."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()  # CREATE DATABASE ... TEMPLATE needs the source without sessions
+    admin, name = admin_conninfo()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DATABASE}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DATABASE}" TEMPLATE "{name}" STRATEGY FILE_COPY')
+
+
+def restore_database() -> None:
+    """Put the app database back to the snapshot (FILE_COPY: a checkpoint before and after,
+    so no try flushes another's dirty pages) and empty the broker and cache (tasks the last
+    try queued): each try meets the same target."""
+    import psycopg
+    import redis
+    from django.conf import settings
+    from django.db import connections
+
+    connections.close_all()
+    admin, name = admin_conninfo()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}" STRATEGY FILE_COPY')
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith("redis+socket://"):
+        client = redis.Redis(unix_socket_path=broker.removeprefix("redis+socket://"))
+    else:
+        client = redis.Redis.from_url(broker)
+    client.flushall()
+    client.close()
+
+
+def rollup_rows(run_ids: list[int]) -> int:
+    """Batch rollup rows the runs wrote (0 with the rollups off: proof the switch took)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM analytics_batchrollup WHERE run_id = ANY(%s)", [run_ids]
+        )
+        return cursor.fetchone()[0]
+
+
+def server_cpu_seconds() -> float | None:
+    """User + system CPU seconds the whole PostgreSQL server has spent so far: the postmaster,
+    its live processes (backends, WAL writer, checkpointer, autovacuum) and the ones that have
+    exited (reaped by the postmaster). None when unreadable."""
+    try:
+        import psutil
+
+        backend = postgres_backend_process()
+        postmaster = backend.parent() if backend else None
+        if postmaster is None:
+            return None
+        total = 0.0
+        for child in postmaster.children():
+            # one that exited since is counted below, as a reaped child
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += sum(child.cpu_times()[:2])
+        times = postmaster.cpu_times()
+        return total + times.user + times.system + times.children_user + times.children_system
+    except Exception:  # another host, no permission: report without it
+        return None
+
+
+def rollups_compare(args, run_tag: str, formats: list[str]) -> list[dict]:
+    """Ingest each format's files --rollups-compare times with FRAUDCASE_ANALYTICS_ROLLUPS off
+    and as often on, alternating (off, on / on, off / ...), each try in a child process into
+    the database restored from the snapshot. Returns one record a try."""
+    tries = []
+    for attempt in range(args.rollups_compare):
+        order = (False, True) if attempt % 2 == 0 else (True, False)
+        for fmt in formats:
+            for rollups in order:
+                label = f"try {attempt + 1}, {fmt}, rollups {'on' if rollups else 'off'}"
+                print(f"rollups compare: {label} ...", file=sys.stderr, flush=True)
+                restore_database()
+                server_before = server_cpu_seconds()
+                report = ingest_in_child(args, f"s3://{BUCKET}/{run_tag}/{fmt}/", rollups=rollups)
+                server_after = server_cpu_seconds()
+                # The whole server over the child's life (start-up included), not only the
+                # ingest's backend: background writers and autovacuum count too.
+                report["server_cpu_seconds"] = (
+                    None if server_before is None or server_after is None
+                    else server_after - server_before
+                )  # fmt: skip
+                if report["rows_loaded"] != args.rows or report["errors"]:
+                    raise RuntimeError(
+                        f"{label}: loaded {report['rows_loaded']} of {args.rows} rows: {report}"
+                    )
+                written = rollup_rows(report["run_ids"])
+                if bool(written) != rollups:
+                    raise RuntimeError(f"{label}: {written} batch rollup rows written")
+                tries.append({"try": attempt + 1, "format": fmt, "rollups": rollups,
+                              "rollup_rows": written, **report})  # fmt: skip
+    return tries
+
+
+def rollups_lines(tries: list[dict], formats: list[str]) -> list[str]:
+    """The table of every try, and per format (and both together) what the rollups added:
+    per try, on over off of the same try (neighbours in time), then the median of the tries
+    and their range, by wall and by CPU seconds, against the goal."""
+    import statistics
+
+    def seconds(entry: dict, measure: str) -> float | None:
+        if measure == "wall":
+            return entry["seconds"]
+        if measure == "CPU":
+            return entry["cpu_seconds"]
+        # the ingest's own process plus every PostgreSQL process over the try
+        if entry["cpu_seconds"] is None or entry.get("server_cpu_seconds") is None:
+            return None
+        return entry["cpu_seconds"] - entry["db_cpu_seconds"] + entry["server_cpu_seconds"]
+
+    def server_cell(entry: dict) -> str:
+        server = entry.get("server_cpu_seconds")
+        return "?" if server is None else f"{server:.1f}"
+
+    lines = [
+        "| try | format | rollups | rows | wall s | rows/s | CPU s | of which PostgreSQL | whole PostgreSQL server CPU s | batch rollup rows | load average (1 min) at its end |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for t in tries:
+        cpu = (
+            "? | ?"
+            if t["cpu_seconds"] is None
+            else f"{t['cpu_seconds']:.1f} | {t['db_cpu_seconds']:.1f}"
+        )
+        lines.append(
+            f"| {t['try']} | {t['format']} | {'on' if t['rollups'] else 'off'} | "
+            f"{t['rows_loaded']:,} | {t['seconds']:.1f} | {t['rows_loaded'] / t['seconds']:,.0f} | "
+            f"{cpu} | {server_cell(t)} | {t['rollup_rows']:,} | {t['load_average_1m']:.1f} |"
+        )  # fmt: skip
+    lines += [
+        "",
+        "| format | measure | median off s | median on s | added % a try (on / off - 1) | median added % | goal ≤ 10 % |",
+        "|---|---|---:|---:|---|---:|---|",
+    ]  # fmt: skip
+    verdicts = []
+    for fmt in [*formats, "all formats"] if len(formats) > 1 else formats:
+        picked = [t for t in tries if fmt == "all formats" or t["format"] == fmt]
+        for measure in ("wall", "CPU", "CPU, whole server"):
+            totals: dict[tuple[int, bool], float] = {}
+            for t in picked:
+                value = seconds(t, measure)
+                if value is None:
+                    break
+                key = (t["try"], t["rollups"])
+                totals[key] = totals.get(key, 0.0) + value
+            else:
+                numbers = sorted({number for number, _ in totals})
+                off = [totals[number, False] for number in numbers]
+                on = [totals[number, True] for number in numbers]
+                added = [100 * (b / a - 1) for a, b in zip(off, on, strict=True)]
+                median = statistics.median(added)
+                met = median <= ROLLUPS_GOAL_PERCENT
+                noisy = min(added) <= ROLLUPS_GOAL_PERCENT < max(added)
+                verdict = ("met" if met else "NOT met") + (
+                    " (the tries straddle 10 %)" if noisy else ""
+                )
+                verdicts.append((fmt, measure, median, met))
+                lines.append(
+                    f"| {fmt} | {measure} | {statistics.median(off):.1f} | {statistics.median(on):.1f} | "
+                    f"{', '.join(f'{x:+.1f}' for x in added)} (range {max(added) - min(added):.1f} points) | "
+                    f"{median:+.1f} | {verdict} |"
+                )  # fmt: skip
+                continue
+            lines.append(f"| {fmt} | {measure} | ? | ? | ? | ? | ? (CPU unreadable) |")
+    wall = [v for v in verdicts if v[1] == "wall"]
+    if wall:
+        lines += [
+            "",
+            "- rollups' share of ingest time, goal ≤ 10 % (issue 16), by the median of the tries' "
+            "wall time: " + "; ".join(
+                f"{fmt} {median:+.1f} % ({'met' if met else 'NOT met'})" for fmt, _, median, met in wall
+            ) + "; by CPU seconds (steadier on a shared machine): " + "; ".join(
+                f"{fmt} {median:+.1f} % ({'met' if met else 'NOT met'})"
+                for fmt, measure, median, met in verdicts if measure == "CPU"
+            ),
+        ]  # fmt: skip
+    return lines
+
+
+def child_env(args, rollups: bool | None = None) -> dict[str, str]:
+    """The ingest child's environment; rollups: FRAUDCASE_ANALYTICS_ROLLUPS (None: as set)."""
     from django.conf import settings
 
     env = dict(os.environ)
@@ -512,15 +719,17 @@ def child_env(args) -> dict[str, str]:
         FRAUDCASE_INGEST_CHUNK_ROWS=str(args.chunk_rows),
         PYTHONUNBUFFERED="1",
     )
+    if rollups is not None:
+        env["FRAUDCASE_ANALYTICS_ROLLUPS"] = "true" if rollups else "false"
     return env
 
 
-def ingest_in_child(args, uri: str) -> dict:
+def ingest_in_child(args, uri: str, rollups: bool | None = None) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child-ingest", uri]
     if args.profile:
         command.append("--profile")
     result = subprocess.run(
-        command, cwd=BASE_DIR, env=child_env(args), stdout=subprocess.PIPE, text=True
+        command, cwd=BASE_DIR, env=child_env(args, rollups), stdout=subprocess.PIPE, text=True
     )
     if result.returncode != 0:
         raise RuntimeError(
@@ -651,6 +860,8 @@ def run_benchmark(args) -> None:
             preloaded = preload(args.preload)
         copy_timing = generate_upload_and_copy(args, formats, run_tag)
         scale_keys = upload_scale_out(args, run_tag) if args.scale_out_rows else None
+        if args.rollups_compare:
+            snapshot_database()  # before any ingest: every rollups try starts from here
         reports, references = {}, {}
         for fmt in formats:
             print(f"ingesting {fmt} ...", file=sys.stderr, flush=True)
@@ -663,6 +874,11 @@ def run_benchmark(args) -> None:
                   file=sys.stderr, flush=True)  # fmt: skip
             references[fmt] = indexed_copy(reports[fmt]["run_ids"], args.var_dir)
         scale_lines = scale_out(args, scale_keys) if scale_keys else []
+        rollups_tries, compare_clock = [], []
+        if args.rollups_compare:
+            compare_clock.append((datetime.now(UTC), os.getloadavg()))
+            rollups_tries = rollups_compare(args, run_tag, formats)
+            compare_clock.append((datetime.now(UTC), os.getloadavg()))
         print()
         print("\n".join(f"- {line}" for line in machine_lines(args, commit)))
         print()
@@ -692,6 +908,18 @@ def run_benchmark(args) -> None:
         )
         if args.profile:
             print("- timings taken under cProfile: slower than without it")
+        if rollups_tries:
+            (began, load_began), (ended, load_ended) = compare_clock
+            print(
+                f"\n### Rollups off and on (FRAUDCASE_ANALYTICS_ROLLUPS), {args.rollups_compare} "
+                f"tries each, alternating, {began:%H:%M}-{ended:%H:%M} UTC\n\n"
+                f"Each try ingests the same files ({args.rows:,} rows per format) in a child "
+                "process into the database restored from a snapshot taken after the preload and "
+                "the upload (broker and cache emptied). Load average (1, 5, 15 min) at the start "
+                f"{', '.join(f'{x:.2f}' for x in load_began)}, at the end "
+                f"{', '.join(f'{x:.2f}' for x in load_ended)}.\n"
+            )  # fmt: skip
+            print("\n".join(rollups_lines(rollups_tries, formats)))
     finally:
         from django.db import connections
 
@@ -873,6 +1101,14 @@ def main() -> None:
         type=int,
         default=0,
         help="rows per object of the scale-out phase (2 objects by 1 process, 2 by 2); 0: skip",
+    )
+    parser.add_argument(
+        "--rollups-compare",
+        type=int,
+        default=0,
+        metavar="TRIES",
+        help="then ingest each format's files TRIES times with the analytics rollups off and as "
+        "often on, alternating, each into the database as it was before the first ingest; 0: skip",
     )
     parser.add_argument("--child-ingest", metavar="S3_URI", help=argparse.SUPPRESS)
     args = parser.parse_args()  # fmt: skip
