@@ -72,10 +72,11 @@ def test_the_second_scan_lists_only_the_keys_uploaded_since(s3, bucket, listed):
 
     second = scan(s3, bucket)
 
-    assert listed.by_prefix == {"flagged/": 1, "curation/": 0}  # only the new key
+    assert listed.by_prefix == {"flagged/": 1, "curation/": 0, "shadow/": 0}  # only the new key
     assert listed.start_after == [
         "flagged/2026-11-01T130000Z-detector.jsonl",
         "curation/2026-11-01T100000Z.jsonl",
+        "",  # shadow/: nothing there yet, listed from its start
     ]
     [new_run] = IngestRun.objects.filter(pk__in=second)
     assert new_run.key == "flagged/2026-11-01T140000Z-detector.jsonl"
