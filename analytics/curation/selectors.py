@@ -108,16 +108,12 @@ def curation_snapshot_fresh(day_range: DayRange) -> CurationSnapshot | None:
 
 
 def top_ips_and_asns(day_range: DayRange, *, limit: int = TOP) -> CurationIps:
-    """The range's top IPs and ASNs, from the IP map of the same days: beat's snapshot when
-    there is a fresh one for this range (one row read), else the IP map (its cache, or its
-    aggregation over every source IP of the range)."""
-    snapshot = curation_snapshot_fresh(day_range)
-    if snapshot is not None and limit <= TOP:
-        return CurationIps(
-            ips=snapshot.ips[:limit], asns=snapshot.asns[:limit],
-            computed_at=snapshot.computed_at, from_snapshot=True,
-            by_beat=snapshot.kind == CurationKind.DEFAULT,
-        )  # fmt: skip
+    """The range's top IPs and ASNs, from the IP map of the same days: what is kept
+    (curation_ips_kept: a fresh snapshot, or the IP map's cache), else the IP map's
+    aggregation over every source IP of the range, in this call."""
+    kept = curation_ips_kept(day_range, limit=limit)
+    if kept is not None:
+        return kept
     result = ip_map(IpMapFilters(since=day_range.since, until=day_range.until))
     ips, asns = curation_rows(result, limit=limit)
     return CurationIps(ips=ips, asns=asns, computed_at=result.computed_at, from_snapshot=False)
