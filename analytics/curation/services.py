@@ -18,7 +18,17 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from analytics.common.ranges import DEFAULT_DAYS, DayRange
-from analytics.curation.selectors import TOP, curation_rows, range_volume
+from analytics.curation.selectors import (
+    TOP,
+    CurationComputation,
+    CurationIps,
+    computes_inline,
+    curation_computation,
+    curation_ips_kept,
+    curation_rows,
+    range_volume,
+    top_ips_and_asns,
+)
 from analytics.models import CurationKind, CurationSnapshot, CurationStatus
 from analytics.selectors import IpMap, IpMapFilters, ip_map
 from cases import dispatch
@@ -68,6 +78,25 @@ def curation_snapshot_store(
 def _kind(day_range: DayRange) -> str:
     default = DayRange.last(DEFAULT_DAYS)
     return CurationKind.DEFAULT if day_range == default else CurationKind.CUSTOM
+
+
+def curation_ips_for_page(
+    day_range: DayRange,
+) -> tuple[CurationIps | None, CurationComputation | None]:
+    """The curation page's IPs and ASNs of the range, or where their computation stands: what
+    is kept (a fresh snapshot, the IP map's cache), else computed here for a small range
+    (computes_inline), else asked of a worker (curation_computation_request) and its state
+    returned, unless a worker stored them since the first look."""
+    top = curation_ips_kept(day_range)
+    if top is not None:
+        return top, None
+    if computes_inline(day_range):
+        return top_ips_and_asns(day_range), None
+    curation_computation_request(day_range)
+    computation = curation_computation(day_range)
+    if computation.state == "ready":
+        return curation_ips_kept(day_range), None
+    return None, computation
 
 
 def curation_computation_request(day_range: DayRange, *, retry: bool = False) -> bool:

@@ -13,14 +13,8 @@ from analytics.common.access import team_dashboard
 from analytics.common.charts import Chart, Trace
 from analytics.common.pages import dashboard_response, range_from
 from analytics.common.ranges import DayRange, RangeForm
-from analytics.curation.selectors import (
-    computes_inline,
-    curation_computation,
-    curation_ips_kept,
-    top_countries,
-    top_ips_and_asns,
-)
-from analytics.curation.services import curation_computation_request
+from analytics.curation.selectors import curation_computation, top_countries
+from analytics.curation.services import curation_computation_request, curation_ips_for_page
 
 
 def _volume_and_rate(chart_id, title, columns, rows, *, name, flagged, rate, note=""):
@@ -46,15 +40,7 @@ def curation_page(request):
     while the page shows how far it is (curation_status polls it)."""
     form, day_range = range_from(request)
     countries = top_countries(day_range)
-    top = curation_ips_kept(day_range)
-    computation = None
-    if top is None and computes_inline(day_range):
-        top = top_ips_and_asns(day_range)
-    elif top is None:
-        curation_computation_request(day_range)
-        computation = curation_computation(day_range)
-        if computation.state == "ready":  # a worker stored it since the first look
-            top, computation = curation_ips_kept(day_range), None
+    top, computation = curation_ips_for_page(day_range)
     ips, asns = (top.ips, top.asns) if top is not None else ([], [])
     rate_note = "Fraud rate: fraud among the labelled transactions (right-hand axis)."
     charts = [
