@@ -5,12 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from analytics.common.charts import Chart
-from analytics.common.ranges import DayRange, quick_picks
+from analytics.common.pages import csv_response, query_and_quick_picks
+from analytics.common.ranges import DayRange
 from analytics.selectors import IpMap, IpMapFilters, ip_map, ip_map_seen_by, overview
 from cases.audit.trail import refusals_audited
 from cases.dateranges import DayField, form_check_order
@@ -97,17 +97,9 @@ def ip_map_page(request):
     result = ip_map_seen_by(ip_map(filters), request.user)
     table = ip_map_table(result)
     if request.GET.get("csv") == table.chart_id:
-        response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
-        name = f"ip-map-{filters.since}-{filters.until}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-    query = request.GET.copy()
-    query.pop("csv", None)
-    picks = quick_picks(DayRange(filters.since, filters.until))
-    for pick in picks:  # the same filters over the last N days
-        pick_query = query.copy()
-        pick_query["since"], pick_query["until"] = pick["since"], pick["until"]
-        pick["query"] = pick_query.urlencode()
+        return csv_response(table, f"ip-map-{filters.since}-{filters.until}.csv")
+    # The quick picks keep the other filters, over the last N days.
+    query, picks = query_and_quick_picks(request, DayRange(filters.since, filters.until))
     return render(
         request,
         "analytics/ip_map.html",

@@ -21,6 +21,26 @@ def range_from(request, form_class=RangeForm):
     return form, day_range
 
 
+def csv_response(chart: Chart, filename: str) -> HttpResponse:
+    """The chart's figures as a CSV download (the same text as its table)."""
+    response = HttpResponse(chart.csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def query_and_quick_picks(request, day_range: DayRange) -> tuple:
+    """The page's query without ?csv= (urlencoded), and the range picker's quick picks, each
+    with the same query over its days."""
+    query = request.GET.copy()
+    query.pop("csv", None)
+    picks = quick_picks(day_range)
+    for pick in picks:
+        pick_query = query.copy()
+        pick_query["since"], pick_query["until"] = pick["since"], pick["until"]
+        pick["query"] = pick_query.urlencode()
+    return query, picks
+
+
 def dashboard_response(
     request,
     *,
@@ -37,17 +57,10 @@ def dashboard_response(
         chart = next((chart for chart in charts if chart.chart_id == wanted), None)
         if chart is None:
             return problem(request, 404, "No such chart", f"this page has no chart {wanted[:40]!r}")
-        response = HttpResponse(chart.csv(), content_type="text/csv; charset=utf-8")
-        name = f"{slugify(title)}-{chart.chart_id}-{day_range.since}-{day_range.until}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-    query = request.GET.copy()
-    query.pop("csv", None)
-    picks = quick_picks(day_range)
-    for pick in picks:
-        pick_query = query.copy()
-        pick_query["since"], pick_query["until"] = pick["since"], pick["until"]
-        pick["query"] = pick_query.urlencode()
+        return csv_response(
+            chart, f"{slugify(title)}-{chart.chart_id}-{day_range.since}-{day_range.until}.csv"
+        )
+    query, picks = query_and_quick_picks(request, day_range)
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(
         request, template,
