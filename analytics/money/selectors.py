@@ -77,6 +77,14 @@ class MoneyReport:
     def unconverted_transactions(self) -> int:
         return sum(row[1] + row[3] for row in self.unconverted)
 
+    def running_totals(self) -> list[list]:
+        """[day, at risk, confirmed fraud, saved by blocks] summed from the range's first day."""
+        running, totals = [], [Decimal(0)] * 3
+        for day, *amounts, _ in self.daily:
+            totals = [total + amount for total, amount in zip(totals, amounts, strict=True)]
+            running.append([day, *totals])
+        return running
+
 
 def money_per_day(day_range: DayRange) -> MoneyReport:
     """The money dashboard's figures by the transactions' day (see the module's docstring).

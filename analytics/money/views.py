@@ -17,10 +17,8 @@ def money_page(request):
     form, day_range = range_from(request)
     report = money_per_day(day_range)
     currency = report.reporting_currency
-    running, totals = [], [Decimal(0)] * 3
-    for day, *amounts, _ in report.daily:
-        totals = [total + amount for total, amount in zip(totals, amounts, strict=True)]
-        running.append([day, *totals])
+    running = report.running_totals()
+    totals = running[-1][1:] if running else [Decimal(0)] * 3
     series = {"at risk": 1, "confirmed fraud": 2, "saved by blocks": 3}
     amounts = [f"at risk ({currency})", f"confirmed fraud ({currency})",
                f"saved by blocks ({currency})"]  # fmt: skip

@@ -132,6 +132,12 @@ class JointCounts:
         )
 
 
+def shadow_pick(champion: str, shadow: str, shadow_versions: list[str]) -> str:
+    """The shadow model to compare with the champion: the one asked for, else the newest-named
+    shadow version that is not the champion's ("" when there is none)."""
+    return shadow or next((v for v in reversed(shadow_versions) if v != champion), "")
+
+
 def shadow_comparison(
     day_range: DayRange,
     *,

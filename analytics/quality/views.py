@@ -10,7 +10,7 @@ from analytics.common.pages import dashboard_response, range_from
 from analytics.common.ranges import RangeForm
 from analytics.quality.charts import quality_charts
 from analytics.quality.selectors import DETECTOR_CALLS, quality_report
-from analytics.quality.shadow import shadow_comparison
+from analytics.quality.shadow import shadow_comparison, shadow_pick
 from analytics.quality.shadow_charts import shadow_charts
 from cases.shadow.selectors import shadow_model_versions
 
@@ -52,9 +52,7 @@ def quality_page(request):
         chosen = chosen[:1]
     shadow_versions = shadow_model_versions()
     champion = data.get("champion") or model_a
-    shadow = data.get("shadow_model") or next(
-        (v for v in reversed(shadow_versions) if v != champion), ""
-    )
+    shadow = shadow_pick(champion, data.get("shadow_model") or "", shadow_versions)
     comparison = None
     if champion and shadow and shadow != champion:
         comparison = shadow_comparison(

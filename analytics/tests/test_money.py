@@ -115,6 +115,12 @@ def test_money_is_converted_per_day_and_amounts_without_a_rate_are_shown_apart()
     ]  # fmt: skip
     assert report.unconverted_transactions == 4
     assert report == expected_money(NOVEMBER)
+    assert report.running_totals() == [
+        [date(2026, 11, 2), Decimal("100.00"), Decimal("100.00"), Decimal("100.00")],
+        [date(2026, 11, 3), Decimal("132.01"), Decimal("109.01"), Decimal("109.01")],
+        [date(2026, 11, 4), Decimal("132.01"), Decimal("109.01"), Decimal("109.01")],
+        [date(2026, 11, 5), Decimal("213.51"), Decimal("190.51"), Decimal("110.51")],
+    ]
 
 
 @override_settings(FRAUDCASE_REPORTING_CURRENCY="EUR")
